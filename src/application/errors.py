@@ -1,0 +1,118 @@
+"""The application's error taxonomy.
+
+Every error carries a stable machine `code` (stored on a failed document, used as a metric label)
+and a readable message. `PermanentError`s mean "retrying cannot help": the document is marked
+`failed` once. `TransientError`s mean "a dependency hiccuped": the attempt may be retried.
+"""
+
+from __future__ import annotations
+
+
+class IngestionError(Exception):
+    """Base of every error the application raises on purpose."""
+
+    code = "ingestion_error"
+    default_message = "document ingestion failed"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class PermanentError(IngestionError):
+    """Retrying will not help; the document (when there is one) is marked failed."""
+
+    code = "permanent_error"
+
+
+class TransientError(IngestionError):
+    """A dependency failed in a way that may pass; the attempt can be retried."""
+
+    code = "transient_error"
+    default_message = "a dependency is temporarily unavailable"
+
+
+# Permanent: the request itself is wrong ------------------------------------------------------
+
+
+class InvalidJobArgument(PermanentError):
+    code = "invalid_argument"
+    default_message = "a job argument is malformed"
+
+
+class DocumentNotFound(PermanentError):
+    code = "document_not_found"
+    default_message = "no such document"
+
+
+class WorkspaceMismatch(PermanentError):
+    code = "workspace_mismatch"
+    default_message = "the document belongs to another workspace"
+
+
+# Permanent: the stored file is unusable -----------------------------------------------------
+
+
+class BlobNotFound(PermanentError):
+    code = "blob_missing"
+    default_message = "the uploaded file is missing from storage"
+
+
+class InvalidStorageKey(PermanentError):
+    code = "invalid_storage_key"
+    default_message = "the storage key is not allowed"
+
+
+class DocumentTooLarge(PermanentError):
+    code = "too_large"
+    default_message = "the document exceeds the configured size limit"
+
+
+class UnsupportedMediaType(PermanentError):
+    code = "unsupported_media_type"
+    default_message = "this kind of file is not supported"
+
+
+class CorruptDocument(PermanentError):
+    code = "corrupt_document"
+    default_message = "the file is corrupt or truncated"
+
+
+class EncryptedDocument(PermanentError):
+    code = "encrypted_document"
+    default_message = "the file is encrypted"
+
+
+class EmptyDocument(PermanentError):
+    code = "empty_document"
+    default_message = "the file is empty"
+
+
+class NoExtractableText(PermanentError):
+    code = "no_text"
+    default_message = "no text could be extracted from the file"
+
+
+class EmbedderRejected(PermanentError):
+    code = "embedder_rejected"
+    default_message = "the embedding service rejected the request"
+
+
+class RetriesExhausted(PermanentError):
+    code = "retries_exhausted"
+    default_message = "gave up after repeated transient failures"
+
+
+# Transient ---------------------------------------------------------------------------------
+
+
+class DependencyUnavailable(TransientError):
+    code = "dependency_unavailable"
+
+
+class EmbedderUnavailable(TransientError):
+    code = "embedder_unavailable"
+    default_message = "the embedding service is temporarily unavailable"

@@ -1,0 +1,25 @@
+"""The capabilities the use cases need, as `typing.Protocol`s. Adapters implement them."""
+
+from application.ports.documents import DocumentRepository, UnitOfWork, UnitOfWorkFactory
+from application.ports.embeddings import Embedder, EmbeddingCache
+from application.ports.observability import Clock, IngestionTelemetry, Stage
+from application.ports.queue import JobQueue
+from application.ports.storage import BlobStorage
+from application.ports.text import Chunker, ExtractedText, TextExtractor, TextSection
+
+__all__ = [
+    "BlobStorage",
+    "Chunker",
+    "Clock",
+    "DocumentRepository",
+    "Embedder",
+    "EmbeddingCache",
+    "ExtractedText",
+    "IngestionTelemetry",
+    "JobQueue",
+    "Stage",
+    "TextExtractor",
+    "TextSection",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+]

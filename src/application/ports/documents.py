@@ -1,0 +1,108 @@
+"""Persistence of documents and their chunks, and the unit of work that scopes it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from domain import Document, DocumentStatus, EmbeddedChunk
+
+
+class DocumentRepository(Protocol):
+    """Documents and their chunks, seen through one unit of work.
+
+    Every method runs inside the transaction of the unit of work that owns the repository;
+    nothing is durable until that unit of work commits. Driver failures (connection lost,
+    server gone, timeouts) are raised as `application.errors.DependencyUnavailable`.
+    """
+
+    def add(self, document: Document) -> None:
+        """Stage a new document for insertion.
+
+        Raises `ValueError` when a document with the same id exists (at the latest on commit).
+        """
+        ...
+
+    def get(self, document_id: UUID, workspace_id: UUID) -> Document:
+        """Load a document scoped to its workspace, locking nothing.
+
+        Raises `DocumentNotFound` when no document has this id, and `WorkspaceMismatch` when it
+        exists in another workspace (the caller must then leave it untouched).
+        """
+        ...
+
+    def save(self, document: Document) -> None:
+        """Stage the document's current state (status, counters, error, timestamps).
+
+        Raises `DocumentNotFound` when the document was never added.
+        """
+        ...
+
+    def replace_chunks(self, document: Document, chunks: Sequence[EmbeddedChunk]) -> None:
+        """Stage the document's new chunk set in place of whatever it had, in bulk.
+
+        After commit, concurrent readers see either the old set or the new set, never a mix
+        and never an empty gap. Ordinals must be unique; the embedding length must match the
+        store's dimension, or `ValueError` is raised.
+        """
+        ...
+
+    def list_chunks(self, document_id: UUID) -> list[EmbeddedChunk]:
+        """The document's committed chunks in ordinal order (empty when it has none)."""
+        ...
+
+    def list_stale_processing(self, started_before: datetime, limit: int) -> list[Document]:
+        """Documents in `processing` whose attempt started before `started_before`, oldest first."""
+        ...
+
+    def list_by_status(
+        self, status: DocumentStatus, workspace_id: UUID | None = None, limit: int = 1000
+    ) -> list[Document]:
+        """Documents in `status` (optionally in one workspace), oldest first."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over the repositories, used as a context manager.
+
+    Leaving the `with` block without `commit()` rolls back. A unit of work is created fresh for
+    each transaction (see `UnitOfWorkFactory`) and is not shared between threads or processes.
+    """
+
+    documents: DocumentRepository
+
+    def __enter__(self) -> Self:
+        """Begin the transaction."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed, and release the connection."""
+        ...
+
+    def commit(self) -> None:
+        """Make the staged changes durable and visible at once.
+
+        Raises `DependencyUnavailable` when the database cannot be reached; nothing is then
+        committed.
+        """
+        ...
+
+    def rollback(self) -> None:
+        """Discard the staged changes."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes a new, not yet entered, unit of work."""
+
+    def __call__(self) -> UnitOfWork:
+        """Return a fresh unit of work."""
+        ...

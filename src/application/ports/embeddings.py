@@ -1,0 +1,60 @@
+"""Turning chunk text into vectors, and reusing vectors already computed."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Protocol
+from uuid import UUID
+
+from domain import Vector
+
+
+class Embedder(Protocol):
+    """Maps texts to fixed-length vectors.
+
+    `model_id` names the model and everything that changes its output (including the
+    dimension): vectors are reused only for the same `model_id`.
+    """
+
+    @property
+    def model_id(self) -> str:
+        """A stable name of the model and its settings, e.g. `hashing-v1:384`."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """The length of every vector returned."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens of this model's input `text` takes (an estimate when it has no tokenizer)."""
+        ...
+
+    @property
+    def max_input_tokens(self) -> int | None:
+        """The most tokens the model reads of one text (the rest is silently cut); None: no limit."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> list[Vector]:
+        """One vector per text, in order; the embedder batches internally as it sees fit.
+
+        No transaction may be open while this runs. Raises `EmbedderUnavailable` (transient:
+        timeouts, 429, 5xx, connection errors) or `EmbedderRejected` (permanent: 4xx, wrong
+        dimension returned).
+        """
+        ...
+
+
+class EmbeddingCache(Protocol):
+    """Vectors already stored for chunk texts, so unchanged chunks are not embedded again."""
+
+    def lookup(
+        self, workspace_id: UUID, model_id: str, content_hashes: Collection[str]
+    ) -> dict[str, Vector]:
+        """The stored vector of each of `content_hashes` that one is known for.
+
+        Only vectors made by `model_id` within `workspace_id` are returned; hashes without one are
+        absent from the result. Reads committed data in its own short transaction; raises
+        `DependencyUnavailable` when the store cannot be reached.
+        """
+        ...

@@ -1,0 +1,18 @@
+"""Handing documents to the workers."""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+
+class JobQueue(Protocol):
+    """The queue that workers consume."""
+
+    def enqueue_processing(self, document_id: UUID, workspace_id: UUID) -> str:
+        """Enqueue one processing job for the document and return its job id.
+
+        Enqueuing the same document twice is allowed (processing is idempotent). Raises
+        `DependencyUnavailable` when the queue cannot be reached.
+        """
+        ...

@@ -1,0 +1,58 @@
+"""Where uploaded files live."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from application.errors import InvalidStorageKey
+
+
+class BlobStorage(Protocol):
+    """A key-value store of file bytes (a folder, a bucket).
+
+    Keys are relative, `/`-separated paths such as `workspace/document/report.pdf`; a key that
+    is absolute, climbs with `..`, holds a NUL byte or otherwise escapes the store raises
+    `InvalidStorageKey`. Unreachable backends raise `DependencyUnavailable`.
+    """
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` atomically: readers see the old bytes or the new, never a part."""
+        ...
+
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The bytes under `key`.
+
+        Raises `BlobNotFound` when nothing is stored there, and `DocumentTooLarge` without
+        reading the content when it is larger than `max_bytes`.
+        """
+        ...
+
+    def size(self, key: str) -> int:
+        """The size in bytes of what is stored under `key`; `BlobNotFound` when nothing is."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether something is stored under `key`."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove what is stored under `key`; deleting a missing key is not an error."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Return `key` if it is a plain relative path; raise `InvalidStorageKey` otherwise.
+
+    Refused: empty keys, absolute paths, `.`/`..`/empty segments, NUL bytes and backslashes.
+    Every adapter applies this before touching its backend.
+    """
+    parts = key.split("/")
+    if (
+        not key
+        or "\x00" in key
+        or "\\" in key
+        or key.startswith("/")
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise InvalidStorageKey(f"storage key {key!r} is not a plain relative path")
+    return key

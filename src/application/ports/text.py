@@ -1,0 +1,59 @@
+"""Turning file bytes into text, and text into chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from domain import Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class TextSection:
+    """A run of text from one place in a document: a page, or the body under a heading."""
+
+    text: str
+    page: int | None = None
+    heading_path: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedText:
+    """A document's text in reading order, with the media type it was read as."""
+
+    media_type: str
+    sections: Sequence[TextSection] = field(default_factory=tuple)
+    page_count: int | None = None
+
+    @property
+    def char_count(self) -> int:
+        return sum(len(section.text) for section in self.sections)
+
+
+class TextExtractor(Protocol):
+    """Reads the text out of a file whose type it determines from the bytes themselves."""
+
+    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+        """The text of `data`, in reading order, as sections with page numbers and headings.
+
+        `filename` is only a hint: the type is sniffed from the bytes. Raises `EmptyDocument`
+        (no bytes), `UnsupportedMediaType`, `CorruptDocument`, `EncryptedDocument`,
+        `DocumentTooLarge` (past the configured byte, page or character limits), or
+        `NoExtractableText` (a valid file with nothing to read). Pure computation: no I/O,
+        no transaction.
+        """
+        ...
+
+
+class Chunker(Protocol):
+    """Splits extracted text into chunks sized for the embedder."""
+
+    def split(self, text: ExtractedText) -> list[Chunk]:
+        """Chunks in reading order with ordinals 0..n-1, none longer than the configured size.
+
+        Every non-whitespace character of the text lands in some chunk, in order; consecutive
+        chunks of one section may overlap by the configured amount. Each chunk carries its page
+        span and heading path. Returns an empty list for text that is only whitespace.
+        """
+        ...

@@ -1,0 +1,22 @@
+"""Getting uploaded documents from storage into searchable chunks."""
+
+from application.usecases.ingestion.process_uploaded_document import (
+    ProcessDocument,
+    ProcessingOutcome,
+    ProcessUploadedDocument,
+)
+from application.usecases.ingestion.recover_abandoned_documents import (
+    RecoverAbandonedDocuments,
+    RecoveryReport,
+)
+from application.usecases.ingestion.submit_document import SubmitDocument, SubmitUpload
+
+__all__ = [
+    "ProcessDocument",
+    "ProcessUploadedDocument",
+    "ProcessingOutcome",
+    "RecoverAbandonedDocuments",
+    "RecoveryReport",
+    "SubmitDocument",
+    "SubmitUpload",
+]

@@ -1,0 +1,228 @@
+"""The pipeline: read, extract, chunk, embed (reusing cached vectors), write, mark ready."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from application.errors import PermanentError, RetriesExhausted, TransientError
+from application.ports import (
+    BlobStorage,
+    Chunker,
+    Clock,
+    Embedder,
+    EmbeddingCache,
+    IngestionTelemetry,
+    Stage,
+    TextExtractor,
+    UnitOfWorkFactory,
+)
+from domain import Chunk, Document, DocumentStatus, EmbeddedChunk, Vector
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessDocument:
+    """Process the stored file of `document_id`, which must belong to `workspace_id`."""
+
+    document_id: UUID
+    workspace_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingOutcome:
+    """What an attempt did: `ready` (chunks written) or `unchanged` (nothing to do)."""
+
+    document_id: UUID
+    status: str
+    chunk_count: int
+    embedded: int
+    reused: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    document: Document
+    data: bytes
+    sha256: str
+
+
+class ProcessUploadedDocument:
+    """Turn one uploaded document into stored, embedded chunks.
+
+    Transactions: the document is read in one short transaction, marked `processing` in a
+    second, and its chunks are replaced and it is marked `ready` in a third. Reading the file,
+    extraction, chunking and embedding happen with no transaction open.
+
+    Errors: a `PermanentError` marks the document `failed` with the error's code and message and
+    is re-raised (retrying cannot help). `DocumentNotFound` and `WorkspaceMismatch` touch
+    nothing. A `TransientError` puts the document back to `queued` with the reason (best effort)
+    and is re-raised so the caller retries; once the document has had `max_attempts`
+    attempts it is marked `failed` instead and `RetriesExhausted` is raised.
+    """
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        storage: BlobStorage,
+        extractor: TextExtractor,
+        chunker: Chunker,
+        embedder: Embedder,
+        embedding_cache: EmbeddingCache,
+        clock: Clock,
+        telemetry: IngestionTelemetry,
+        max_file_bytes: int,
+        max_attempts: int = 5,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._storage = storage
+        self._extractor = extractor
+        self._chunker = chunker
+        self._embedder = embedder
+        self._cache = embedding_cache
+        self._clock = clock
+        self._telemetry = telemetry
+        self._max_file_bytes = max_file_bytes
+        self._max_attempts = max_attempts
+
+    def __call__(self, command: ProcessDocument) -> ProcessingOutcome:
+        """Run one attempt. Returns the outcome, or raises as described on the class."""
+        document = self._load(command)
+        try:
+            return self._process(document)
+        except PermanentError as error:
+            self._fail(command, error.code, error.message)
+            self._telemetry.document_processed(
+                outcome=error.code, size_bytes=document.size_bytes, chunks=0, tokens=0
+            )
+            raise
+        except TransientError as error:
+            self._handle_transient(command, error)
+            raise
+
+    def _process(self, document: Document) -> ProcessingOutcome:
+        with self._telemetry.stage(Stage.READ):
+            data = self._storage.get(document.storage_key, max_bytes=self._max_file_bytes)
+        sha256 = hashlib.sha256(data).hexdigest()
+        if document.is_current(sha256, self._embedder.model_id):
+            self._telemetry.document_processed(
+                outcome="unchanged", size_bytes=len(data), chunks=0, tokens=0
+            )
+            return ProcessingOutcome(document.id, "unchanged", document.chunk_count, 0, 0)
+        document = self._start(document)
+        return self._ingest(_Attempt(document, data, sha256))
+
+    def _ingest(self, attempt: _Attempt) -> ProcessingOutcome:
+        with self._telemetry.stage(Stage.EXTRACT):
+            text = self._extractor.extract(attempt.data, attempt.document.filename)
+        with self._telemetry.stage(Stage.CHUNK):
+            chunks = self._chunker.split(text)
+        if not chunks:
+            raise NoChunks()
+        embedded, reused = self._embed(attempt.document.workspace_id, chunks)
+        with self._telemetry.stage(Stage.WRITE):
+            self._finish(attempt, embedded, text.media_type)
+        self._telemetry.document_processed(
+            outcome="ready",
+            size_bytes=len(attempt.data),
+            chunks=len(chunks),
+            tokens=sum(chunk.token_count for chunk in chunks),
+        )
+        return ProcessingOutcome(
+            attempt.document.id, "ready", len(chunks), len(chunks) - reused, reused
+        )
+
+    def _embed(self, workspace_id: UUID, chunks: Sequence[Chunk]) -> tuple[list[EmbeddedChunk], int]:
+        model_id = self._embedder.model_id
+        with self._telemetry.stage(Stage.EMBED):
+            cached = self._cache.lookup(workspace_id, model_id, {c.content_sha256 for c in chunks})
+            missing = _unique_missing(chunks, cached)
+            fresh = self._embedder.embed([chunk.text for chunk in missing])
+        vectors: dict[str, Vector] = {**cached}
+        vectors.update((c.content_sha256, v) for c, v in zip(missing, fresh, strict=True))
+        self._telemetry.embedding_cache_used(hits=len(chunks) - len(missing), misses=len(missing))
+        embedded = [EmbeddedChunk(c, vectors[c.content_sha256]) for c in chunks]
+        return embedded, len(chunks) - len(missing)
+
+    def _load(self, command: ProcessDocument) -> Document:
+        with self._uow_factory() as uow:
+            return uow.documents.get(command.document_id, command.workspace_id)
+
+    def _start(self, document: Document) -> Document:
+        with self._uow_factory() as uow:
+            current = uow.documents.get(document.id, document.workspace_id)
+            current.start_processing(self._clock.now())
+            uow.documents.save(current)
+            uow.commit()
+            return current
+
+    def _finish(self, attempt: _Attempt, chunks: list[EmbeddedChunk], media_type: str) -> None:
+        with self._uow_factory() as uow:
+            document = uow.documents.get(attempt.document.id, attempt.document.workspace_id)
+            uow.documents.replace_chunks(document, chunks)
+            document.mark_ready(
+                chunk_count=len(chunks),
+                embedding_model=self._embedder.model_id,
+                content_sha256=attempt.sha256,
+                media_type=media_type,
+                now=self._clock.now(),
+            )
+            uow.documents.save(document)
+            uow.commit()
+
+    def _fail(self, command: ProcessDocument, code: str, message: str) -> None:
+        if code in _UNTOUCHABLE:
+            return
+        with self._uow_factory() as uow:
+            document = uow.documents.get(command.document_id, command.workspace_id)
+            now = self._clock.now()
+            if document.status is not DocumentStatus.PROCESSING:
+                document.start_processing(now)
+            document.mark_failed(code=code, message=message, now=now)
+            uow.documents.save(document)
+            uow.commit()
+
+    def _handle_transient(self, command: ProcessDocument, error: TransientError) -> None:
+        try:
+            with self._uow_factory() as uow:
+                document = uow.documents.get(command.document_id, command.workspace_id)
+                if document.status is not DocumentStatus.PROCESSING:
+                    return
+                if document.attempts >= self._max_attempts:
+                    raise _GiveUp(document.attempts) from error
+                document.requeue(self._clock.now(), reason_code=error.code, reason=error.message)
+                uow.documents.save(document)
+                uow.commit()
+        except _GiveUp as give_up:
+            message = f"gave up after {give_up.attempts} attempts; last error: {error.message}"
+            self._fail(command, RetriesExhausted.code, message)
+            raise RetriesExhausted(message) from error
+        except TransientError:
+            return
+
+
+class NoChunks(PermanentError):
+    code = "no_text"
+    default_message = "the extracted text holds nothing to index"
+
+
+class _GiveUp(Exception):
+    def __init__(self, attempts: int) -> None:
+        super().__init__(attempts)
+        self.attempts = attempts
+
+
+_UNTOUCHABLE = frozenset({"document_not_found", "workspace_mismatch"})
+
+
+def _unique_missing(chunks: Sequence[Chunk], cached: dict[str, Vector]) -> list[Chunk]:
+    """The chunks whose text has no vector yet, one per distinct text."""
+    seen: set[str] = set(cached)
+    missing: list[Chunk] = []
+    for chunk in chunks:
+        if chunk.content_sha256 not in seen:
+            seen.add(chunk.content_sha256)
+            missing.append(chunk)
+    return missing

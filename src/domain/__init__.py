@@ -1,0 +1,16 @@
+"""The ingestion domain: documents, their status rules, and chunks. Pure Python, no I/O."""
+
+from domain.chunk import Chunk, EmbeddedChunk, Vector, content_hash
+from domain.document import Document, DocumentStatus
+from domain.errors import DomainError, IllegalStatusTransition
+
+__all__ = [
+    "Chunk",
+    "DomainError",
+    "Document",
+    "DocumentStatus",
+    "EmbeddedChunk",
+    "IllegalStatusTransition",
+    "Vector",
+    "content_hash",
+]

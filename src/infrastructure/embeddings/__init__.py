@@ -1,0 +1,1 @@
+"""Embedders: hashing (offline default), sentence-transformers, OpenAI-compatible HTTP."""

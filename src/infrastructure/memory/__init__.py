@@ -1,0 +1,20 @@
+"""In-memory adapters of every port: for unit tests and demos. They pass the same contract suites."""
+
+from infrastructure.memory.documents import InMemoryDatabase, InMemoryEmbeddingCache, InMemoryUnitOfWork
+from infrastructure.memory.observability import FixedClock, InMemoryTelemetry, SystemClock
+from infrastructure.memory.queue import InMemoryJobQueue
+from infrastructure.memory.storage import InMemoryBlobStorage
+from infrastructure.memory.text import ParagraphChunker, PlainUtf8Extractor
+
+__all__ = [
+    "FixedClock",
+    "InMemoryBlobStorage",
+    "InMemoryDatabase",
+    "InMemoryEmbeddingCache",
+    "InMemoryJobQueue",
+    "InMemoryTelemetry",
+    "InMemoryUnitOfWork",
+    "ParagraphChunker",
+    "PlainUtf8Extractor",
+    "SystemClock",
+]

@@ -1,0 +1,156 @@
+"""Documents and chunks kept in a dict, with copy-on-commit transactions."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from application.errors import DependencyUnavailable, DocumentNotFound, WorkspaceMismatch
+from application.ports import DocumentRepository, EmbeddingCache, UnitOfWork
+from domain import Document, DocumentStatus, EmbeddedChunk, Vector
+
+
+class InMemoryDatabase:
+    """The committed state shared by every unit of work made from it.
+
+    `available = False` makes every unit of work raise `DependencyUnavailable`, like a database
+    that went away.
+    """
+
+    def __init__(self, dimension: int | None = None) -> None:
+        self.dimension = dimension
+        self.documents: dict[UUID, Document] = {}
+        self.chunks: dict[UUID, list[EmbeddedChunk]] = {}
+        self.available = True
+        self.commits = 0
+        self.lock = threading.Lock()
+
+    def unit_of_work(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self)
+
+    def check_available(self) -> None:
+        if not self.available:
+            raise DependencyUnavailable("the in-memory database is switched off")
+
+
+class InMemoryDocumentRepository(DocumentRepository):
+    def __init__(self, database: InMemoryDatabase) -> None:
+        self._db = database
+        self.documents: dict[UUID, Document] = copy.deepcopy(database.documents)
+        self.chunks: dict[UUID, list[EmbeddedChunk]] = dict(database.chunks)
+        self.added: set[UUID] = set()
+
+    def add(self, document: Document) -> None:
+        if document.id in self.documents:
+            raise ValueError(f"document {document.id} exists already")
+        self.documents[document.id] = copy.deepcopy(document)
+        self.added.add(document.id)
+
+    def get(self, document_id: UUID, workspace_id: UUID) -> Document:
+        self._db.check_available()
+        document = self.documents.get(document_id)
+        if document is None:
+            raise DocumentNotFound(f"no document {document_id}")
+        if document.workspace_id != workspace_id:
+            raise WorkspaceMismatch(f"document {document_id} is not in workspace {workspace_id}")
+        return copy.deepcopy(document)
+
+    def save(self, document: Document) -> None:
+        if document.id not in self.documents:
+            raise DocumentNotFound(f"no document {document.id}")
+        self.documents[document.id] = copy.deepcopy(document)
+
+    def replace_chunks(self, document: Document, chunks: Sequence[EmbeddedChunk]) -> None:
+        ordinals = [c.chunk.ordinal for c in chunks]
+        if len(set(ordinals)) != len(ordinals):
+            raise ValueError("chunk ordinals must be unique")
+        dimension = self._db.dimension
+        if dimension is not None and any(len(c.embedding) != dimension for c in chunks):
+            raise ValueError(f"every embedding must have {dimension} dimensions")
+        self.chunks[document.id] = sorted(chunks, key=lambda c: c.chunk.ordinal)
+
+    def list_chunks(self, document_id: UUID) -> list[EmbeddedChunk]:
+        self._db.check_available()
+        return list(self.chunks.get(document_id, []))
+
+    def list_stale_processing(self, started_before: datetime, limit: int) -> list[Document]:
+        self._db.check_available()
+        stale = [d for d in self.documents.values() if d.is_abandoned(started_before)]
+        stale.sort(key=lambda d: d.processing_started_at or started_before)
+        return [copy.deepcopy(d) for d in stale[:limit]]
+
+    def list_by_status(
+        self, status: DocumentStatus, workspace_id: UUID | None = None, limit: int = 1000
+    ) -> list[Document]:
+        self._db.check_available()
+        found = [
+            d
+            for d in self.documents.values()
+            if d.status is status and workspace_id in (None, d.workspace_id)
+        ]
+        found.sort(key=lambda d: d.created_at)
+        return [copy.deepcopy(d) for d in found[:limit]]
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    """A unit of work over an `InMemoryDatabase`: changes are copied in on commit."""
+
+    def __init__(self, database: InMemoryDatabase) -> None:
+        self._db = database
+        self.documents: InMemoryDocumentRepository
+
+    def __enter__(self) -> Self:
+        self._db.check_available()
+        with self._db.lock:
+            self.documents = InMemoryDocumentRepository(self._db)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        self._db.check_available()
+        with self._db.lock:
+            for document_id in self.documents.added:
+                if document_id in self._db.documents:
+                    raise ValueError(f"document {document_id} exists already")
+            self._db.documents.update(copy.deepcopy(self.documents.documents))
+            self._db.chunks.update(self.documents.chunks)
+            self._db.commits += 1
+        self.documents = InMemoryDocumentRepository(self._db)
+
+    def rollback(self) -> None:
+        self.documents = InMemoryDocumentRepository(self._db)
+
+
+class InMemoryEmbeddingCache(EmbeddingCache):
+    """Looks vectors up among the committed chunks of an `InMemoryDatabase`."""
+
+    def __init__(self, database: InMemoryDatabase) -> None:
+        self._db = database
+
+    def lookup(
+        self, workspace_id: UUID, model_id: str, content_hashes: Collection[str]
+    ) -> dict[str, Vector]:
+        self._db.check_available()
+        wanted = set(content_hashes)
+        found: dict[str, Vector] = {}
+        with self._db.lock:
+            for document_id, chunks in self._db.chunks.items():
+                document = self._db.documents[document_id]
+                if document.workspace_id != workspace_id or document.embedding_model != model_id:
+                    continue
+                for stored in chunks:
+                    if stored.chunk.content_sha256 in wanted:
+                        found[stored.chunk.content_sha256] = stored.embedding
+        return found

@@ -1,0 +1,5 @@
+"""Shared fixtures. Each service's fixtures live in its own plugin module under tests/fixtures."""
+
+pytest_plugins = [
+    "tests.fixtures.core",
+]
