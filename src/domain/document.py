@@ -134,7 +134,9 @@ class Document:
         self.error_message = message
         self.processed_at = now
 
-    def requeue(self, now: datetime, *, reason_code: str | None = None, reason: str | None = None) -> None:
+    def requeue(
+        self, now: datetime, *, reason_code: str | None = None, reason: str | None = None
+    ) -> None:
         """Hand the document back to the queue, keeping why the last attempt stopped."""
         self._move_to(DocumentStatus.QUEUED, now)
         self.error_code = reason_code

@@ -27,12 +27,12 @@ class Embedder(Protocol):
         ...
 
     def count_tokens(self, text: str) -> int:
-        """How many tokens of this model's input `text` takes (an estimate when it has no tokenizer)."""
+        """How many model tokens `text` takes (an estimate when there is no tokenizer)."""
         ...
 
     @property
     def max_input_tokens(self) -> int | None:
-        """The most tokens the model reads of one text (the rest is silently cut); None: no limit."""
+        """The most tokens the model reads of one text (it cuts the rest); None: no limit."""
         ...
 
     def embed(self, texts: Sequence[str]) -> list[Vector]:

@@ -16,7 +16,7 @@ class BlobStorage(Protocol):
     """
 
     def put(self, key: str, data: bytes) -> None:
-        """Store `data` under `key` atomically: readers see the old bytes or the new, never a part."""
+        """Store `data` under `key` atomically: readers see old or new bytes, never a part."""
         ...
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:

@@ -1,6 +1,10 @@
-"""In-memory adapters of every port: for unit tests and demos. They pass the same contract suites."""
+"""In-memory adapters of every port, for unit tests; they pass the same contract suites."""
 
-from infrastructure.memory.documents import InMemoryDatabase, InMemoryEmbeddingCache, InMemoryUnitOfWork
+from infrastructure.memory.documents import (
+    InMemoryDatabase,
+    InMemoryEmbeddingCache,
+    InMemoryUnitOfWork,
+)
 from infrastructure.memory.observability import FixedClock, InMemoryTelemetry, SystemClock
 from infrastructure.memory.queue import InMemoryJobQueue
 from infrastructure.memory.storage import InMemoryBlobStorage

@@ -42,7 +42,9 @@ class InMemoryTelemetry(IngestionTelemetry):
         self.stages.append(stage)
         yield
 
-    def document_processed(self, *, outcome: str, size_bytes: int, chunks: int, tokens: int) -> None:
+    def document_processed(
+        self, *, outcome: str, size_bytes: int, chunks: int, tokens: int
+    ) -> None:
         self.outcomes[outcome] += 1
         self.chunks += chunks
         self.tokens += tokens

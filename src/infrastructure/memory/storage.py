@@ -6,7 +6,6 @@ from application.errors import (
     BlobNotFound,
     DependencyUnavailable,
     DocumentTooLarge,
-    InvalidStorageKey,
 )
 from application.ports import BlobStorage
 from application.ports.storage import check_key

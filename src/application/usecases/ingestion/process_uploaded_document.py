@@ -134,7 +134,9 @@ class ProcessUploadedDocument:
             attempt.document.id, "ready", len(chunks), len(chunks) - reused, reused
         )
 
-    def _embed(self, workspace_id: UUID, chunks: Sequence[Chunk]) -> tuple[list[EmbeddedChunk], int]:
+    def _embed(
+        self, workspace_id: UUID, chunks: Sequence[Chunk]
+    ) -> tuple[list[EmbeddedChunk], int]:
         model_id = self._embedder.model_id
         with self._telemetry.stage(Stage.EMBED):
             cached = self._cache.lookup(workspace_id, model_id, {c.content_sha256 for c in chunks})

@@ -1,0 +1,278 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+
+from application.errors import (
+    BlobNotFound,
+    CorruptDocument,
+    DependencyUnavailable,
+    DocumentNotFound,
+    DocumentTooLarge,
+    EmbedderRejected,
+    EmbedderUnavailable,
+    NoExtractableText,
+    PermanentError,
+    RetriesExhausted,
+    WorkspaceMismatch,
+)
+from application.ports import Stage
+from application.usecases.ingestion import ProcessingOutcome
+from domain import DocumentStatus
+
+from .conftest import SAMPLE, World
+
+
+def test_a_submitted_document_becomes_ready_with_its_chunks(world: World) -> None:
+    document = world.submit(SAMPLE)
+
+    outcome = world.process(document)
+
+    stored = world.stored(document)
+    assert isinstance(outcome, ProcessingOutcome)
+    assert outcome.status == "ready"
+    assert stored.status is DocumentStatus.READY
+    assert stored.attempts == 1
+    chunks = world.db.chunks[document.id]
+    assert [c.chunk.ordinal for c in chunks] == list(range(len(chunks)))
+    assert stored.chunk_count == len(chunks) > 1
+    assert all(len(c.embedding) == 32 for c in chunks)
+    assert stored.embedding_model == world.embedder.model_id
+
+
+def test_every_stage_is_timed_in_order(world: World) -> None:
+    world.process(world.submit(SAMPLE))
+    assert world.telemetry.stages == [
+        Stage.READ,
+        Stage.EXTRACT,
+        Stage.CHUNK,
+        Stage.EMBED,
+        Stage.WRITE,
+    ]
+    assert world.telemetry.outcomes["ready"] == 1
+
+
+def test_the_document_is_processing_while_embedding_and_no_write_is_pending(world: World) -> None:
+    document = world.submit(SAMPLE)
+    seen: list[tuple[DocumentStatus, int]] = []
+    world.embedder.on_embed = lambda: seen.append((world.stored(document).status, world.db.commits))
+    commits_before = world.db.commits
+
+    world.process(document)
+
+    assert seen == [(DocumentStatus.PROCESSING, commits_before + 1)]
+    assert world.db.commits == commits_before + 2
+
+
+def test_rerunning_an_unchanged_document_is_a_no_op(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.process(document)
+    commits = world.db.commits
+    embedded = len(world.embedder.embedded_texts)
+
+    outcome = world.process(document)
+
+    assert isinstance(outcome, ProcessingOutcome)
+    assert outcome.status == "unchanged"
+    assert world.db.commits == commits
+    assert len(world.embedder.embedded_texts) == embedded
+    assert world.extractor.calls == 1
+    assert world.stored(document).attempts == 1
+
+
+def test_a_changed_file_embeds_only_the_changed_chunks(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.process(document)
+    world.embedder.embedded_texts.clear()
+    changed = SAMPLE + "\n\nA brand new closing paragraph."
+    world.storage.put(document.storage_key, changed.encode())
+
+    outcome = world.process(document)
+
+    assert isinstance(outcome, ProcessingOutcome)
+    assert world.embedder.embedded_texts == ["A brand new closing paragraph."]
+    assert outcome.reused == outcome.chunk_count - 1
+    assert world.telemetry.cache_hits == outcome.reused
+    assert world.stored(document).status is DocumentStatus.READY
+
+
+def test_a_new_embedder_model_re_embeds_everything(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.process(document)
+    world.embedder.embedded_texts.clear()
+    world.db.documents[document.id].embedding_model = "another-model:32"
+
+    outcome = world.process(document)
+
+    assert isinstance(outcome, ProcessingOutcome)
+    assert outcome.reused == 0
+    assert len(world.embedder.embedded_texts) == world.stored(document).chunk_count
+    assert world.stored(document).embedding_model == world.embedder.model_id
+
+
+def test_identical_chunks_are_embedded_once(world: World) -> None:
+    document = world.submit("same words here\n\nsame words here\n\nsame words here")
+    world.process(document)
+    assert world.embedder.embedded_texts == ["same words here"]
+    assert world.stored(document).chunk_count == 3
+
+
+def test_unknown_document_raises_and_writes_nothing(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.db.documents.clear()
+    with pytest.raises(DocumentNotFound):
+        world.process(document)
+    assert world.db.documents == {}
+
+
+def test_a_document_of_another_workspace_is_never_touched(world: World) -> None:
+    document = world.submit(SAMPLE)
+    before = world.db.commits
+    with pytest.raises(WorkspaceMismatch):
+        world.process(document, workspace_id=uuid4())
+    assert world.db.commits == before
+    assert world.stored(document).status is DocumentStatus.QUEUED
+    assert world.embedder.embedded_texts == []
+
+
+@pytest.mark.parametrize(
+    ("breakage", "code"),
+    [
+        ("missing_blob", BlobNotFound.code),
+        ("too_large", DocumentTooLarge.code),
+        ("corrupt", CorruptDocument.code),
+        ("no_text", NoExtractableText.code),
+        ("chunker", CorruptDocument.code),
+        ("embedder_4xx", EmbedderRejected.code),
+        ("only_whitespace", NoExtractableText.code),
+    ],
+)
+def test_a_permanent_failure_at_any_stage_marks_failed_once(
+    world: World, breakage: str, code: str
+) -> None:
+    document = world.submit(SAMPLE)
+    if breakage == "missing_blob":
+        world.storage.delete(document.storage_key)
+    elif breakage == "too_large":
+        world.max_file_bytes = 10
+    elif breakage == "corrupt":
+        world.extractor.error = CorruptDocument("truncated xref table")
+    elif breakage == "no_text":
+        world.extractor.error = NoExtractableText()
+    elif breakage == "chunker":
+        world.chunker.error = CorruptDocument("bad structure")
+    elif breakage == "embedder_4xx":
+        world.embedder.error = EmbedderRejected("401 from the embedding service")
+    elif breakage == "only_whitespace":
+        world.storage.put(document.storage_key, b"   \n\n  \t ")
+
+    with pytest.raises(PermanentError) as raised:
+        world.process(document)
+
+    stored = world.stored(document)
+    assert raised.value.code == code
+    assert stored.status is DocumentStatus.FAILED
+    assert stored.error_code == code
+    assert stored.error_message
+    assert document.id not in world.db.chunks
+    assert world.telemetry.outcomes[code] == 1
+
+
+def test_a_failed_document_succeeds_when_processed_again_after_the_fix(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.extractor.error = CorruptDocument()
+    with pytest.raises(CorruptDocument):
+        world.process(document)
+    world.extractor.error = None
+
+    world.process(document)
+
+    stored = world.stored(document)
+    assert stored.status is DocumentStatus.READY
+    assert stored.error_code is None
+    assert stored.attempts == 2
+
+
+def test_a_transient_embedder_failure_requeues_with_the_reason(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.embedder.error = EmbedderUnavailable("503 from the embedding service")
+
+    with pytest.raises(EmbedderUnavailable):
+        world.process(document)
+
+    stored = world.stored(document)
+    assert stored.status is DocumentStatus.QUEUED
+    assert stored.error_code == EmbedderUnavailable.code
+    assert "503" in (stored.error_message or "")
+    assert document.id not in world.db.chunks
+
+
+def test_a_transient_failure_then_success(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.embedder.error = EmbedderUnavailable()
+    with pytest.raises(EmbedderUnavailable):
+        world.process(document)
+    world.embedder.error = None
+
+    world.process(document)
+
+    assert world.stored(document).status is DocumentStatus.READY
+
+
+def test_transient_failures_give_up_after_max_attempts(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.embedder.error = EmbedderUnavailable("timed out")
+    for _ in range(world.max_attempts - 1):
+        with pytest.raises(EmbedderUnavailable):
+            world.process(document)
+
+    with pytest.raises(RetriesExhausted, match="timed out"):
+        world.process(document)
+
+    stored = world.stored(document)
+    assert stored.status is DocumentStatus.FAILED
+    assert stored.error_code == RetriesExhausted.code
+    assert stored.attempts == world.max_attempts
+
+
+def test_storage_outage_before_the_attempt_leaves_the_document_queued(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.storage.available = False
+
+    with pytest.raises(DependencyUnavailable):
+        world.process(document)
+
+    stored = world.stored(document)
+    assert stored.status is DocumentStatus.QUEUED
+    assert stored.attempts == 0
+
+
+def test_database_outage_during_the_write_keeps_the_old_chunks(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.process(document)
+    old_chunks = list(world.db.chunks[document.id])
+    world.storage.put(document.storage_key, b"entirely different text now")
+    world.embedder.on_embed = lambda: setattr(world.db, "available", False)
+
+    with pytest.raises(DependencyUnavailable):
+        world.process(document)
+
+    assert world.db.chunks[document.id] == old_chunks
+    assert world.stored(document).status is DocumentStatus.PROCESSING
+
+
+def test_an_abandoned_attempt_can_be_taken_over_by_a_retry(world: World) -> None:
+    document = world.submit(SAMPLE)
+    with world.db.unit_of_work() as uow:
+        claimed = uow.documents.get(document.id, world.workspace_id)
+        claimed.start_processing(world.clock.now())
+        uow.documents.save(claimed)
+        uow.commit()
+    world.clock.advance(timedelta(minutes=5))
+
+    world.process(document)
+
+    assert world.stored(document).status is DocumentStatus.READY
+    assert world.stored(document).attempts == 2

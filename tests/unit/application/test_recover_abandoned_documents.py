@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from application.errors import RetriesExhausted
+from application.usecases.ingestion import RecoverAbandonedDocuments
+from domain import Document, DocumentStatus
+
+from .conftest import SAMPLE, World
+
+LEASE = timedelta(minutes=10)
+
+
+def recover(world: World) -> RecoverAbandonedDocuments:
+    return RecoverAbandonedDocuments(
+        uow_factory=world.db.unit_of_work,
+        queue=world.queue,
+        clock=world.clock,
+        lease=LEASE,
+        max_attempts=world.max_attempts,
+    )
+
+
+def claim(world: World, document: Document, attempts: int = 1) -> None:
+    with world.db.unit_of_work() as uow:
+        current = uow.documents.get(document.id, document.workspace_id)
+        for _ in range(attempts):
+            current.start_processing(world.clock.now())
+        uow.documents.save(current)
+        uow.commit()
+
+
+def test_an_attempt_older_than_the_lease_is_requeued_and_enqueued(world: World) -> None:
+    document = world.submit(SAMPLE)
+    claim(world, document)
+    world.queue.jobs.clear()
+    world.clock.advance(LEASE + timedelta(seconds=1))
+
+    report = recover(world)()
+
+    assert report.requeued == [document.id]
+    stored = world.stored(document)
+    assert stored.status is DocumentStatus.QUEUED
+    assert stored.error_code == "abandoned"
+    assert [d for _, d, _ in world.queue.jobs] == [document.id]
+
+
+def test_an_attempt_within_its_lease_is_left_alone(world: World) -> None:
+    document = world.submit(SAMPLE)
+    claim(world, document)
+    world.queue.jobs.clear()
+    world.clock.advance(LEASE - timedelta(seconds=1))
+
+    report = recover(world)()
+
+    assert report.requeued == report.failed == []
+    assert world.stored(document).status is DocumentStatus.PROCESSING
+    assert world.queue.jobs == []
+
+
+def test_an_abandoned_document_out_of_attempts_is_failed(world: World) -> None:
+    document = world.submit(SAMPLE)
+    claim(world, document, attempts=world.max_attempts)
+    world.queue.jobs.clear()
+    world.clock.advance(LEASE * 2)
+
+    report = recover(world)()
+
+    assert report.failed == [document.id]
+    stored = world.stored(document)
+    assert stored.status is DocumentStatus.FAILED
+    assert stored.error_code == RetriesExhausted.code
+    assert world.queue.jobs == []
+
+
+def test_a_recovered_document_then_processes_to_ready(world: World) -> None:
+    document = world.submit(SAMPLE)
+    claim(world, document)
+    world.clock.advance(LEASE * 2)
+    recover(world)()
+
+    world.process(document)
+
+    assert world.stored(document).status is DocumentStatus.READY
+    assert world.stored(document).attempts == 2

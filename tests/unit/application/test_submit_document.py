@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from application.errors import DependencyUnavailable, DocumentTooLarge, EmptyDocument
+from application.usecases.ingestion.submit_document import storage_key_for
+from domain import DocumentStatus
+
+from .conftest import SAMPLE, World
+
+
+def test_submitting_stores_the_bytes_records_a_queued_row_and_enqueues(world: World) -> None:
+    document = world.submit(SAMPLE, filename="report.txt")
+
+    stored = world.stored(document)
+    assert stored.status is DocumentStatus.QUEUED
+    assert stored.size_bytes == len(SAMPLE.encode())
+    assert stored.content_sha256 == hashlib.sha256(SAMPLE.encode()).hexdigest()
+    assert world.storage.get(stored.storage_key) == SAMPLE.encode()
+    assert [(d, w) for _, d, w in world.queue.jobs] == [(document.id, world.workspace_id)]
+
+
+def test_the_storage_key_keeps_only_a_safe_file_name(world: World) -> None:
+    document = world.submit(SAMPLE, filename="../../etc/pass wd?.txt")
+    assert document.storage_key.endswith("/pass wd_.txt")
+    assert ".." not in document.storage_key.split("/")
+    assert document.filename == "../../etc/pass wd?.txt"
+
+
+@pytest.mark.parametrize("name", ["..", "...", "\\\\", "/", " "])
+def test_a_name_with_nothing_safe_in_it_still_gets_a_key(name: str) -> None:
+    from uuid import uuid4
+
+    key = storage_key_for(uuid4(), uuid4(), name)
+    assert key.split("/")[-1] not in ("", ".", "..")
+
+
+def test_empty_and_oversized_uploads_are_refused_before_anything_is_stored(world: World) -> None:
+    with pytest.raises(EmptyDocument):
+        world.submit(b"")
+    world.max_file_bytes = 4
+    with pytest.raises(DocumentTooLarge, match="limit is 4"):
+        world.submit(b"12345")
+    assert world.storage.blobs == {}
+    assert world.db.documents == {}
+    assert world.queue.jobs == []
+
+
+def test_a_queue_outage_leaves_a_queued_row_that_can_be_requeued(world: World) -> None:
+    world.queue.available = False
+    with pytest.raises(DependencyUnavailable):
+        world.submit(SAMPLE)
+    [document] = world.db.documents.values()
+    assert document.status is DocumentStatus.QUEUED
+    assert world.storage.exists(document.storage_key)
+
+
+def test_a_database_outage_stores_no_row_and_enqueues_nothing(world: World) -> None:
+    world.db.available = False
+    with pytest.raises(DependencyUnavailable):
+        world.submit(SAMPLE)
+    assert world.queue.jobs == []
