@@ -1,1 +1,1 @@
-"""local adapters."""
+"""Embedded services for the zero-config default: Postgres with pgvector, and Redis."""

