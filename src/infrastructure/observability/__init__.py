@@ -1,1 +1,33 @@
-"""observability adapters."""
+"""Metrics (OpenTelemetry -> Prometheus text), fork-aware telemetry, logging and redaction."""
+
+from infrastructure.observability.logs import (
+    JobContextFilter,
+    JsonFormatter,
+    TextFormatter,
+    configure_logging,
+    current_job_context,
+    job_context,
+)
+from infrastructure.observability.metrics import PROMETHEUS_CONTENT_TYPE, IngestionMetrics
+from infrastructure.observability.queue_stats import QueueStats, read_queue_stats
+from infrastructure.observability.redaction import forget_secrets, redact, register_secret
+from infrastructure.observability.relay import MetricsRelay
+from infrastructure.observability.telemetry import OtelIngestionTelemetry
+
+__all__ = [
+    "PROMETHEUS_CONTENT_TYPE",
+    "IngestionMetrics",
+    "JobContextFilter",
+    "JsonFormatter",
+    "MetricsRelay",
+    "OtelIngestionTelemetry",
+    "QueueStats",
+    "TextFormatter",
+    "configure_logging",
+    "current_job_context",
+    "forget_secrets",
+    "job_context",
+    "read_queue_stats",
+    "redact",
+    "register_secret",
+]

@@ -1,0 +1,53 @@
+"""Masking of secrets in text that leaves the process (log lines, HTTP bodies).
+
+Three kinds of secret are masked: the password part of a URL's user info
+(`postgresql://user:secret@host` -> `postgresql://user:***@host`, `redis://:secret@host`),
+`key=value` pairs whose key names a secret (`password=...`, `token=...`, libpq keyword DSNs,
+query strings), bearer tokens, and any value registered with `register_secret`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+MASK = "***"
+
+_URL_PASSWORD = re.compile(r"(?P<prefix>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^/\s]*)@")
+_SECRET_PAIR = re.compile(
+    r"(?P<prefix>\b(?:password|passwd|pwd|secret|token|api_key|apikey|access_key"
+    r"|secret_access_key)\s*[=:]\s*)(?P<secret>[\"']?[^\s&;,\"']+[\"']?)",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?P<prefix>\bBearer\s+)(?P<secret>[A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+
+_registered: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask `value` wherever it appears in redacted text from now on (empty values are ignored)."""
+    if value:
+        with _lock:
+            _registered.add(value)
+
+
+def forget_secrets() -> None:
+    """Drop every registered secret value."""
+    with _lock:
+        _registered.clear()
+
+
+def redact(text: str) -> str:
+    """`text` with URL passwords, secret-named values, bearer tokens and known secrets masked."""
+    for pattern in (_URL_PASSWORD, _SECRET_PAIR, _BEARER):
+        text = pattern.sub(lambda match: match.group("prefix") + MASK + _tail(match), text)
+    with _lock:
+        secrets = sorted(_registered, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _tail(match: re.Match[str]) -> str:
+    return "@" if match.re is _URL_PASSWORD else ""
