@@ -2,4 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.core",
+    "tests.fixtures.files",
+    "tests.fixtures.s3",
+    "tests.fixtures.postgres",
 ]

@@ -1,0 +1,233 @@
+"""Documents and chunks in Postgres through one SQLAlchemy connection (the unit of work's)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from sqlalchemy import Connection, Row, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from application.errors import DocumentNotFound, WorkspaceMismatch
+from application.ports import DocumentRepository
+from domain import Chunk, Document, DocumentStatus, EmbeddedChunk
+from infrastructure.db.engine import VECTOR_READY
+from infrastructure.db.errors import unavailable_as_dependency_error
+from infrastructure.db.schema import stored_vector_dimension_on
+from infrastructure.db.tables import chunks, documents
+
+_COPY_CHUNKS = (
+    "COPY chunks (document_id, workspace_id, ordinal, content, token_count, page_start, page_end,"
+    " metadata, content_sha256, embedding) FROM STDIN WITH (FORMAT BINARY)"
+)
+_COPY_TYPES = ["uuid", "uuid", "int4", "text", "int4", "int4", "int4", "jsonb", "text", "vector"]
+
+_STATE_COLUMNS = (
+    "filename",
+    "media_type",
+    "storage_key",
+    "size_bytes",
+    "content_sha256",
+    "error_code",
+    "error_message",
+    "attempts",
+    "chunk_count",
+    "embedding_model",
+    "created_at",
+    "updated_at",
+    "processing_started_at",
+    "processed_at",
+)
+
+
+class SqlAlchemyDocumentRepository(DocumentRepository):
+    """`documents` and `chunks` rows, read and written on the unit of work's open transaction.
+
+    Writes are sent at once (there is no session to flush) but stay invisible to others until
+    the unit of work commits. `replace_chunks` deletes the old rows and binary-COPYs the new ones
+    in that same transaction, so readers switch from the old set to the new set at commit.
+    Connection failures raise `DependencyUnavailable`.
+    """
+
+    def __init__(self, connection: Connection, embedding_dimension: int | None = None) -> None:
+        self._connection = connection
+        self._dimension = embedding_dimension
+
+    def add(self, document: Document) -> None:
+        values = {"id": document.id, "workspace_id": document.workspace_id, **_state(document)}
+        statement = (
+            insert(documents)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(documents.c.id)
+        )
+        with unavailable_as_dependency_error():
+            inserted = self._connection.execute(statement).first()
+        if inserted is None:
+            raise ValueError(f"document {document.id} exists already")
+
+    def get(self, document_id: UUID, workspace_id: UUID) -> Document:
+        with unavailable_as_dependency_error():
+            row = self._connection.execute(
+                select(documents).where(documents.c.id == document_id)
+            ).one_or_none()
+        if row is None:
+            raise DocumentNotFound(f"no document {document_id}")
+        if row.workspace_id != workspace_id:
+            raise WorkspaceMismatch(f"document {document_id} is not in workspace {workspace_id}")
+        return _document(row)
+
+    def save(self, document: Document) -> None:
+        statement = update(documents).where(documents.c.id == document.id).values(_state(document))
+        with unavailable_as_dependency_error():
+            updated = self._connection.execute(statement).rowcount
+        if updated == 0:
+            raise DocumentNotFound(f"no document {document.id}")
+
+    def replace_chunks(self, document: Document, chunks_: Sequence[EmbeddedChunk]) -> None:
+        self._check(chunks_)
+        with unavailable_as_dependency_error():
+            self._connection.execute(chunks.delete().where(chunks.c.document_id == document.id))
+            if chunks_:
+                self._copy(document, chunks_)
+
+    def list_chunks(self, document_id: UUID) -> list[EmbeddedChunk]:
+        statement = (
+            select(chunks).where(chunks.c.document_id == document_id).order_by(chunks.c.ordinal)
+        )
+        with unavailable_as_dependency_error():
+            rows = self._connection.execute(statement).all()
+        return [_embedded_chunk(row) for row in rows]
+
+    def list_stale_processing(self, started_before: datetime, limit: int) -> list[Document]:
+        statement = (
+            select(documents)
+            .where(
+                documents.c.status == DocumentStatus.PROCESSING.value,
+                documents.c.processing_started_at < started_before,
+            )
+            .order_by(documents.c.processing_started_at, documents.c.id)
+            .limit(limit)
+        )
+        return self._documents(statement)
+
+    def list_by_status(
+        self, status: DocumentStatus, workspace_id: UUID | None = None, limit: int = 1000
+    ) -> list[Document]:
+        statement = select(documents).where(documents.c.status == status.value)
+        if workspace_id is not None:
+            statement = statement.where(documents.c.workspace_id == workspace_id)
+        return self._documents(
+            statement.order_by(documents.c.created_at, documents.c.id).limit(limit)
+        )
+
+    def _documents(self, statement: Any) -> list[Document]:
+        with unavailable_as_dependency_error():
+            rows = self._connection.execute(statement).all()
+        return [_document(row) for row in rows]
+
+    def _check(self, chunks_: Sequence[EmbeddedChunk]) -> None:
+        ordinals = [c.chunk.ordinal for c in chunks_]
+        if len(set(ordinals)) != len(ordinals):
+            raise ValueError("chunk ordinals must be unique")
+        dimension = self._stored_dimension()
+        wrong = next((c for c in chunks_ if len(c.embedding) != dimension), None)
+        if dimension is not None and wrong is not None:
+            raise ValueError(
+                f"every embedding must have {dimension} dimensions; chunk {wrong.chunk.ordinal} "
+                f"has {len(wrong.embedding)}"
+            )
+
+    def _stored_dimension(self) -> int | None:
+        if self._dimension is None:
+            with unavailable_as_dependency_error():
+                self._dimension = stored_vector_dimension_on(self._connection)
+        return self._dimension
+
+    def _copy(self, document: Document, chunks_: Sequence[EmbeddedChunk]) -> None:
+        raw = self._psycopg_connection()
+        with raw.cursor() as cursor, cursor.copy(_COPY_CHUNKS) as copy:
+            copy.set_types(_COPY_TYPES)
+            for row in _copy_rows(document, chunks_):
+                copy.write_row(row)
+
+    def _psycopg_connection(self) -> psycopg.Connection[Any]:
+        raw: psycopg.Connection[Any] = self._connection.connection.driver_connection  # type: ignore[assignment]
+        if not self._connection.info.get(VECTOR_READY):
+            register_vector(raw)
+            self._connection.info[VECTOR_READY] = True
+        return raw
+
+
+def _copy_rows(document: Document, chunks_: Sequence[EmbeddedChunk]) -> Iterator[tuple[Any, ...]]:
+    for embedded in chunks_:
+        chunk = embedded.chunk
+        yield (
+            document.id,
+            document.workspace_id,
+            chunk.ordinal,
+            chunk.text,
+            chunk.token_count,
+            chunk.page_start,
+            chunk.page_end,
+            dict(chunk.metadata),
+            chunk.content_sha256,
+            _as_vector(embedded.embedding),
+        )
+
+
+def _as_vector(embedding: Sequence[float]) -> Any:
+    """A value pgvector's dumper takes: a list or a 1-d numpy array."""
+    if isinstance(embedding, np.ndarray | list):
+        return embedding
+    return list(embedding)
+
+
+def _state(document: Document) -> dict[str, Any]:
+    values = {name: getattr(document, name) for name in _STATE_COLUMNS}
+    values["status"] = document.status.value
+    return values
+
+
+def _document(row: Row[Any]) -> Document:
+    return Document(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        filename=row.filename,
+        storage_key=row.storage_key,
+        size_bytes=row.size_bytes,
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
+        media_type=row.media_type,
+        content_sha256=row.content_sha256,
+        status=DocumentStatus(row.status),
+        error_code=row.error_code,
+        error_message=row.error_message,
+        attempts=row.attempts,
+        chunk_count=row.chunk_count,
+        embedding_model=row.embedding_model,
+        processing_started_at=_utc(row.processing_started_at),
+        processed_at=_utc(row.processed_at),
+    )
+
+
+def _embedded_chunk(row: Row[Any]) -> EmbeddedChunk:
+    chunk = Chunk(
+        ordinal=row.ordinal,
+        text=row.content,
+        token_count=row.token_count,
+        page_start=row.page_start,
+        page_end=row.page_end,
+        metadata=row._mapping["metadata"],
+        content_sha256=row.content_sha256,
+    )
+    return EmbeddedChunk(chunk=chunk, embedding=row.embedding)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)

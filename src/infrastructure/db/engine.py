@@ -1,0 +1,92 @@
+"""The SQLAlchemy engine: psycopg 3 driver, pgvector types, a pool that never crosses a fork."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from typing import Any
+
+import psycopg
+from pgvector.psycopg import register_vector
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from application.errors import DependencyUnavailable
+from infrastructure.db.errors import unavailable_as_dependency_error
+
+#: Key in a pooled connection's `info` saying pgvector's adapters are registered on it.
+VECTOR_READY = "pgvector_registered"
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """`database_url` naming the psycopg 3 driver (`postgres://`, `postgresql://` accepted)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if database_url.startswith(prefix):
+            return "postgresql+psycopg://" + database_url[len(prefix) :]
+    return database_url
+
+
+def describe(database_url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return make_url(sqlalchemy_url(database_url)).render_as_string(hide_password=True)
+
+
+def make_engine(database_url: str, *, pool_size: int = 5, connect_timeout: float = 5.0) -> Engine:
+    """An engine for `database_url` whose connections know pgvector's `vector` type.
+
+    Connections are checked before use (`pool_pre_ping`). A forked child (an RQ work horse)
+    forgets the parent's pooled connections without closing them, and opens its own.
+    """
+    engine = create_engine(
+        sqlalchemy_url(database_url),
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": max(1, round(connect_timeout))},
+    )
+    event.listen(engine, "connect", _register_vector)
+    _forget_pool_after_fork(engine)
+    return engine
+
+
+def register_vector_adapters(
+    dbapi_connection: psycopg.Connection[Any], info: dict[Any, Any]
+) -> bool:
+    """Teach the connection pgvector's types; False when the extension is not installed."""
+    try:
+        register_vector(dbapi_connection)
+    except psycopg.ProgrammingError:
+        info[VECTOR_READY] = False
+    else:
+        info[VECTOR_READY] = True
+    if dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        dbapi_connection.rollback()
+    return bool(info[VECTOR_READY])
+
+
+def ping(engine: Engine, timeout_seconds: float) -> None:
+    """Run `SELECT 1` within `timeout_seconds`; raise `DependencyUnavailable` if it cannot."""
+    timeout_ms = max(1, int(timeout_seconds * 1000))
+    try:
+        with unavailable_as_dependency_error("Postgres"), engine.connect() as connection:
+            connection.execute(text(f"SET LOCAL statement_timeout = {timeout_ms}"))
+            connection.execute(text("SELECT 1"))
+    except DependencyUnavailable:
+        raise
+    except Exception as e:
+        raise DependencyUnavailable(f"Postgres did not answer: {e}") from e
+
+
+def _register_vector(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    register_vector_adapters(dbapi_connection, record.info)
+
+
+def _forget_pool_after_fork(engine: Engine) -> None:
+    engine_ref = weakref.ref(engine)
+
+    def dispose_in_child() -> None:
+        forked = engine_ref()
+        if forked is not None:
+            forked.dispose(close=False)
+
+    os.register_at_fork(after_in_child=dispose_in_child)

@@ -1,0 +1,110 @@
+"""Alembic migrations of the schema, runnable from code with no `alembic.ini`.
+
+`upgrade(url, embedding_dimension)` brings a database to head; the dimension of the
+`chunks.embedding` column is taken from the configured embedder at the first upgrade and is then
+fixed for that database. Connection failures raise `DependencyUnavailable`; a server without
+pgvector raises `MissingPgvector`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.pool import NullPool
+
+from infrastructure.db.engine import describe, sqlalchemy_url
+from infrastructure.db.errors import (
+    EmbeddingDimensionMismatch,
+    MissingPgvector,
+    SchemaOutOfDate,
+    unavailable_as_dependency_error,
+)
+from infrastructure.db.migrations.dimension import DIMENSION_KEY
+from infrastructure.db.schema import stored_vector_dimension_on, vector_extension_available
+
+_HERE = Path(__file__).resolve().parent
+
+
+def alembic_config(
+    embedding_dimension: int | None = None, connection: Connection | None = None
+) -> Config:
+    """An Alembic config of this package's scripts, carrying the dimension and connection."""
+    config = Config()
+    config.set_main_option("script_location", str(_HERE))
+    if embedding_dimension is not None:
+        config.attributes[DIMENSION_KEY] = embedding_dimension
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(database_url: str, embedding_dimension: int, revision: str = "head") -> None:
+    """Migrate the database up to `revision`, creating the `vector` extension first if needed.
+
+    Raises `MissingPgvector` when the server cannot provide pgvector, `EmbeddingDimensionMismatch`
+    when the database already stores vectors of another length, `DependencyUnavailable` when the
+    server cannot be reached.
+    """
+    engine = _migration_engine(database_url)
+    try:
+        with unavailable_as_dependency_error("Postgres"), engine.begin() as connection:
+            if not vector_extension_available(connection):
+                raise MissingPgvector(describe(database_url))
+            command.upgrade(alembic_config(embedding_dimension, connection), revision)
+            stored = stored_vector_dimension_on(connection)
+        if stored is not None and stored != embedding_dimension:
+            raise EmbeddingDimensionMismatch(stored, embedding_dimension)
+    finally:
+        engine.dispose()
+
+
+def downgrade(database_url: str, revision: str = "base") -> None:
+    """Migrate the database down to `revision` (`base`: drop every table the migrations made)."""
+    engine = _migration_engine(database_url)
+    try:
+        with unavailable_as_dependency_error("Postgres"), engine.begin() as connection:
+            command.downgrade(alembic_config(connection=connection), revision)
+    finally:
+        engine.dispose()
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None for a database never migrated."""
+    with unavailable_as_dependency_error("Postgres"), engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("the migrations package has no revisions")
+    return head
+
+
+def stored_vector_dimension(engine: Engine) -> int | None:
+    """The length of the vectors the database stores; None before the first migration."""
+    with unavailable_as_dependency_error("Postgres"), engine.connect() as connection:
+        return stored_vector_dimension_on(connection)
+
+
+def verify_schema(engine: Engine, embedding_dimension: int) -> None:
+    """Refuse to go on unless the schema is at head and stores vectors of `embedding_dimension`.
+
+    Raises `SchemaOutOfDate` or `EmbeddingDimensionMismatch` with a message saying what to do.
+    """
+    current, expected = schema_revision(engine), head_revision()
+    if current != expected:
+        raise SchemaOutOfDate(current, expected)
+    stored = stored_vector_dimension(engine)
+    if stored is not None and stored != embedding_dimension:
+        raise EmbeddingDimensionMismatch(stored, embedding_dimension)
+
+
+def _migration_engine(database_url: str) -> Engine:
+    return create_engine(sqlalchemy_url(database_url), poolclass=NullPool)

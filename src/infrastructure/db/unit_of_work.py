@@ -1,0 +1,76 @@
+"""A unit of work: one SQLAlchemy connection and its transaction, per job step."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+
+from application.ports import UnitOfWork, UnitOfWorkFactory
+from infrastructure.db.documents import SqlAlchemyDocumentRepository
+from infrastructure.db.errors import unavailable_as_dependency_error
+
+
+class SqlAlchemyUnitOfWork(UnitOfWork):
+    """Checks a connection out of the engine's pool on `__enter__` and begins a transaction.
+
+    `commit()` makes everything staged durable at once (and a new transaction begins on the next
+    statement); leaving the block without it rolls back. The connection goes back to the pool on
+    `__exit__`. Failing to connect or commit raises `DependencyUnavailable`.
+    """
+
+    documents: SqlAlchemyDocumentRepository
+
+    def __init__(self, engine: Engine, *, embedding_dimension: int | None = None) -> None:
+        self._engine = engine
+        self._dimension = embedding_dimension
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Self:
+        with unavailable_as_dependency_error():
+            self._connection = self._engine.connect()
+        self.documents = SqlAlchemyDocumentRepository(self._connection, self._dimension)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._open(), None
+        try:
+            self._quietly_roll_back(connection)
+        finally:
+            connection.close()
+
+    def commit(self) -> None:
+        with unavailable_as_dependency_error():
+            self._open().commit()
+
+    def rollback(self) -> None:
+        with unavailable_as_dependency_error():
+            self._open().rollback()
+
+    def _open(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("the unit of work is not entered")
+        return self._connection
+
+    @staticmethod
+    def _quietly_roll_back(connection: Connection) -> None:
+        """Roll back; a broken connection is discarded by the pool, so its failure is moot."""
+        with unavailable_as_dependency_error():
+            connection.rollback()
+
+
+class SqlAlchemyUnitOfWorkFactory(UnitOfWorkFactory):
+    """Makes a fresh `SqlAlchemyUnitOfWork` on the shared engine for each call."""
+
+    def __init__(self, engine: Engine, *, embedding_dimension: int | None = None) -> None:
+        self._engine = engine
+        self._dimension = embedding_dimension
+
+    def __call__(self) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self._engine, embedding_dimension=self._dimension)
