@@ -31,7 +31,6 @@ class SqlAlchemyEmbeddingCache(EmbeddingCache):
             return {}
         statement = (
             select(chunks.c.content_sha256, chunks.c.embedding)
-            .distinct(chunks.c.content_sha256)
             .join(documents, documents.c.id == chunks.c.document_id)
             .where(
                 chunks.c.workspace_id == workspace_id,
