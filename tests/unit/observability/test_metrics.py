@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from infrastructure.observability import IngestionMetrics, QueueStats
+from tests.unit.observability.metrics_text import families, sample
+
+
+@pytest.fixture
+def metrics() -> Iterator[IngestionMetrics]:
+    instance = IngestionMetrics(
+        queue_stats=lambda: QueueStats(
+            jobs={("documents", "queued"): 4, ("documents", "failed"): 1},
+            workers={"idle": 2, "busy": 1},
+        )
+    )
+    yield instance
+    instance.shutdown()
+
+
+def test_exposes_every_family_with_its_prometheus_type(metrics: IngestionMetrics) -> None:
+    metrics.record_job(queue="documents", job_name="process_document_job", outcome="ok", seconds=1)
+    metrics.record_stage("embed", 0.2)
+    metrics.record_document(outcome="ready", size_bytes=10, chunks=1, tokens=5)
+    metrics.record_cache(hits=1, misses=1)
+
+    assert families(metrics) == {
+        "ingestion_jobs": "counter",
+        "ingestion_job_duration_seconds": "histogram",
+        "ingestion_stage_duration_seconds": "histogram",
+        "ingestion_documents": "counter",
+        "ingestion_document_bytes": "counter",
+        "ingestion_chunks": "counter",
+        "ingestion_tokens": "counter",
+        "ingestion_embedding_cache_hits": "counter",
+        "ingestion_embedding_cache_misses": "counter",
+        "rq_jobs": "gauge",
+        "rq_workers": "gauge",
+    }
+
+
+def test_jobs_are_counted_by_queue_job_and_outcome_with_durations(
+    metrics: IngestionMetrics,
+) -> None:
+    job = {"queue": "documents", "job_name": "process_document_job"}
+    metrics.record_job(**job, outcome="succeeded", seconds=0.3)
+    metrics.record_job(**job, outcome="succeeded", seconds=0.7)
+    metrics.record_job(**job, outcome="failed", seconds=2.0)
+
+    assert sample(metrics, "ingestion_jobs_total", **job, outcome="succeeded") == 2
+    assert sample(metrics, "ingestion_jobs_total", **job, outcome="failed") == 1
+    assert sample(metrics, "ingestion_job_duration_seconds_count", **job) == 3
+    assert sample(metrics, "ingestion_job_duration_seconds_sum", **job) == pytest.approx(3.0)
+    assert sample(metrics, "ingestion_job_duration_seconds_bucket", **job, le="1.0") == 2
+
+
+def test_documents_chunks_bytes_tokens_and_cache_add_up(metrics: IngestionMetrics) -> None:
+    metrics.record_document(outcome="ready", size_bytes=1000, chunks=4, tokens=800)
+    metrics.record_document(outcome="ready", size_bytes=500, chunks=2, tokens=300)
+    metrics.record_document(outcome="corrupt_document", size_bytes=50, chunks=0, tokens=0)
+    metrics.record_cache(hits=3, misses=5)
+    metrics.record_cache(hits=1, misses=0)
+
+    assert sample(metrics, "ingestion_documents_total", outcome="ready") == 2
+    assert sample(metrics, "ingestion_documents_total", outcome="corrupt_document") == 1
+    assert sample(metrics, "ingestion_document_bytes_total") == 1550
+    assert sample(metrics, "ingestion_chunks_total") == 6
+    assert sample(metrics, "ingestion_tokens_total") == 1100
+    assert sample(metrics, "ingestion_embedding_cache_hits_total") == 4
+    assert sample(metrics, "ingestion_embedding_cache_misses_total") == 5
+
+
+def test_queue_and_worker_gauges_come_from_the_stats_reader(metrics: IngestionMetrics) -> None:
+    assert sample(metrics, "rq_jobs", queue="documents", status="queued") == 4
+    assert sample(metrics, "rq_jobs", queue="documents", status="failed") == 1
+    assert sample(metrics, "rq_workers", state="idle") == 2
+    assert sample(metrics, "rq_workers", state="busy") == 1
+
+
+def test_a_failing_stats_reader_leaves_the_rest_of_the_scrape_intact() -> None:
+    def unreachable() -> QueueStats:
+        raise ConnectionError("redis://:secret@cache refused")
+
+    metrics = IngestionMetrics(queue_stats=unreachable)
+    metrics.record_stage("read", 0.01)
+
+    rendered = families(metrics)
+
+    assert "ingestion_stage_duration_seconds" in rendered and "rq_jobs" not in rendered
+    metrics.shutdown()
+
+
+def test_labels_are_bounded_names_and_instances_do_not_share_state(
+    metrics: IngestionMetrics,
+) -> None:
+    other = IngestionMetrics()
+    metrics.record_stage("chunk", 0.1)
+
+    labels = {
+        key
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for found in family.samples
+        for key in found.labels
+    }
+
+    assert labels <= {"queue", "job_name", "outcome", "stage", "status", "state", "le"}
+    assert "ingestion_stage_duration_seconds" not in families(other)
+    assert REGISTRY.get_sample_value("ingestion_stage_duration_seconds_count") is None
+    other.shutdown()

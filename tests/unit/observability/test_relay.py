@@ -1,0 +1,137 @@
+"""Measurements taken in a forked child reach the parent's metrics through the relay."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from application.ports import Stage
+from infrastructure.observability import IngestionMetrics, MetricsRelay, OtelIngestionTelemetry
+from tests.unit.observability.metrics_text import sample
+
+
+@pytest.fixture
+def metrics() -> Iterator[IngestionMetrics]:
+    instance = IngestionMetrics()
+    yield instance
+    instance.shutdown()
+
+
+def _in_forked_child(work: Callable[[], None]) -> int:
+    """Run `work` in a real forked child that exits with os._exit, as RQ's work horse does."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            work()
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _process_one_document(telemetry: OtelIngestionTelemetry) -> None:
+    for stage in (Stage.READ, Stage.EXTRACT, Stage.CHUNK, Stage.EMBED):
+        with telemetry.stage(stage):
+            pass
+    telemetry.embedding_cache_used(hits=2, misses=3)
+    with telemetry.stage(Stage.WRITE):
+        pass
+    telemetry.document_processed(outcome="ready", size_bytes=2048, chunks=5, tokens=900)
+
+
+def test_a_forked_child_reports_through_the_relay(metrics: IngestionMetrics) -> None:
+    relay = MetricsRelay(metrics)
+    telemetry = OtelIngestionTelemetry(metrics, relay)
+
+    with relay.around_job():
+        exit_code = _in_forked_child(lambda: _process_one_document(telemetry))
+
+    text = metrics.render().decode()
+    assert exit_code == 0
+    for stage in Stage:
+        assert sample(text, "ingestion_stage_duration_seconds_count", stage=stage.value) == 1
+    assert sample(text, "ingestion_documents_total", outcome="ready") == 1
+    assert sample(text, "ingestion_chunks_total") == 5
+    assert sample(text, "ingestion_tokens_total") == 900
+    assert sample(text, "ingestion_document_bytes_total") == 2048
+    assert sample(text, "ingestion_embedding_cache_hits_total") == 2
+    assert sample(text, "ingestion_embedding_cache_misses_total") == 3
+
+
+def test_without_the_relay_a_childs_measurements_die_with_it(metrics: IngestionMetrics) -> None:
+    telemetry = OtelIngestionTelemetry(metrics)
+
+    exit_code = _in_forked_child(lambda: _process_one_document(telemetry))
+
+    assert exit_code == 0
+    assert sample(metrics, "ingestion_documents_total", outcome="ready") == 0
+
+
+def test_a_failing_stage_in_the_child_is_still_timed(metrics: IngestionMetrics) -> None:
+    relay = MetricsRelay(metrics)
+    telemetry = OtelIngestionTelemetry(metrics, relay)
+
+    def failing_extract() -> None:
+        with telemetry.stage(Stage.EXTRACT):
+            raise ValueError("corrupt")
+
+    with relay.around_job():
+        exit_code = _in_forked_child(failing_extract)
+
+    assert exit_code == 1
+    assert sample(metrics, "ingestion_stage_duration_seconds_count", stage="extract") == 1
+
+
+def test_successive_jobs_accumulate_and_the_parent_records_directly(
+    metrics: IngestionMetrics,
+) -> None:
+    relay = MetricsRelay(metrics)
+    telemetry = OtelIngestionTelemetry(metrics, relay)
+
+    for _ in range(3):
+        with relay.around_job():
+            _in_forked_child(lambda: _process_one_document(telemetry))
+    with relay.around_job():
+        telemetry.document_processed(outcome="unchanged", size_bytes=1, chunks=0, tokens=0)
+
+    assert sample(metrics, "ingestion_documents_total", outcome="ready") == 3
+    assert sample(metrics, "ingestion_documents_total", outcome="unchanged") == 1
+    assert sample(metrics, "ingestion_chunks_total") == 15
+
+
+def test_malformed_lines_are_skipped_and_the_rest_recorded(metrics: IngestionMetrics) -> None:
+    relay = MetricsRelay(metrics)
+    telemetry = OtelIngestionTelemetry(metrics, relay)
+
+    def noisy_child() -> None:
+        write_fd = relay._channel.write_fd  # type: ignore[union-attr]
+        os.write(write_fd, b'not json\n{"event":"stage","stage":"read","seconds":"x"}\n')
+        os.write(write_fd, b'{"event":"unknown"}\n[1]\n')
+        telemetry.embedding_cache_used(hits=7, misses=0)
+
+    with relay.around_job():
+        _in_forked_child(noisy_child)
+
+    assert sample(metrics, "ingestion_embedding_cache_hits_total") == 7
+    assert sample(metrics, "ingestion_stage_duration_seconds_count", stage="read") == 0
+
+
+def test_a_child_that_floods_the_pipe_is_not_blocked(metrics: IngestionMetrics) -> None:
+    relay = MetricsRelay(metrics)
+    telemetry = OtelIngestionTelemetry(metrics, relay)
+
+    def flood() -> None:
+        for _ in range(20_000):
+            telemetry.embedding_cache_used(hits=1, misses=0)
+
+    with relay.around_job():
+        exit_code = _in_forked_child(flood)
+
+    hits = sample(metrics, "ingestion_embedding_cache_hits_total")
+    assert exit_code == 0
+    assert 0 < hits < 20_000
