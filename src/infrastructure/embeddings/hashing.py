@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Sequence
+
+import numpy as np
 
 from application.ports import Embedder
 from domain import Vector
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_CACHE_LIMIT = 200_000
 
 
 class HashingEmbedder(Embedder):
-    """Each word adds ±1 to one of `dimension` buckets chosen by its hash; vectors are L2-normalised.
+    """Each word adds ±1 to one of `dimension` hashed buckets; vectors are L2-normalised.
 
     Lexical, not semantic: texts sharing words land close. Instant and reproducible across
     processes and machines (BLAKE2b, not Python's salted `hash`). Token count: words and
-    punctuation marks, the documented approximation used when there is no model tokenizer.
+    punctuation marks (`\\w+|[^\\w\\s]`, as `RegexTokenCounter` counts them), the documented
+    approximation used when there is no model tokenizer. A bounded per-process memo of each word's
+    bucket keeps repeated words from being hashed again. Never raises for any text.
     """
 
     def __init__(self, dimension: int = 384) -> None:
         if dimension < 2:
             raise ValueError("the dimension must be at least 2")
         self._dimension = dimension
+        self._buckets: dict[str, int] = {}
 
     @property
     def model_id(self) -> str:
@@ -39,18 +45,33 @@ class HashingEmbedder(Embedder):
         return None
 
     def count_tokens(self, text: str) -> int:
-        return len(_WORD.findall(text))
+        return len(_TOKEN.findall(text))
 
     def embed(self, texts: Sequence[str]) -> list[Vector]:
         return [self._embed_one(text) for text in texts]
 
     def _embed_one(self, text: str) -> list[float]:
-        vector = [0.0] * self._dimension
-        for word in _WORD.findall(text.lower()):
-            digest = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-            vector[digest % self._dimension] += 1.0 if digest >> 63 else -1.0
-        norm = math.sqrt(sum(x * x for x in vector))
+        signed = [self._bucket(word) for word in _WORD.findall(text.lower())]
+        if not signed:
+            return [1.0] + [0.0] * (self._dimension - 1)
+        codes = np.array(signed, dtype=np.int64)
+        vector = np.bincount(
+            np.abs(codes) - 1, weights=np.sign(codes).astype(np.float64), minlength=self._dimension
+        )
+        norm = float(np.sqrt(vector @ vector))
         if norm == 0.0:
             vector[0] = 1.0
-            return vector
-        return [x / norm for x in vector]
+            return vector.tolist()
+        return (vector / norm).tolist()
+
+    def _bucket(self, word: str) -> int:
+        """The word's bucket plus one, negated when the word subtracts."""
+        code = self._buckets.get(word)
+        if code is None:
+            if len(self._buckets) >= _CACHE_LIMIT:
+                self._buckets.clear()
+            hashed = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            digest = int.from_bytes(hashed, "little")
+            bucket = digest % self._dimension + 1
+            code = self._buckets[word] = bucket if digest >> 63 else -bucket
+        return code

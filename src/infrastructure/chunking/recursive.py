@@ -1,0 +1,209 @@
+"""A token-aware recursive chunker: split on structure, then merge greedily up to a token budget."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from application.ports import Chunker, ExtractedText, TextSection
+from domain import Chunk
+from infrastructure.chunking.tokens import TokenCounter, TokenSpans
+
+#: Boundaries tried in order, coarsest first: blank lines, line breaks, sentence ends, spaces.
+_SEPARATORS = (
+    re.compile(r"\n[^\S\n]*\n\s*"),
+    re.compile(r"\s*\n\s*"),
+    re.compile(r"(?<=[.!?;:…])\s+|(?<=[。！？；])"),
+    re.compile(r"\s+"),
+)
+_SENTENCE_START = _SEPARATORS[2]
+_WORD_START = _SEPARATORS[3]
+_NON_SPACE = re.compile(r"\S")
+_SECTION_JOINER = "\n\n"
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Consecutive sections under one heading path, joined into one text."""
+
+    text: str
+    heading_path: tuple[str, ...]
+    offsets: list[int]
+    pages: list[int | None]
+
+    def page_span(self, start: int, stop: int) -> tuple[int | None, int | None]:
+        first = bisect_right(self.offsets, start) - 1
+        last = bisect_right(self.offsets, stop - 1) - 1
+        pages = [page for page in self.pages[first : last + 1] if page is not None]
+        return (min(pages), max(pages)) if pages else (None, None)
+
+
+class RecursiveTokenChunker(Chunker):
+    """Splits text on its structure and packs the pieces into chunks of at most `max_tokens`.
+
+    Consecutive sections with the same heading path are read as one text (their page span is
+    kept per chunk); a chunk never mixes heading paths. Within such a text, pieces are found by
+    recursive splitting: blank lines, then lines, then sentences, then words, then token
+    boundaries for a word longer than the budget. Adjacent pieces are merged greedily while they
+    fit. Each chunk after the first of a text starts with the last ≤ `overlap_tokens` tokens of the
+    previous one, cut at a sentence or word start; content is packed to `max_tokens -
+    overlap_tokens` so that a chunk with its overlap still fits in `max_tokens`.
+
+    Tokens are counted with `tokenizer`, once per text: pass the embedder's own tokenizer
+    (`HuggingFaceTokenCounter`) so chunks fit the model, and cap `max_tokens` at the embedder's
+    `max_input_tokens` (the composition root does both). Pure computation: no I/O.
+    Cutting a word longer than the budget at token boundaries may make the model tokenize the cut
+    pieces slightly differently than the whole word.
+    """
+
+    def __init__(self, *, max_tokens: int, overlap_tokens: int, tokenizer: TokenCounter) -> None:
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+        if not 0 <= overlap_tokens < max_tokens:
+            raise ValueError("overlap_tokens must be at least 0 and less than max_tokens")
+        self._max_tokens = max_tokens
+        self._overlap_tokens = overlap_tokens
+        self._budget = max_tokens - overlap_tokens
+        self._tokenizer = tokenizer
+
+    def split(self, text: ExtractedText) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for run in _runs(text.sections):
+            for start, stop, tokens in self._split_run(run.text):
+                page_start, page_end = run.page_span(start, stop)
+                chunks.append(
+                    Chunk(
+                        ordinal=len(chunks),
+                        text=run.text[start:stop],
+                        token_count=tokens,
+                        page_start=page_start,
+                        page_end=page_end,
+                        metadata={"headings": list(run.heading_path)},
+                    )
+                )
+        return chunks
+
+    def _split_run(self, text: str) -> Iterator[tuple[int, int, int]]:
+        if not _NON_SPACE.search(text):
+            return
+        spans = self._tokenizer.token_spans(text)
+        previous: Span | None = None
+        for span in self._pack(text, spans, (0, len(text)), 0):
+            start, stop = _trim(text, span)
+            if previous is not None:
+                start = self._overlap_start(text, spans, previous, start)
+            yield start, stop, spans.count(start, stop)
+            previous = (start, stop)
+
+    def _pack(self, text: str, spans: TokenSpans, span: Span, level: int) -> list[Span]:
+        """`span` as pieces of at most the budget, split at `level` or finer, merged greedily."""
+        if spans.count(*span) <= self._budget:
+            return [span]
+        if level == len(_SEPARATORS):
+            return self._cut_tokens(spans, span)
+        parts = _parts(text, span, _SEPARATORS[level])
+        if len(parts) == 1:
+            return self._pack(text, spans, span, level + 1)
+        first, past = spans.counts(*_columns(parts))
+        packed: list[Span] = []
+        run_start = -1
+        for i, (start, stop) in enumerate(parts):
+            if past[i] - first[i] > self._budget:
+                if run_start >= 0:
+                    packed.append((parts[run_start][0], parts[i - 1][1]))
+                    run_start = -1
+                packed.extend(self._pack(text, spans, (start, stop), level + 1))
+            elif run_start >= 0 and past[i] - first[run_start] <= self._budget:
+                continue
+            else:
+                if run_start >= 0:
+                    packed.append((parts[run_start][0], parts[i - 1][1]))
+                run_start = i
+        if run_start >= 0:
+            packed.append((parts[run_start][0], parts[-1][1]))
+        return packed
+
+    def _cut_tokens(self, spans: TokenSpans, span: Span) -> list[Span]:
+        start, stop = span
+        first, past = spans.first_token(start), spans.past_token(stop)
+        cuts = [start]
+        for index in range(first + self._budget, past, self._budget):
+            cut = int(spans.starts[index])
+            if cut > cuts[-1]:
+                cuts.append(cut)
+        cuts.append(stop)
+        return list(zip(cuts, cuts[1:], strict=False))
+
+    def _overlap_start(self, text: str, spans: TokenSpans, previous: Span, start: int) -> int:
+        """Where the chunk starting at `start` begins once the previous chunk's tail is added."""
+        if self._overlap_tokens == 0:
+            return start
+        prev_start, prev_stop = previous
+        last = spans.past_token(prev_stop)
+        index = max(last - self._overlap_tokens, spans.first_token(prev_start))
+        if index >= last:
+            return start
+        earliest = max(int(spans.starts[index]), prev_start + 1)
+        for boundary in (_SENTENCE_START, _WORD_START):
+            if boundary is _SENTENCE_START and self._overlap_tokens < 4:
+                continue
+            found = boundary.search(text, earliest - 1, prev_stop)
+            if found is None or not prev_start < found.end() < prev_stop:
+                continue
+            tokens = spans.count(found.end(), prev_stop)
+            if boundary is _WORD_START or tokens * 2 >= self._overlap_tokens:
+                return found.end()
+        return start
+
+
+def _runs(sections: Sequence[TextSection]) -> Iterator[_Run]:
+    group: list[TextSection] = []
+    for section in sections:
+        if group and section.heading_path != group[0].heading_path:
+            yield _join(group)
+            group = []
+        group.append(section)
+    if group:
+        yield _join(group)
+
+
+def _join(sections: list[TextSection]) -> _Run:
+    offsets: list[int] = []
+    position = 0
+    for section in sections:
+        offsets.append(position)
+        position += len(section.text) + len(_SECTION_JOINER)
+    return _Run(
+        text=_SECTION_JOINER.join(section.text for section in sections),
+        heading_path=tuple(sections[0].heading_path),
+        offsets=offsets,
+        pages=[section.page for section in sections],
+    )
+
+
+def _parts(text: str, span: Span, separator: re.Pattern[str]) -> list[Span]:
+    """The stretches of `span` between matches of `separator` that hold a non-space character."""
+    start, stop = span
+    parts: list[Span] = []
+    position = start
+    for match in separator.finditer(text, start, stop):
+        if match.start() > position:
+            parts.append((position, match.start()))
+        position = max(position, match.end())
+    if position < stop:
+        parts.append((position, stop))
+    return [part for part in parts if _NON_SPACE.search(text, *part)]
+
+
+def _columns(parts: list[Span]) -> tuple[list[int], list[int]]:
+    return [start for start, _ in parts], [stop for _, stop in parts]
+
+
+def _trim(text: str, span: Span) -> Span:
+    start, stop = span
+    piece = text[start:stop]
+    return start + len(piece) - len(piece.lstrip()), stop - len(piece) + len(piece.rstrip())
