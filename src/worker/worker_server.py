@@ -22,6 +22,7 @@ from worker.worker_health import DependencyCheck, liveness_payload, readiness_pa
 
 JSON_CONTENT_TYPE = "application/json"
 ALLOWED_METHODS = "GET, HEAD"
+_SHUTDOWN_POLL_SECONDS = 0.05
 
 _log = logging.getLogger(__name__)
 
@@ -32,7 +33,10 @@ class WorkerHttpServer:
     def __init__(self, server: ThreadingHTTPServer) -> None:
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="worker-http", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": _SHUTDOWN_POLL_SECONDS},
+            name="worker-http",
+            daemon=True,
         )
         self._thread.start()
 
