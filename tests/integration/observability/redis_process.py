@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
+from typing import IO
 
 from redis import Redis
 
@@ -67,6 +68,6 @@ class RedisProcess:
         return Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2)
 
 
-def _drain(stream: object) -> None:
-    for _ in stream:  # type: ignore[attr-defined]
+def _drain(stream: IO[bytes]) -> None:
+    for _ in stream:
         pass
