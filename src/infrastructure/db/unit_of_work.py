@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from application.ports import UnitOfWork, UnitOfWorkFactory
 from infrastructure.db.documents import SqlAlchemyDocumentRepository
-from infrastructure.db.errors import unavailable_as_dependency_error
+from infrastructure.db.errors import is_unavailable, unavailable_as_dependency_error
 
 
 class SqlAlchemyUnitOfWork(UnitOfWork):
@@ -60,9 +60,12 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     @staticmethod
     def _quietly_roll_back(connection: Connection) -> None:
-        """Roll back; a broken connection is discarded by the pool, so its failure is moot."""
-        with unavailable_as_dependency_error():
+        """Roll back; on a broken connection the server has already dropped the transaction."""
+        try:
             connection.rollback()
+        except Exception as e:
+            if not is_unavailable(e):
+                raise
 
 
 class SqlAlchemyUnitOfWorkFactory(UnitOfWorkFactory):
