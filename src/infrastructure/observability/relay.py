@@ -88,8 +88,16 @@ class MetricsRelay:
 
     @contextmanager
     def around_job(self) -> Iterator[None]:
-        """Open the pipe for one job; on exit, record what the horse sent through it."""
-        read_fd, write_fd = os.pipe()
+        """Open the pipe for one job; on exit, record what the horse sent through it.
+
+        If no pipe can be opened (descriptor limit), the job runs anyway, unrelayed.
+        """
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError:
+            _log.warning("no pipe for job metrics; this job's measurements are not relayed")
+            yield
+            return
         os.set_blocking(read_fd, False)
         os.set_blocking(write_fd, False)
         self._channel = _Channel(owner_pid=os.getpid(), write_fd=write_fd)

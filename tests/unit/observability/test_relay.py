@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -135,3 +136,25 @@ def test_a_child_that_floods_the_pipe_is_not_blocked(metrics: IngestionMetrics) 
     hits = sample(metrics, "ingestion_embedding_cache_hits_total")
     assert exit_code == 0
     assert 0 < hits < 20_000
+
+
+def test_a_job_runs_even_when_no_pipe_can_be_opened(metrics: IngestionMetrics) -> None:
+    relay = MetricsRelay(metrics)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    held: list[int] = []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    ran = False
+    try:
+        while True:
+            try:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        with relay.around_job():
+            ran = True
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    assert ran
