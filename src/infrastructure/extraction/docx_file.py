@@ -1,0 +1,106 @@
+"""Word (DOCX) text through python-docx, after checking what the ZIP archive would unpack to."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import docx
+from docx.opc.exceptions import PackageNotFoundError
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+from lxml.etree import XMLSyntaxError
+
+from application.errors import CorruptDocument, DocumentTooLarge, UnsupportedMediaType
+from application.ports import ExtractedText, TextExtractor
+from infrastructure.extraction import media_types
+from infrastructure.extraction.limits import ExtractionLimits, SectionBuilder, check_input
+
+_HEADING_STYLE = re.compile(r"heading\s*([1-9])", re.IGNORECASE)
+_RATIO_FLOOR_BYTES = 1024 * 1024
+
+
+class PythonDocxExtractor(TextExtractor):
+    """Paragraphs and tables of the document body, in order, split into sections at headings.
+
+    Paragraphs styled `Title` or `Heading 1`..`Heading 9` open sections and build the heading
+    path; a table becomes one block of rows, cells joined by " | ". Before parsing, the
+    archive's declared member sizes are checked against `max_unpacked_bytes` and
+    `max_compression_ratio` (zip bombs: `DocumentTooLarge`). Raises `CorruptDocument` for a
+    damaged archive or XML, `UnsupportedMediaType` for other Office packages (templates,
+    macro-enabled documents), `NoExtractableText` for a document without text.
+    """
+
+    def __init__(self, limits: ExtractionLimits | None = None) -> None:
+        self._limits = limits or ExtractionLimits()
+
+    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+        check_input(data, self._limits)
+        self._check_archive(data)
+        document = _parse(data)
+        builder = SectionBuilder(self._limits)
+        for block in document.iter_inner_content():
+            if isinstance(block, Paragraph):
+                _add_paragraph(builder, block)
+            else:
+                builder.text(_table_text(block))
+        return builder.build(media_types.DOCX)
+
+    def _check_archive(self, data: bytes) -> None:
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = archive.infolist()
+        except (zipfile.BadZipFile, ValueError) as error:
+            raise CorruptDocument(f"the DOCX archive is damaged: {error}") from error
+        limits = self._limits
+        unpacked = sum(member.file_size for member in members)
+        if unpacked > limits.max_unpacked_bytes:
+            raise DocumentTooLarge(
+                f"the DOCX would unpack to {unpacked} bytes; "
+                f"the limit (max_unpacked_bytes) is {limits.max_unpacked_bytes}"
+            )
+        for member in members:
+            ratio = member.file_size / max(member.compress_size, 1)
+            if member.file_size > _RATIO_FLOOR_BYTES and ratio > limits.max_compression_ratio:
+                raise DocumentTooLarge(
+                    f"DOCX member {member.filename!r} is compressed {ratio:.0f}:1; "
+                    f"the limit (max_compression_ratio) is {limits.max_compression_ratio}:1"
+                )
+
+
+def _parse(data: bytes) -> docx.document.Document:
+    try:
+        return docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, XMLSyntaxError, PackageNotFoundError) as error:
+        raise CorruptDocument(f"the DOCX cannot be read: {error}") from error
+    except ValueError as error:
+        raise UnsupportedMediaType(f"not a Word document: {error}") from error
+
+
+def _add_paragraph(builder: SectionBuilder, paragraph: Paragraph) -> None:
+    level = _heading_level(paragraph)
+    if level is None:
+        builder.text(paragraph.text)
+    else:
+        builder.heading(level, paragraph.text)
+
+
+def _heading_level(paragraph: Paragraph) -> int | None:
+    name = paragraph.style.name if paragraph.style is not None else ""
+    if name == "Title":
+        return 0
+    match = _HEADING_STYLE.fullmatch(name or "")
+    return int(match.group(1)) if match else None
+
+
+def _table_text(table: Table) -> str:
+    rows = []
+    for row in table.rows:
+        cells, seen = [], set()
+        for cell in row.cells:
+            if id(cell._tc) not in seen:
+                seen.add(id(cell._tc))
+                cells.append(" ".join(cell.text.split()))
+        rows.append(" | ".join(cells))
+    return "\n".join(row for row in rows if row.strip(" |"))

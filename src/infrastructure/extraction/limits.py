@@ -1,0 +1,94 @@
+"""Extraction limits, and the section builder every format extractor fills in reading order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from application.errors import DocumentTooLarge, EmptyDocument, NoExtractableText
+from application.ports import ExtractedText, TextSection
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionLimits:
+    """What a single document may cost; going past any of them is `DocumentTooLarge`.
+
+    `max_unpacked_bytes` and `max_compression_ratio` bound what a DOCX (a ZIP archive) declares
+    it unpacks to, checked before anything is decompressed; the ratio applies to members over
+    1 MiB. `max_html_depth` bounds how deeply HTML elements nest (parsing cost grows with the
+    square of the depth).
+    """
+
+    max_bytes: int = 100 * _MIB
+    max_pages: int = 2000
+    max_chars: int = 20_000_000
+    max_unpacked_bytes: int = 500 * _MIB
+    max_compression_ratio: int = 100
+    max_html_depth: int = 4096
+
+
+def check_input(data: bytes, limits: ExtractionLimits) -> None:
+    """Refuse empty input (`EmptyDocument`) and input past `max_bytes` (`DocumentTooLarge`)."""
+    if not data:
+        raise EmptyDocument()
+    if len(data) > limits.max_bytes:
+        raise DocumentTooLarge(
+            f"the file is {len(data)} bytes; the limit (max_bytes) is {limits.max_bytes}"
+        )
+
+
+@dataclass(slots=True)
+class SectionBuilder:
+    """Collects sections in reading order, tracking headings and the character limit.
+
+    `heading` closes the current section and opens one under the new heading path (a heading
+    of level n replaces every open heading of level n or deeper); `text` adds a block to the
+    current section; `page` adds a whole page as its own section.
+    """
+
+    limits: ExtractionLimits
+    _sections: list[TextSection] = field(default_factory=list)
+    _blocks: list[str] = field(default_factory=list)
+    _path: list[tuple[int, str]] = field(default_factory=list)
+    _chars: int = 0
+
+    def heading(self, level: int, title: str) -> None:
+        title = " ".join(title.split())
+        if not title:
+            return
+        self._flush()
+        while self._path and self._path[-1][0] >= level:
+            self._path.pop()
+        self._path.append((level, title))
+        self.text(title)
+
+    def text(self, block: str) -> None:
+        if block.strip():
+            self._count(block)
+            self._blocks.append(block.strip("\n"))
+
+    def page(self, text: str, number: int) -> None:
+        if text.strip():
+            self._count(text)
+            self._sections.append(TextSection(text, page=number))
+
+    def build(self, media_type: str, page_count: int | None = None) -> ExtractedText:
+        """The collected text; `NoExtractableText` when nothing but whitespace was found."""
+        self._flush()
+        if not self._sections:
+            raise NoExtractableText()
+        return ExtractedText(media_type, tuple(self._sections), page_count=page_count)
+
+    def _count(self, text: str) -> None:
+        self._chars += len(text)
+        if self._chars > self.limits.max_chars:
+            raise DocumentTooLarge(
+                f"the text runs past {self.limits.max_chars} characters, the limit (max_chars)"
+            )
+
+    def _flush(self) -> None:
+        if self._blocks:
+            path = tuple(title for _, title in self._path)
+            self._sections.append(TextSection("\n\n".join(self._blocks), heading_path=path))
+            self._blocks = []

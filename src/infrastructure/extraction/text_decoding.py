@@ -1,0 +1,83 @@
+"""Turning text bytes into `str` without assuming an encoding."""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from charset_normalizer import from_bytes
+
+from application.errors import CorruptDocument, UnsupportedMediaType
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# C0 controls other than tab, line feed, vertical tab, form feed, carriage return and escape.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
+_CONTROL_SAMPLE = 65_536
+_MAX_CONTROL_RATIO = 0.02
+
+
+def bom_encoding(data: bytes) -> str | None:
+    """The encoding a byte-order mark at the start of `data` names, if there is one."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
+    return None
+
+
+def decode_text(data: bytes, declared: str | None = None) -> str:
+    """`data` as text: by its BOM, else strict UTF-8, else `declared`, else charset detection.
+
+    Raises `UnsupportedMediaType` for binary content (NUL bytes, many control characters) and
+    for bytes that are no encoding charset_normalizer is confident about; `CorruptDocument`
+    when a BOM promises an encoding the bytes then break.
+    """
+    encoding = bom_encoding(data)
+    if encoding:
+        text = _decode_strictly(data, encoding)
+    else:
+        refuse_nul_bytes(data)
+        text = _decode_without_bom(data, declared)
+    _refuse_control_characters(text)
+    return text
+
+
+def refuse_nul_bytes(data: bytes) -> None:
+    if b"\x00" in data:
+        raise UnsupportedMediaType("the file is binary (it holds NUL bytes), not text")
+
+
+def _decode_strictly(data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise CorruptDocument(f"the text breaks the {encoding} encoding its BOM names") from error
+
+
+def _decode_without_bom(data: bytes, declared: str | None) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if declared:
+        try:
+            return data.decode(declared)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    best = from_bytes(data).best()
+    if best is None:
+        raise UnsupportedMediaType(
+            "the file is not UTF-8 and no other text encoding fits it with confidence"
+        )
+    return str(best)
+
+
+def _refuse_control_characters(text: str) -> None:
+    sample = text[:_CONTROL_SAMPLE]
+    if len(_CONTROL.findall(sample)) > _MAX_CONTROL_RATIO * len(sample):
+        raise UnsupportedMediaType("the file is binary (full of control characters), not text")
