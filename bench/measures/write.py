@@ -1,0 +1,125 @@
+"""Chunk write: rows/s of the repository's `replace_chunks` vs a raw psycopg binary COPY."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pgvector.psycopg import register_vector
+
+from bench import database
+from bench.context import Blob, Context
+from bench.stats import Outcome, Target, ratio
+
+_COPY = (
+    "COPY chunks (document_id, workspace_id, ordinal, content, token_count, page_start, page_end,"
+    " metadata, content_sha256, embedding) FROM STDIN WITH (FORMAT BINARY)"
+)
+_TYPES = ["uuid", "uuid", "int4", "text", "int4", "int4", "int4", "jsonb", "text", "vector"]
+
+
+@dataclass
+class Batch:
+    """The embedded chunks of one document, written in one transaction."""
+
+    blob: Blob
+    chunks: list[Any]
+
+
+def new_outcome(rows: int) -> Outcome:
+    outcome = Outcome(
+        "write",
+        f"Chunk write: {rows:,} rows/s, `replace_chunks` vs raw binary COPY",
+        Target(">=", 0.8, "×"),
+    )
+    outcome.add_series("ours (replace_chunks + commit)", "rows/s")
+    outcome.add_series("raw psycopg binary COPY", "rows/s")
+    return outcome
+
+
+def prepare(context: Context, rows: int) -> list[Batch]:
+    """Chunks of corpus documents (chunked and embedded once, untimed), about `rows` of them."""
+    from application.ports import Chunker, Embedder, TextExtractor
+    from domain import EmbeddedChunk
+    from infrastructure.container import build_container
+
+    container = build_container(context.settings())
+    extractor, chunker = container.resolve(TextExtractor), container.resolve(Chunker)
+    embedder: Embedder = container.resolve(Embedder)
+    batches: list[Batch] = []
+    total = 0
+    for blob in sorted(context.blobs, key=lambda b: b.file.size):
+        try:
+            chunks = chunker.split(extractor.extract(blob.path.read_bytes(), blob.filename))
+        except Exception:
+            continue
+        vectors = embedder.embed([c.text for c in chunks])
+        batches.append(Batch(blob, [EmbeddedChunk(c, v) for c, v in zip(chunks, vectors, strict=True)]))
+        total += len(chunks)
+        if total >= rows:
+            break
+    return batches
+
+
+def measure(context: Context, outcome: Outcome, batches: Sequence[Batch], repetition: int) -> None:
+    runners = [_ours, _raw] if repetition % 2 == 0 else [_raw, _ours]
+    for runner in runners:
+        rate = runner(context, batches)
+        index = 0 if runner is _ours else 1
+        outcome.series[index].add(rate)
+    outcome.value = ratio(outcome.series[0].median, outcome.series[1].median)
+
+
+def _documents(context: Context, batches: Sequence[Batch]) -> tuple[Any, list[Any]]:
+    from infrastructure.db import SqlAlchemyUnitOfWorkFactory, make_engine
+
+    connection = database.connect(context.services.plain_dsn())
+    database.empty_tables(connection)
+    connection.close()
+    engine = make_engine(context.services.database_url)
+    factory = SqlAlchemyUnitOfWorkFactory(engine, embedding_dimension=384)
+    workspace = uuid.uuid4()
+    ids = database.register_documents(factory, workspace, [b.blob for b in batches])
+    with factory() as uow:
+        documents = [uow.documents.get(i, workspace) for i in ids]
+    return (engine, factory), documents
+
+
+def _ours(context: Context, batches: Sequence[Batch]) -> float:
+    (engine, factory), documents = _documents(context, batches)
+    rows = sum(len(b.chunks) for b in batches)
+    started = time.perf_counter()
+    for document, batch in zip(documents, batches, strict=True):
+        with factory() as uow:
+            uow.documents.replace_chunks(document, batch.chunks)
+            uow.commit()
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return rows / elapsed
+
+
+def _raw(context: Context, batches: Sequence[Batch]) -> float:
+    (engine, _), documents = _documents(context, batches)
+    engine.dispose()
+    rows = sum(len(b.chunks) for b in batches)
+    with database.connect(context.services.plain_dsn()) as connection:
+        connection.autocommit = False
+        register_vector(connection)
+        connection.commit()
+        started = time.perf_counter()
+        for document, batch in zip(documents, batches, strict=True):
+            with connection.cursor() as cursor, cursor.copy(_COPY) as copy:
+                copy.set_types(_TYPES)
+                for embedded in batch.chunks:
+                    chunk = embedded.chunk
+                    copy.write_row((
+                        document.id, document.workspace_id, chunk.ordinal, chunk.text,
+                        chunk.token_count, chunk.page_start, chunk.page_end,
+                        dict(chunk.metadata), chunk.content_sha256, embedded.embedding,
+                    ))
+            connection.commit()
+        elapsed = time.perf_counter() - started
+    return rows / elapsed

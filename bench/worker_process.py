@@ -1,0 +1,68 @@
+"""`python -m bench.worker_process`: one worker process for a measurement.
+
+- `--kind ours`: the project's `IngestionWorker`, built exactly as `python -m worker run` builds
+  it (settings from the environment, the container, start-up checks). With `--allow-noop` the
+  harness's no-op job is added to its allow-list, so the per-job overhead can be measured.
+- `--kind rq`: a plain `rq.Worker` (the class ours derives from) with the same JSON serializer.
+
+With `--burst` it drains the queue, then prints one JSON line: when work began and ended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+
+from bench.paths import ensure_importable
+
+ensure_importable()
+
+from redis import Redis  # noqa: E402
+from rq import Worker  # noqa: E402
+from rq.serializers import JSONSerializer  # noqa: E402
+
+from bench.jobs import NOOP_JOB  # noqa: E402
+
+
+def _our_worker(queue: str, allow_noop: bool) -> Worker:
+    import worker.worker as worker_module
+    from infrastructure.container import build_container, check_startup, release_connections
+    from infrastructure.settings import load_settings
+    from worker import jobs
+
+    if allow_noop:
+        worker_module.ALLOWED_JOB_FUNCTIONS = worker_module.ALLOWED_JOB_FUNCTIONS | {NOOP_JOB}
+    container = build_container(load_settings())
+    check_startup(container)
+    jobs.use_container(container)
+    worker_class = worker_module.bind_worker_class(container)
+    release_connections(container)
+    return worker_class([queue], connection=container.resolve(Redis))
+
+
+def _plain_worker(queue: str, redis_url: str) -> Worker:
+    return Worker([queue], connection=Redis.from_url(redis_url), serializer=JSONSerializer)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kind", choices=("ours", "rq"), required=True)
+    parser.add_argument("--queue", required=True)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--burst", action="store_true")
+    parser.add_argument("--allow-noop", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.kind == "ours":
+        worker = _our_worker(args.queue, args.allow_noop)
+    else:
+        worker = _plain_worker(args.queue, args.redis_url)
+    started = time.time()
+    worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")
+    print(json.dumps({"started": started, "finished": time.time()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
