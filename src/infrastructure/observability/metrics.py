@@ -10,6 +10,7 @@ state), never ids.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -51,8 +52,9 @@ class IngestionMetrics:
     """Owns the meter provider, its Prometheus reader and registry, and every instrument.
 
     Thread-safe: recording and rendering may happen on different threads. Recording methods
-    never raise on behalf of the metrics backend. `queue_stats` (optional) is called at each
-    render to observe `rq_jobs` and `rq_workers`; if it fails those gauges are simply absent.
+    never raise on behalf of the metrics backend. `queue_stats` (optional) is called once per
+    render to observe `rq_jobs` and `rq_workers`; if it fails those gauges are simply absent, so
+    give it a Redis client with short timeouts and no retries.
     """
 
     def __init__(self, *, queue_stats: QueueStatsReader | None = None) -> None:
@@ -69,6 +71,8 @@ class IngestionMetrics:
             ],
         )
         self._queue_stats = queue_stats
+        self._stats_lock = threading.Lock()
+        self._handed_over: QueueStats | None = None  # rq_jobs' read, reused by rq_workers
         self._create_instruments()
 
     def _create_instruments(self) -> None:
@@ -139,13 +143,18 @@ class IngestionMetrics:
 
     def _observe_jobs(self, _options: CallbackOptions) -> Iterable[Observation]:
         stats = self._read_stats()
+        with self._stats_lock:
+            self._handed_over = stats
         return [
             Observation(count, {"queue": queue, "status": status})
             for (queue, status), count in (stats.jobs.items() if stats else ())
         ]
 
     def _observe_workers(self, _options: CallbackOptions) -> Iterable[Observation]:
-        stats = self._read_stats()
+        with self._stats_lock:
+            stats, self._handed_over = self._handed_over, None
+        if stats is None:
+            stats = self._read_stats()
         return [
             Observation(count, {"state": state})
             for state, count in (stats.workers.items() if stats else ())

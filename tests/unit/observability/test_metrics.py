@@ -111,3 +111,20 @@ def test_labels_are_bounded_names_and_instances_do_not_share_state(
     assert "ingestion_stage_duration_seconds" not in families(other)
     assert REGISTRY.get_sample_value("ingestion_stage_duration_seconds_count") is None
     other.shutdown()
+
+
+def test_one_render_reads_queue_stats_once_for_both_gauges() -> None:
+    reads: list[int] = []
+
+    def counting_reader() -> QueueStats:
+        reads.append(1)
+        return QueueStats(jobs={("documents", "queued"): 1}, workers={"idle": 1})
+
+    metrics = IngestionMetrics(queue_stats=counting_reader)
+
+    text = metrics.render().decode()
+
+    assert len(reads) == 1
+    assert sample(text, "rq_jobs", queue="documents", status="queued") == 1
+    assert sample(text, "rq_workers", state="idle") == 1
+    metrics.shutdown()
