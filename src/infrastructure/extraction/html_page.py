@@ -21,9 +21,10 @@ _DROPPED = ["script", "style", "noscript", "template", "nav", "aside", "footer",
 _CONTENT = ("main", "article")
 _HEADINGS = "h1, h2, h3, h4, h5, h6"
 _BLOCKS = (
-    "p, div, li, tr, br, hr, section, article, main, header, blockquote, table, ul, ol, dl, "
-    "dt, dd, figure, figcaption, caption, address, details, summary, form, fieldset"
+    "p, div, hr, section, article, main, header, blockquote, table, ul, ol, dl, "
+    "figure, figcaption, caption, address, details, summary, form, fieldset"
 )
+_LINES = "li, tr, br, dt, dd"
 _CELLS = "td, th"
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _WINDOWS_1252_ALIASES = {"latin_1", "iso8859-1", "ascii"}
@@ -122,6 +123,8 @@ def _marked_text(content: LexborNode) -> str:
         pre.replace_with(f"{_BLOCK}{lines}{_BLOCK}")
     for block in content.css(_BLOCKS):
         block.insert_after(_BLOCK)
+    for line in content.css(_LINES):
+        line.insert_after(_LINE)
     for cell in content.css(_CELLS):
         cell.insert_after(_CELL)
     return content.text(deep=True, separator="", strip=False)
@@ -148,7 +151,7 @@ def _add_sections(builder: SectionBuilder, marked: str) -> None:
 def _plain(marked: str) -> str:
     """Collapse HTML whitespace, then turn the markers into line breaks and separators."""
     text = " ".join(marked.split())
-    text = re.sub(f"{_CELL}\\s*(?=[{_BLOCK}]|$)", "", text)
+    text = re.sub(f"{_CELL}\\s*(?=[{_BLOCK}{_LINE}]|$)", "", text)
     text = text.replace(_CELL, " | ").replace(_LINE, "\n").replace(_BLOCK, "\n\n")
     text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()

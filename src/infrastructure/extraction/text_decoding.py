@@ -20,6 +20,8 @@ _BOMS = (
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
 _CONTROL_SAMPLE = 65_536
 _MAX_CONTROL_RATIO = 0.02
+_WESTERN = "cp1252"
+_NEAR_TIE = 0.05
 
 
 def bom_encoding(data: bytes) -> str | None:
@@ -69,11 +71,24 @@ def _decode_without_bom(data: bytes, declared: str | None) -> str:
             return data.decode(declared)
         except (UnicodeDecodeError, LookupError):
             pass
-    best = from_bytes(data).best()
+    return _detected(data)
+
+
+def _detected(data: bytes) -> str:
+    """Decode by charset_normalizer's guess, leaning to windows-1252 when it fits nearly as well.
+
+    Short Western European texts fit several legacy code pages almost equally; windows-1252 is
+    by far the most common of them (and the web's default), so a near tie goes its way.
+    """
+    matches = from_bytes(data)
+    best = matches.best()
     if best is None:
         raise UnsupportedMediaType(
             "the file is not UTF-8 and no other text encoding fits it with confidence"
         )
+    for match in matches:
+        if _WESTERN in match.could_be_from_charset and match.chaos <= best.chaos + _NEAR_TIE:
+            return str(match)
     return str(best)
 
 

@@ -1,0 +1,91 @@
+"""Markdown extraction with markdown-it-py."""
+
+from __future__ import annotations
+
+import pytest
+
+from application.errors import NoExtractableText
+from infrastructure.extraction import MarkdownItExtractor, SniffingTextExtractor
+from tests.fixtures.files import read_data
+
+GUIDE = """# Guide
+
+Some *intro* with a [link](https://example.org) and `code`.
+
+## Install
+
+1. Download.
+2. Run:
+
+```sh
+pip install thing
+  --upgrade
+```
+
+### Check
+
+| Tool | Version |
+|------|---------|
+| pip  | 24      |
+
+## Usage
+
+> Quoted advice.
+
+![Diagram of the flow](flow.png)
+"""
+
+
+@pytest.fixture
+def extractor() -> SniffingTextExtractor:
+    return SniffingTextExtractor()
+
+
+def test_atx_headings_build_heading_paths(extractor: SniffingTextExtractor) -> None:
+    extracted = extractor.extract(GUIDE.encode(), "guide.md")
+    assert extracted.media_type == "text/markdown"
+    assert [s.heading_path for s in extracted.sections] == [
+        ("Guide",),
+        ("Guide", "Install"),
+        ("Guide", "Install", "Check"),
+        ("Guide", "Usage"),
+    ]
+
+
+def test_markup_is_removed_but_words_and_code_stay(extractor: SniffingTextExtractor) -> None:
+    sections = extractor.extract(GUIDE.encode(), "guide.md").sections
+    assert sections[0].text == "Guide\n\nSome intro with a link and code."
+    assert "pip install thing\n  --upgrade" in sections[1].text
+    assert sections[2].text == "Check\n\nTool | Version\npip | 24"
+    assert sections[3].text == "Usage\n\nQuoted advice.\n\nDiagram of the flow"
+
+
+def test_setext_headings_of_a_real_file(extractor: SniffingTextExtractor) -> None:
+    extracted = extractor.extract(read_data("zstd-TESTING.md"), "TESTING.md")
+    assert [s.heading_path for s in extracted.sections] == [
+        ("Testing",),
+        ("Testing", "Short Tests"),
+        ("Testing", "Medium Tests"),
+        ("Testing", "Long Tests"),
+    ]
+    assert "Valgrind Test" in extracted.sections[2].text
+
+
+def test_markdown_is_recognised_without_its_extension(extractor: SniffingTextExtractor) -> None:
+    assert extractor.extract(read_data("pyyaml-README.md")).media_type == "text/markdown"
+
+
+def test_headings_alone_have_text(extractor: SniffingTextExtractor) -> None:
+    extracted = MarkdownItExtractor().extract(b"# Only a title\n")
+    assert extracted.sections[0].text == "Only a title"
+
+
+def test_markup_without_words_has_no_text() -> None:
+    with pytest.raises(NoExtractableText):
+        MarkdownItExtractor().extract(b"---\n\n***\n")
+
+
+def test_deep_nesting_does_not_recurse_without_bound(extractor: SniffingTextExtractor) -> None:
+    text = ">" * 50_000 + " deep\n\n# After\n\nstill read\n"
+    extracted = MarkdownItExtractor().extract(text.encode())
+    assert extracted.sections[-1].text == "After\n\nstill read"

@@ -1,0 +1,88 @@
+"""Telling types apart by content; the filename only breaks the Markdown/plain-text tie."""
+
+from __future__ import annotations
+
+import io
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from application.errors import UnsupportedMediaType
+from infrastructure.extraction import SniffingTextExtractor, sniff_media_type
+from tests.fixtures.files import read_data
+
+MARKDOWNISH = b"# Title\n\nSee [docs](https://example.org) and `code`.\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "media_type"),
+    [
+        ("shared-mime-info-spec.pdf", "application/pdf"),
+        ("users-and-groups.html", "text/html"),
+        ("libffi-introduction.html", "text/html"),
+        ("zstd-TESTING.md", "text/markdown"),
+        ("pyyaml-README.md", "text/markdown"),
+        ("socat-FAQ.txt", "text/plain"),
+        ("erlang-AUTHORS-latin1.txt", "text/plain"),
+    ],
+)
+def test_sample_files_are_recognised_without_their_names(name: str, media_type: str) -> None:
+    assert sniff_media_type(read_data(name)) == media_type
+
+
+def test_a_docx_is_recognised_by_its_contents(report_docx: bytes) -> None:
+    assert sniff_media_type(report_docx, "report.bin").endswith("wordprocessingml.document")
+
+
+def test_the_extension_does_not_make_html_a_pdf() -> None:
+    assert sniff_media_type(read_data("users-and-groups.html"), "report.pdf") == "text/html"
+
+
+def test_the_extension_breaks_the_markdown_tie() -> None:
+    text = b"Just a line of prose without any markup.\n"
+    assert sniff_media_type(text, "notes.md") == "text/markdown"
+    assert sniff_media_type(text, "notes.txt") == "text/plain"
+    assert sniff_media_type(text) == "text/plain"
+
+
+def test_clear_markdown_is_markdown_whatever_its_name() -> None:
+    assert sniff_media_type(MARKDOWNISH, "notes.txt") == "text/markdown"
+    assert sniff_media_type(MARKDOWNISH) == "text/markdown"
+
+
+def test_markdown_opening_with_html_stays_markdown() -> None:
+    readme = b'<p align="center"><img src="logo.png"></p>\n\n' + MARKDOWNISH
+    assert sniff_media_type(readme, "README") == "text/markdown"
+
+
+def test_html_fragments_and_comments_are_html() -> None:
+    assert sniff_media_type(b"<!-- saved page -->\n<div><p>Hello</p></div>") == "text/html"
+    assert sniff_media_type(b"\xef\xbb\xbf  <P>Hello</P>") == "text/html"
+
+
+def test_xml_is_not_html() -> None:
+    xml = b'<?xml version="1.0"?>\n<catalog><book>Title</book></catalog>'
+    assert sniff_media_type(xml) == "text/plain"
+
+
+@pytest.mark.parametrize("filename", ["logo.png", "logo.txt", None])
+def test_an_image_is_unsupported_whatever_its_name(filename: str | None) -> None:
+    with pytest.raises(UnsupportedMediaType, match="PNG"):
+        SniffingTextExtractor().extract(read_data("git-logo.png"), filename)
+
+
+def test_an_executable_is_unsupported() -> None:
+    with open(Path(sys.executable).resolve(), "rb") as executable:
+        head = executable.read(65_536)
+    with pytest.raises(UnsupportedMediaType, match="ELF"):
+        SniffingTextExtractor().extract(head, "program.txt")
+
+
+def test_a_plain_zip_is_unsupported() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("data.csv", "a,b\n1,2\n")
+    with pytest.raises(UnsupportedMediaType):
+        SniffingTextExtractor().extract(buffer.getvalue(), "data.docx")
