@@ -1,0 +1,208 @@
+"""Properties of the token-aware recursive chunker, checked on generated documents."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from application.ports import ExtractedText, TextSection
+from domain import Chunk
+from infrastructure.chunking import (
+    HuggingFaceTokenCounter,
+    RecursiveTokenChunker,
+    RegexTokenCounter,
+)
+from infrastructure.embeddings import HashingEmbedder
+from tests.contracts.test_chunker_contract import overlaps, squeeze
+
+REGEX = RegexTokenCounter()
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_WORD = re.compile(r"w\d+")
+
+separators = st.sampled_from([" ", " ", " ", ". ", ", ", "\n", "\n\n", "\n \n\t", "! ", "; "])
+
+
+@st.composite
+def numbered_sections(draw: st.DrawFn) -> list[TextSection]:
+    """Sections whose words `w<n>` are unique, so every word's place is known."""
+    sections: list[TextSection] = []
+    counter = 0
+    headings = [(), ("A",), ("A", "B")]
+    for _ in range(draw(st.integers(1, 4))):
+        parts: list[str] = []
+        for _ in range(draw(st.integers(0, 60))):
+            parts.append(f"w{counter}")
+            parts.append(draw(separators))
+            counter += 1
+        sections.append(
+            TextSection(
+                "".join(parts),
+                page=draw(st.none() | st.integers(1, 9)),
+                heading_path=draw(st.sampled_from(headings)),
+            )
+        )
+    return sections
+
+
+sizes = st.tuples(st.integers(2, 40), st.integers(0, 12)).filter(lambda s: s[1] < s[0])
+
+
+def tokens(text: str) -> int:
+    return len(_TOKEN.findall(text))
+
+
+def chunk(sections: list[TextSection], max_tokens: int, overlap: int) -> list[Chunk]:
+    chunker = RecursiveTokenChunker(max_tokens=max_tokens, overlap_tokens=overlap, tokenizer=REGEX)
+    return chunker.split(ExtractedText("text/plain", sections))
+
+
+def runs(sections: list[TextSection]) -> list[tuple[tuple[str, ...], str]]:
+    """Consecutive sections with one heading path, as (path, text without whitespace)."""
+    grouped: list[tuple[tuple[str, ...], str]] = []
+    for section in sections:
+        if grouped and grouped[-1][0] == section.heading_path:
+            grouped[-1] = (section.heading_path, grouped[-1][1] + squeeze(section.text))
+        else:
+            grouped.append((section.heading_path, squeeze(section.text)))
+    return [(path, text) for path, text in grouped if text]
+
+
+@settings(max_examples=150, deadline=None)
+@given(numbered_sections(), sizes)
+def test_no_chunk_exceeds_the_budget_and_counts_are_exact(
+    sections: list[TextSection], size: tuple[int, int]
+) -> None:
+    for piece in chunk(sections, *size):
+        assert piece.token_count == tokens(piece.text) <= size[0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(numbered_sections(), sizes)
+def test_every_character_lands_in_order_within_its_heading(
+    sections: list[TextSection], size: tuple[int, int]
+) -> None:
+    chunks = chunk(sections, *size)
+
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+    position = 0
+    for path, text in runs(sections):
+        group = []
+        while position < len(chunks) and tuple(chunks[position].metadata["headings"]) == path:
+            group.append(chunks[position])
+            position += 1
+        overlaps(text, group)
+    assert position == len(chunks)
+
+
+@settings(max_examples=150, deadline=None)
+@given(numbered_sections(), sizes)
+def test_each_chunk_starts_with_at_most_the_overlap_of_the_previous(
+    sections: list[TextSection], size: tuple[int, int]
+) -> None:
+    max_tokens, overlap = size
+    chunks = chunk(sections, max_tokens, overlap)
+
+    for previous, current in zip(chunks, chunks[1:], strict=False):
+        before, now = _WORD.findall(previous.text), _WORD.findall(current.text)
+        shared = [w for w in now if w in before]
+        assert shared == now[: len(shared)]
+        assert shared == before[len(before) - len(shared) :]
+        if shared:
+            tail = previous.text[previous.text.index(shared[0]) :]
+            assert current.text.startswith(tail)
+            assert tokens(tail) <= overlap
+            assert previous.metadata == current.metadata
+
+
+@settings(max_examples=150, deadline=None)
+@given(numbered_sections(), sizes)
+def test_page_spans_cover_the_pages_of_the_words(
+    sections: list[TextSection], size: tuple[int, int]
+) -> None:
+    page_of = {word: s.page for s in sections for word in _WORD.findall(s.text)}
+
+    for piece in chunk(sections, *size):
+        words = _WORD.findall(piece.text)
+        pages = [page_of[w] for w in words if page_of[w] is not None]
+        if words:
+            span = (min(pages), max(pages)) if pages else (None, None)
+            assert (piece.page_start, piece.page_end) == span
+
+
+def test_overlap_is_added_when_configured() -> None:
+    text = " ".join(f"w{n}" for n in range(200))
+
+    chunks = chunk([TextSection(text)], 20, 5)
+
+    assert all(c.token_count == 20 for c in chunks[1:-1])
+    assert all(_WORD.findall(c.text)[0] in b.text for b, c in zip(chunks, chunks[1:], strict=False))
+
+
+def test_structure_decides_where_chunks_end() -> None:
+    paragraphs = ["one two three. four five six.", "seven eight nine.", "ten eleven twelve."]
+
+    chunks = chunk([TextSection("\n\n".join(paragraphs))], 9, 0)
+
+    assert [c.text for c in chunks] == [paragraphs[0], paragraphs[1] + "\n\n" + paragraphs[2]]
+
+
+def test_a_word_longer_than_the_budget_is_cut_at_token_boundaries() -> None:
+    chunks = chunk([TextSection("start " + "-" * 25 + " end")], 10, 0)
+
+    assert [c.token_count for c in chunks] == [1, 10, 10, 5, 1]
+    assert "".join(c.text.replace(" ", "") for c in chunks) == "start" + "-" * 25 + "end"
+
+
+@pytest.mark.parametrize(("max_tokens", "overlap"), [(0, 0), (10, 10), (10, -1)])
+def test_rejects_impossible_sizes(max_tokens: int, overlap: int) -> None:
+    with pytest.raises(ValueError):
+        RecursiveTokenChunker(max_tokens=max_tokens, overlap_tokens=overlap, tokenizer=REGEX)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_the_regex_counter_agrees_with_the_hashing_embedder(text: str) -> None:
+    spans = REGEX.token_spans(text)
+
+    assert len(spans) == HashingEmbedder().count_tokens(text) == tokens(text)
+    found = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    assert list(zip(spans.starts.tolist(), spans.ends.tolist(), strict=True)) == found
+
+
+english = st.lists(
+    st.sampled_from(
+        ["the", "tokenizer", "splits", "unbelievably", "interoperable", "configuration", "words"]
+        + ["into", "pieces", ",", ".", "!", "naïve", "café", "東京", "42", "x"]
+    )
+    | st.sampled_from(["\n", "\n\n"]),
+    max_size=300,
+).map(" ".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(english, st.integers(8, 40), st.integers(0, 7))
+def test_with_the_model_tokenizer_no_chunk_exceeds_the_budget(
+    minilm_counter: HuggingFaceTokenCounter, text: str, max_tokens: int, overlap: int
+) -> None:
+    """Exact as long as no word is longer than the budget (a longer one is cut inside)."""
+    chunker = RecursiveTokenChunker(
+        max_tokens=max_tokens, overlap_tokens=overlap, tokenizer=minilm_counter
+    )
+
+    chunks = chunker.split(ExtractedText("text/plain", [TextSection(text)]))
+
+    for piece in chunks:
+        assert piece.token_count == minilm_counter.count(piece.text) <= max_tokens
+    overlaps(squeeze(text), chunks)
+
+
+def test_the_model_tokenizer_counts_long_text_as_a_whole(
+    minilm_counter: HuggingFaceTokenCounter,
+) -> None:
+    line = "Interoperability, unbelievably, matters.\n"
+    text = line * 2000
+
+    assert len(minilm_counter.token_spans(text)) == minilm_counter.count(line) * 2000
