@@ -90,6 +90,15 @@ def ingest_document(document_id: str, path: str) -> int:
     return len(pieces)
 
 
+def preload() -> None:
+    """Import what the job uses in the worker's parent, so work horses do not import it again."""
+    import docx  # noqa: F401
+    import langchain_text_splitters  # noqa: F401
+    import pypdf  # noqa: F401
+
+    import infrastructure.embeddings.hashing  # noqa: F401
+
+
 def _extract(path: Path) -> str:
     data = path.read_bytes()
     suffix = path.suffix.lower()

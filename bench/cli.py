@@ -26,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = Plan(
         size=args.size,
         repetitions=args.repetitions or defaults["repetitions"],
+        baseline_repetitions=min(
+            args.repetitions or defaults["repetitions"], defaults["baseline_repetitions"]
+        ),
         noop_jobs=args.jobs or defaults["noop_jobs"],
         write_rows=defaults["write_rows"],
         semantic_chunks=defaults["semantic_chunks"],
@@ -45,13 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--size", choices=sorted(SIZES), default="quick")
     parser.add_argument("--corpus", type=Path, help="use the documents under DIR instead")
-    parser.add_argument("--database-url", help="a Postgres server with pgvector (default: embedded)")
+    parser.add_argument("--database-url", help="Postgres with pgvector (default: embedded)")
     parser.add_argument("--redis-url", help="a Redis server (default: redis-server started here)")
     parser.add_argument("--repetitions", type=int, help="interleaved repetitions (default by size)")
     parser.add_argument("--jobs", type=int, help="no-op jobs per overhead drain (default by size)")
     parser.add_argument("--text-mb", type=int, help="size of the memory run's text file")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for e2e runs")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BLOCKS)}")
-    parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
-                        help="py-spy profile of a worker: when a pipeline target is missed (auto)")
+    parser.add_argument(
+        "--profile",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="py-spy profile of a worker: when a pipeline target is missed (auto)",
+    )
     return parser

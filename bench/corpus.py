@@ -30,9 +30,16 @@ _PDF_SOURCES = (
 )
 _POSTGRES_HTML = Path("/usr/share/doc/postgresql-doc-15/html")
 _GIT_DOC = Path("/usr/share/doc/git-doc")
-_QUICK_PDFS = ("R-FAQ.pdf", "R-data.pdf", "R-lang.pdf", "R-intro.pdf")
-_KINDS = {".pdf": "pdf", ".html": "html", ".htm": "html", ".txt": "text", ".adoc": "text",
-          ".md": "text", ".docx": "docx"}
+_QUICK_PDFS = ("R-FAQ.pdf", "R-data.pdf", "R-lang.pdf", "liboctave.pdf")
+_KINDS = {
+    ".pdf": "pdf",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "text",
+    ".adoc": "text",
+    ".md": "text",
+    ".docx": "docx",
+}
 
 
 @dataclass(frozen=True)

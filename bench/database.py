@@ -70,7 +70,5 @@ def chunk_counts(connection: psycopg.Connection[Any], workspace_id: UUID) -> dic
 def empty_tables(connection: psycopg.Connection[Any]) -> None:
     """Start each run from empty tables, so index sizes are the same for everyone."""
     connection.execute("TRUNCATE documents, chunks")
-    connection.execute(
-        "TRUNCATE bench_baseline_chunks, bench_baseline_documents RESTART IDENTITY"
-    )
+    connection.execute("TRUNCATE bench_baseline_chunks, bench_baseline_documents RESTART IDENTITY")
     connection.execute("VACUUM ANALYZE")

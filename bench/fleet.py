@@ -11,7 +11,9 @@ from contextlib import contextmanager
 
 from redis import Redis
 
-from bench.paths import REPO, child_environment
+from bench.paths import OUT, REPO, child_environment
+
+LOGS = OUT / "logs"
 
 _STARTUP_TIMEOUT = 120.0
 
@@ -23,8 +25,16 @@ def our_worker_command() -> list[str]:
 
 def bench_worker_command(kind: str, queue: str, redis_url: str, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "bench.worker_process",
-        "--kind", kind, "--queue", queue, "--redis-url", redis_url, *extra,
+        sys.executable,
+        "-m",
+        "bench.worker_process",
+        "--kind",
+        kind,
+        "--queue",
+        queue,
+        "--redis-url",
+        redis_url,
+        *extra,
     ]
 
 
@@ -33,8 +43,12 @@ def fleet(
     command: Sequence[str], count: int, env: dict[str, str], redis_url: str, queue: str
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`count` copies of `command`, yielded once all of them listen on `queue`; stopped after."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = (LOGS / f"{queue}.log").open("ab")
     processes = [
-        subprocess.Popen(list(command), cwd=REPO, env=child_environment(**env))
+        subprocess.Popen(
+            list(command), cwd=REPO, env=child_environment(**env), stdout=log, stderr=log
+        )
         for _ in range(count)
     ]
     try:
@@ -42,6 +56,7 @@ def fleet(
         yield processes
     finally:
         stop(processes)
+        log.close()
 
 
 def wait_until_listening(
@@ -51,7 +66,10 @@ def wait_until_listening(
     while listening_workers(redis, queue) < count:
         dead = [p for p in processes if p.poll() is not None]
         if dead:
-            raise RuntimeError(f"a worker exited during start-up with code {dead[0].returncode}")
+            raise RuntimeError(
+                f"a worker exited during start-up with code {dead[0].returncode}; "
+                f"see {LOGS / (queue + '.log')}"
+            )
         if time.monotonic() > deadline:
             raise RuntimeError(f"workers did not register on {queue} within {_STARTUP_TIMEOUT}s")
         time.sleep(0.05)

@@ -81,8 +81,14 @@ def run_ours(
     summary = database.outcomes(connection, workspace)
     connection.close()
     return RunResult(
-        label, workers, len(ids), summary["chunks"], finished - started,
-        summary["by_outcome"], workspace, pids,
+        label,
+        workers,
+        len(ids),
+        summary["chunks"],
+        finished - started,
+        summary["by_outcome"],
+        workspace,
+        pids,
     )
 
 
@@ -101,21 +107,32 @@ def run_baseline(context: Context, blobs: Sequence[Blob], workers: int) -> RunRe
     redis = Redis.from_url(context.services.redis_url)
     rq_queue = Queue(queue, connection=redis, serializer=JSONSerializer)
     env = {baseline.DATABASE_URL_VARIABLE: context.services.plain_dsn()}
-    command = bench_worker_command("rq", queue, context.services.redis_url)
+    command = bench_worker_command(
+        "rq", queue, context.services.redis_url, "--preload", "bench.baseline"
+    )
     with fleet(command, workers, env, context.services.redis_url, queue) as procs:
         started = time.perf_counter()
         for document_id, blob in zip(ids, blobs, strict=True):
             rq_queue.enqueue_call(
-                baseline.BASELINE_JOB, args=(str(document_id), str(blob.path)),
-                timeout=600, result_ttl=600, failure_ttl=3600,
+                baseline.BASELINE_JOB,
+                args=(str(document_id), str(blob.path)),
+                timeout=600,
+                result_ttl=600,
+                failure_ttl=3600,
             )
         finished = wait_for(lambda: _baseline_done(connection, rq_queue) >= len(ids), RUN_TIMEOUT)
         pids = [p.pid for p in procs]
     summary = _baseline_outcomes(connection, rq_queue)
     connection.close()
     return RunResult(
-        "baseline", workers, len(ids), summary["chunks"], finished - started,
-        summary["by_outcome"], None, pids,
+        "baseline",
+        workers,
+        len(ids),
+        summary["chunks"],
+        finished - started,
+        summary["by_outcome"],
+        None,
+        pids,
     )
 
 

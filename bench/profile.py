@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.paths import REPO
-
+_PROJECT_PACKAGES = tuple(
+    f"{package}/" for package in ("domain", "application", "infrastructure", "worker", "bench")
+)
 _FRAME = re.compile(r"^(?P<function>.+?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
 
@@ -39,8 +40,18 @@ def available() -> bool:
 def recording(pid: int, output: Path) -> Iterator[None]:
     """Sample `pid` and its children (the work horses) until the block ends."""
     command = [
-        "py-spy", "record", "--pid", str(pid), "--subprocesses", "--rate", "200",
-        "--format", "raw", "--output", str(output), "--nonblocking",
+        "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--subprocesses",
+        "--rate",
+        "200",
+        "--format",
+        "raw",
+        "--output",
+        str(output),
+        "--nonblocking",
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -63,7 +74,7 @@ def summarise(raw: Path) -> Profile:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [f for f in stack.split(";") if f]
+        frames = [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
         profile.samples += count
         if frames:
             profile.self_time[_name(frames[-1])] += count
@@ -85,4 +96,5 @@ def _name(frame: str) -> str:
 
 
 def _is_project(frame: str) -> bool:
-    return str(REPO / "src") in frame or "/src/" in frame and "site-packages" not in frame
+    match = _FRAME.match(frame.strip())
+    return bool(match) and match["file"].startswith(_PROJECT_PACKAGES)

@@ -68,8 +68,10 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def _row(n: int, outcome: Outcome) -> str:
     if outcome.skipped:
-        return f"| {n} | {outcome.title} | — | — | — | {outcome.target.describe()} | " \
-               f"not measured: {outcome.skipped} |"
+        return (
+            f"| {n} | {outcome.title} | — | — | — | {outcome.target.describe()} | "
+            f"not measured: {outcome.skipped} |"
+        )
     ours = _series_text(outcome, 0)
     reference = _series_text(outcome, 1)
     measured = format_value(outcome.value, outcome.target.unit)

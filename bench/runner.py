@@ -27,6 +27,7 @@ BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory")
 class Plan:
     size: str
     repetitions: int
+    baseline_repetitions: int
     noop_jobs: int
     write_rows: int
     semantic_chunks: int
@@ -41,10 +42,24 @@ class Plan:
 
 
 SIZES: dict[str, dict[str, int]] = {
-    "quick": {"repetitions": 3, "noop_jobs": 300, "write_rows": 3000, "semantic_chunks": 100,
-              "semantic_repetitions": 1, "text_mb": 10},
-    "full": {"repetitions": 3, "noop_jobs": 1000, "write_rows": 20000, "semantic_chunks": 250,
-             "semantic_repetitions": 1, "text_mb": 100},
+    "quick": {
+        "repetitions": 3,
+        "baseline_repetitions": 3,
+        "noop_jobs": 200,
+        "write_rows": 3000,
+        "semantic_chunks": 100,
+        "semantic_repetitions": 1,
+        "text_mb": 10,
+    },
+    "full": {
+        "repetitions": 3,
+        "baseline_repetitions": 2,
+        "noop_jobs": 1000,
+        "write_rows": 20000,
+        "semantic_chunks": 250,
+        "semantic_repetitions": 1,
+        "text_mb": 100,
+    },
 }
 
 
@@ -65,19 +80,32 @@ def run(plan: Plan, corpus: Corpus) -> int:
             profile = _profile(context)
     ordered = _ordered(outcomes)
     markdown = render_markdown(
-        command=plan.command, started=started_at, seconds=time.perf_counter() - started,
-        machine=machine, corpus=corpus.describe(), repetitions=plan.repetitions,
-        outcomes=ordered, profile=profile,
+        command=plan.command,
+        started=started_at,
+        seconds=time.perf_counter() - started,
+        machine=machine,
+        corpus=corpus.describe(),
+        repetitions=plan.repetitions,
+        outcomes=ordered,
+        profile=profile,
     )
     REPORT_MARKDOWN.parent.mkdir(parents=True, exist_ok=True)
     REPORT_MARKDOWN.write_text(markdown, encoding="utf-8")
-    write_json(OUT / f"report-{plan.size}.json", {
-        "size": plan.size, "started": started_at, "machine": machine,
-        "corpus": corpus.describe(), "plan": plan.__dict__,
-        "outcomes": [o.as_dict() for o in ordered],
-        "runs": [r.__dict__ for r in outcomes["pipeline"].runs] if "pipeline" in outcomes else [],
-        "profile": _profile_dict(profile),
-    })
+    write_json(
+        OUT / f"report-{plan.size}.json",
+        {
+            "size": plan.size,
+            "started": started_at,
+            "machine": machine,
+            "corpus": corpus.describe(),
+            "plan": plan.__dict__,
+            "outcomes": [o.as_dict() for o in ordered],
+            "runs": [r.__dict__ for r in outcomes["pipeline"].runs]
+            if "pipeline" in outcomes
+            else [],
+            "profile": _profile_dict(profile),
+        },
+    )
     print(markdown.split("## Machine")[0], flush=True)
     print(f"report: {REPORT_MARKDOWN} and {OUT / f'report-{plan.size}.json'}", flush=True)
     return 0
@@ -102,11 +130,21 @@ def _repeat(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
     batches = write.prepare(context, plan.write_rows) if "write" in outcomes else []
     steps: list[tuple[str, Callable[[int], None]]] = []
     if "overhead" in outcomes:
-        steps.append(("overhead", lambda r: overhead.measure(
-            context, outcomes["overhead"], plan.noop_jobs, r)))
+        steps.append(
+            (
+                "overhead",
+                lambda r: overhead.measure(context, outcomes["overhead"], plan.noop_jobs, r),
+            )
+        )
     if "pipeline" in outcomes:
-        steps.append(("pipeline", lambda r: pipeline.measure(
-            context, outcomes["pipeline"], plan.workers, r)))
+        steps.append(
+            (
+                "pipeline",
+                lambda r: pipeline.measure(
+                    context, outcomes["pipeline"], plan.workers, r, r < plan.baseline_repetitions
+                ),
+            )
+        )
     if "write" in outcomes:
         steps.append(("write", lambda r: write.measure(context, outcomes["write"], batches, r)))
     for repetition in range(plan.repetitions):
@@ -117,19 +155,24 @@ def _repeat(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
 
 def _after(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
     if "semantic" in outcomes:
+
         def semantic_step() -> None:
             counts = outcomes["pipeline"].chunk_counts if "pipeline" in outcomes else {}
             if not counts:
                 counts = {b.filename: max(1, b.file.size // 2500) for b in context.blobs}
             blobs = semantic.subset(context.blobs, counts, plan.semantic_chunks)
             semantic.measure(context, outcomes["semantic"], blobs, plan.semantic_repetitions)
+
         _guarded("semantic", 0, outcomes, semantic_step)
     if "memory" in outcomes:
-        _guarded("memory", 0, outcomes,
-                 lambda: memory.measure(context, outcomes["memory"], plan.text_mb))
+        _guarded(
+            "memory", 0, outcomes, lambda: memory.measure(context, outcomes["memory"], plan.text_mb)
+        )
 
 
-def _guarded(name: str, repetition: int, outcomes: dict[str, Any], step: Callable[[], None]) -> None:
+def _guarded(
+    name: str, repetition: int, outcomes: dict[str, Any], step: Callable[[], None]
+) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {name}, repetition {repetition + 1}", flush=True)
     try:
         step()
@@ -168,13 +211,22 @@ def _profile(context: Context) -> Profile | None:
     output = OUT / f"profile-{context.size}.txt"
     output.unlink(missing_ok=True)
     print(f"[{time.strftime('%H:%M:%S')}] profiling a 1-worker run with py-spy", flush=True)
-    run_ours(context, context.blobs, 1, label="profile",
-             watch=lambda procs: py_spy.recording(procs[0].pid, output))
+    run_ours(
+        context,
+        context.blobs,
+        1,
+        label="profile",
+        watch=lambda procs: py_spy.recording(procs[0].pid, output),
+    )
     return py_spy.summarise(Path(output))
 
 
 def _profile_dict(profile: Profile | None) -> dict[str, Any] | None:
     if profile is None:
         return None
-    return {"samples": profile.samples, "output": str(profile.output),
-            "project_inclusive": profile.top_project(30), "self": profile.top_self(30)}
+    return {
+        "samples": profile.samples,
+        "output": str(profile.output),
+        "project_inclusive": profile.top_project(30),
+        "self": profile.top_self(30),
+    }

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import make_url
 
 from bench.paths import OUT
@@ -37,12 +38,15 @@ def running_services(
     database_url: str | None, redis_url: str | None, dimension: int
 ) -> Iterator[Services]:
     """Servers for the run, with a fresh migrated database; everything started here stops after."""
-    with _postgres(database_url) as server_url, _redis(redis_url) as redis:
-        with _fresh_database(server_url) as url:
-            from infrastructure.db import migrations
+    from infrastructure.db import migrations
 
-            migrations.upgrade(url, dimension)
-            yield Services(url, redis)
+    with (
+        _postgres(database_url) as server_url,
+        _redis(redis_url) as redis,
+        _fresh_database(server_url) as url,
+    ):
+        migrations.upgrade(url, dimension)
+        yield Services(url, redis)
 
 
 @contextmanager
@@ -94,8 +98,19 @@ def _redis(redis_url: str | None) -> Iterator[str]:
     directory = OUT / "redis"
     directory.mkdir(parents=True, exist_ok=True)
     command = [
-        _redis_executable(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-        "--appendonly", "no", "--dir", str(directory), "--daemonize", "no",
+        _redis_executable(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+        "--daemonize",
+        "no",
     ]
     print(f"starting redis-server on 127.0.0.1:{port}", flush=True)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -130,10 +145,7 @@ def _wait_for_redis(url: str, timeout: float = 10.0) -> None:
         try:
             client.ping()
             return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-        except Exception:
+        except (RedisError, OSError):
             if time.monotonic() > deadline:
                 raise
         time.sleep(0.05)

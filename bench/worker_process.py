@@ -11,6 +11,7 @@ With `--burst` it drains the queue, then prints one JSON line: when work began a
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import time
@@ -53,8 +54,11 @@ def main() -> None:
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--burst", action="store_true")
     parser.add_argument("--allow-noop", action="store_true")
+    parser.add_argument("--preload", action="append", default=[], help="import before forking")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    for module in args.preload:
+        getattr(importlib.import_module(module), "preload", lambda: None)()
     if args.kind == "ours":
         worker = _our_worker(args.queue, args.allow_noop)
     else:

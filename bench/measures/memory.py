@@ -75,6 +75,7 @@ def measure(context: Context, outcome: Outcome, text_mb: int) -> None:
         idle = worker.memory_info().rss
         outcome.series[0].add(idle / _MB)
         for document_id, target in zip(ids, series, strict=True):
+            jobs.enqueue_processing(document_id, workspace)
             peak = _peak_while(worker, lambda d=document_id: _finished(connection, workspace, d))
             target.add(max(0, peak - idle) / _MB)
     codes = database.outcomes(connection, workspace)["by_outcome"]

@@ -41,8 +41,9 @@ def measure(context: Context, outcome: Outcome, jobs: int, repetition: int) -> N
 
 def _drain(context: Context, kind: str, jobs: int) -> float:
     queue_name = new_queue(f"noop-{kind}")
-    queue = Queue(queue_name, connection=Redis.from_url(context.services.redis_url),
-                  serializer=JSONSerializer)
+    queue = Queue(
+        queue_name, connection=Redis.from_url(context.services.redis_url), serializer=JSONSerializer
+    )
     with queue.connection.pipeline() as pipe:
         queue.enqueue_many(
             [Queue.prepare_data(NOOP_JOB, result_ttl=600) for _ in range(jobs)], pipeline=pipe
@@ -51,8 +52,13 @@ def _drain(context: Context, kind: str, jobs: int) -> float:
     extra = ("--burst", "--allow-noop") if kind == "ours" else ("--burst",)
     command = bench_worker_command(kind, queue_name, context.services.redis_url, *extra)
     result = subprocess.run(
-        command, cwd=REPO, env=child_environment(**context.worker_env(queue_name)),
-        capture_output=True, text=True, check=False, timeout=900,
+        command,
+        cwd=REPO,
+        env=child_environment(**context.worker_env(queue_name)),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
     )
     if result.returncode != 0:
         raise RuntimeError(f"{kind} worker failed: {result.stderr[-2000:]}")

@@ -62,14 +62,20 @@ def new_outcomes(workers: int) -> PipelineOutcomes:
 
 
 def measure(
-    context: Context, outcomes: PipelineOutcomes, workers: int, repetition: int
+    context: Context,
+    outcomes: PipelineOutcomes,
+    workers: int,
+    repetition: int,
+    with_baseline: bool = True,
 ) -> None:
+    """One repetition; the (slow) baseline only while `with_baseline`."""
     steps: list[Callable[[], None]] = [
         lambda: _ours(context, outcomes, workers),
-        lambda: _baseline(context, outcomes, workers),
         lambda: _ours_single(context, outcomes),
         lambda: _stages(context, outcomes),
     ]
+    if with_baseline:
+        steps.insert(1, lambda: _baseline(context, outcomes, workers))
     shift = repetition % len(steps)
     for step in steps[shift:] + steps[:shift]:
         step()
@@ -128,16 +134,18 @@ def isolated_stage_times(
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Each stage timed alone, in this process, with the adapters the worker is built with."""
     from application.ports import BlobStorage, Chunker, Embedder, TextExtractor, UnitOfWorkFactory
-    from domain import EmbeddedChunk
     from infrastructure.container import build_container
 
     settings = context.settings()
     container = build_container(settings)
-    storage: BlobStorage = container.resolve(BlobStorage)
-    extractor: TextExtractor = container.resolve(TextExtractor)
-    chunker: Chunker = container.resolve(Chunker)
-    embedder: Embedder = container.resolve(Embedder)
     uow_factory: UnitOfWorkFactory = container.resolve(UnitOfWorkFactory)
+    pieces = _Pieces(
+        container.resolve(BlobStorage),
+        container.resolve(TextExtractor),
+        container.resolve(Chunker),
+        container.resolve(Embedder),
+        uow_factory,
+    )
     connection = database.connect(context.services.plain_dsn())
     database.empty_tables(connection)
     connection.close()
@@ -146,19 +154,35 @@ def isolated_stage_times(
     totals = dict.fromkeys(STAGES, 0.0)
     failures: dict[str, int] = {}
     for document_id, blob in zip(ids, blobs, strict=True):
-        clock = _StageClock(totals)
         try:
-            data = clock.time("read", lambda b=blob: storage.get(b.key, settings.max_file_bytes))
-            text = clock.time("extract", lambda: extractor.extract(data, blob.filename))
-            chunks = clock.time("chunk", lambda: chunker.split(text))
-            vectors = clock.time("embed", lambda: embedder.embed([c.text for c in chunks]))
-            embedded = [EmbeddedChunk(c, v) for c, v in zip(chunks, vectors, strict=True)]
-            clock.time("write", lambda: _write(uow_factory, document_id, workspace, embedded))
+            _time_one(_StageClock(totals), pieces, settings, blob, (document_id, workspace))
         except Exception as error:  # a failing document costs what it cost until it failed
             code = getattr(error, "code", type(error).__name__)
             failures[code] = failures.get(code, 0) + 1
     container.resolve(_engine_type()).dispose()
     return totals, failures
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    storage: Any
+    extractor: Any
+    chunker: Any
+    embedder: Any
+    uow_factory: Any
+
+
+def _time_one(
+    clock: _StageClock, pieces: _Pieces, settings: Any, blob: Blob, ids: tuple[uuid.UUID, ...]
+) -> None:
+    from domain import EmbeddedChunk
+
+    data = clock.time("read", lambda: pieces.storage.get(blob.key, settings.max_file_bytes))
+    text = clock.time("extract", lambda: pieces.extractor.extract(data, blob.filename))
+    chunks = clock.time("chunk", lambda: pieces.chunker.split(text))
+    vectors = clock.time("embed", lambda: pieces.embedder.embed([c.text for c in chunks]))
+    embedded = [EmbeddedChunk(c, v) for c, v in zip(chunks, vectors, strict=True)]
+    clock.time("write", lambda: _write(pieces.uow_factory, *ids, embedded))
 
 
 def _write(uow_factory: Any, document_id: uuid.UUID, workspace: uuid.UUID, chunks: list) -> None:

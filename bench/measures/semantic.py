@@ -22,7 +22,8 @@ BATCH_SIZES = (8, 16, 32, 64)
 def new_outcome(chunks: int) -> Outcome:
     outcome = Outcome(
         "semantic",
-        f"Embedding-bound: pipeline chunks/s vs `model.encode` (all-MiniLM-L6-v2, ~{chunks} chunks)",
+        "Embedding-bound: pipeline chunks/s vs `model.encode` "
+        f"(all-MiniLM-L6-v2, ~{chunks} chunks)",
         Target(">=", 0.9, "×"),
     )
     outcome.add_series("pipeline, 1 worker", "chunks/s")

@@ -57,7 +57,8 @@ def prepare(context: Context, rows: int) -> list[Batch]:
         except Exception:
             continue
         vectors = embedder.embed([c.text for c in chunks])
-        batches.append(Batch(blob, [EmbeddedChunk(c, v) for c, v in zip(chunks, vectors, strict=True)]))
+        pairs = zip(chunks, vectors, strict=True)
+        batches.append(Batch(blob, [EmbeddedChunk(c, v) for c, v in pairs]))
         total += len(chunks)
         if total >= rows:
             break
@@ -115,11 +116,20 @@ def _raw(context: Context, batches: Sequence[Batch]) -> float:
                 copy.set_types(_TYPES)
                 for embedded in batch.chunks:
                     chunk = embedded.chunk
-                    copy.write_row((
-                        document.id, document.workspace_id, chunk.ordinal, chunk.text,
-                        chunk.token_count, chunk.page_start, chunk.page_end,
-                        dict(chunk.metadata), chunk.content_sha256, embedded.embedding,
-                    ))
+                    copy.write_row(
+                        (
+                            document.id,
+                            document.workspace_id,
+                            chunk.ordinal,
+                            chunk.text,
+                            chunk.token_count,
+                            chunk.page_start,
+                            chunk.page_end,
+                            dict(chunk.metadata),
+                            chunk.content_sha256,
+                            embedded.embedding,
+                        )
+                    )
             connection.commit()
         elapsed = time.perf_counter() - started
     return rows / elapsed

@@ -1,0 +1,79 @@
+"""The benchmark's arithmetic and report rendering, on made-up samples (no services, no timing)."""
+
+from __future__ import annotations
+
+import json
+
+from bench.paths import ensure_importable
+from bench.profile import summarise
+from bench.report import render_markdown, write_json
+from bench.stats import Outcome, Series, Target, format_value, ratio
+
+ensure_importable()
+
+
+def test_median_of_odd_and_even_sample_counts() -> None:
+    assert Series("a", "docs/s", [3.0, 1.0, 2.0]).median == 2.0
+    assert Series("a", "docs/s", [4.0, 1.0, 2.0, 3.0]).median == 2.5
+    assert Series("a", "docs/s").median is None
+
+
+def test_ratio_refuses_missing_or_zero_denominators() -> None:
+    assert ratio(6.0, 2.0) == 3.0
+    assert ratio(6.0, 0.0) is None
+    assert ratio(None, 2.0) is None
+
+
+def test_targets_compare_in_their_direction() -> None:
+    assert Target(">=", 0.95, "×").met_by(0.95) is True
+    assert Target(">=", 0.95, "×").met_by(0.94) is False
+    assert Target("<=", 1.25, "×").met_by(1.3) is False
+    assert Target("<", 300.0, "MB").met_by(299.9) is True
+    assert Target("<", 300.0, "MB").met_by(None) is None
+
+
+def test_skipped_outcome_is_neither_met_nor_missed() -> None:
+    outcome = Outcome("x", "X", Target(">=", 1.0, "×"), value=2.0, skipped="not built")
+    assert outcome.met is None
+
+
+def test_report_shows_medians_ratio_and_verdicts(tmp_path) -> None:
+    met = Outcome("e2e", "End to end", Target(">=", 5.0, "×"))
+    met.add_series("ours", "docs/s").samples = [10.0, 12.0, 11.0]
+    met.add_series("baseline", "docs/s").samples = [2.0, 2.0, 2.2]
+    met.value = ratio(met.series[0].median, met.series[1].median)
+    missed = Outcome("memory", "Memory", Target("<", 300.0, "MB"), value=412.0)
+    markdown = render_markdown(
+        command="python -m bench --size quick",
+        started="today",
+        seconds=12.0,
+        machine={"cpu": "test cpu", "packages": {"rq": "2"}},
+        corpus="20 documents",
+        repetitions=3,
+        outcomes=[met, missed],
+    )
+    assert "| 1 | End to end | 11.0 docs/s | 2.00 docs/s | 5.50× | ≥ 5.00× | met |" in markdown
+    assert "| 2 | Memory | — | — | 412 MB | < 300 MB | **not met** |" in markdown
+    assert "test cpu" in markdown
+    path = tmp_path / "report.json"
+    write_json(path, {"outcomes": [met.as_dict()]})
+    assert json.loads(path.read_text())["outcomes"][0]["met"] is True
+
+
+def test_format_value_keeps_three_figures() -> None:
+    assert format_value(1234.4, "rows/s") == "1,234 rows/s"
+    assert format_value(12.34, "s") == "12.3 s"
+    assert format_value(0.951, "×") == "0.95×"
+
+
+def test_profile_summary_counts_self_and_project_time(tmp_path) -> None:
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        'process 1:"python";main (worker/__main__.py:1);embed (infrastructure/embeddings/h.py:9);'
+        "sha (hashlib.py:3) 3\n"
+        'process 1:"python";main (worker/__main__.py:1);wait (psycopg/connection.py:5) 1\n'
+    )
+    profile = summarise(raw)
+    assert profile.samples == 4
+    assert profile.top_self(1) == [("sha (hashlib.py)", 0.75)]
+    assert dict(profile.top_project())["embed (infrastructure/embeddings/h.py)"] == 0.75
