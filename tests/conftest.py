@@ -6,4 +6,6 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.postgres",
     "tests.fixtures.embeddings",
+    "tests.fixtures.redis",
+    "tests.fixtures.worker",
 ]

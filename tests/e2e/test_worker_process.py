@@ -1,0 +1,254 @@
+"""A real `python -m worker` process against real Redis and Postgres, driven from outside."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import punq
+import pytest
+from redis import Redis
+from rq.job import Job, JobStatus
+
+from application.ports import JobQueue, UnitOfWorkFactory
+from application.usecases.ingestion import SubmitDocument, SubmitUpload
+from domain import Document, DocumentStatus
+from infrastructure.memory import InMemoryJobQueue
+from infrastructure.queue import PROCESS_DOCUMENT_JOB, SERIALIZER, worker_figures
+from infrastructure.settings import Settings
+from tests.fixtures.worker import WorkerProcess
+
+StartWorker = Callable[..., WorkerProcess]
+WORKSPACE = UUID("6f1c1c36-4a55-4b7b-9d55-1a2b3c4d5e6f")
+TEXT = b"Ingestion turns files into chunks.\n\nEach chunk gets an embedding.\n"
+
+
+def submit(container: punq.Container, name: str = "notes.txt", data: bytes = TEXT) -> Document:
+    use_case: SubmitDocument = container.resolve(SubmitDocument)
+    return use_case(SubmitUpload(WORKSPACE, name, data))
+
+
+def register_without_enqueuing(container: punq.Container, data: bytes = TEXT) -> Document:
+    """A stored, `queued` document whose job an outside client is to enqueue."""
+    container.register(JobQueue, instance=InMemoryJobQueue())
+    return submit(container, data=data)
+
+
+def load(container: punq.Container, document: Document) -> Document:
+    uow_factory: UnitOfWorkFactory = container.resolve(UnitOfWorkFactory)
+    with uow_factory() as uow:
+        return uow.documents.get(document.id, document.workspace_id)
+
+
+def wait_for_status(
+    container: punq.Container, document: Document, *statuses: DocumentStatus, timeout: float = 30
+) -> Document:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = load(container, document)
+        if current.status in statuses:
+            return current
+        time.sleep(0.05)
+    raise AssertionError(f"document stayed {current.status.value}, wanted {statuses}")
+
+
+def rq_enqueue(settings: Settings, function: str, *arguments: str) -> str:
+    """Enqueue with RQ's own command line, as any outside client could; return the job id."""
+    assert settings.redis_url is not None
+    job_id = uuid4().hex
+    subprocess.run(
+        [
+            Path(sys.executable).with_name("rq"),
+            "enqueue",
+            "--url",
+            settings.redis_url.get_secret_value(),
+            "--serializer",
+            "rq.serializers.JSONSerializer",
+            "--queue",
+            settings.queue_name,
+            "--job-id",
+            job_id,
+            function,
+            *arguments,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return job_id
+
+
+def wait_for_job(redis: Redis, job_id: str, timeout: float = 30) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.fetch(job_id, connection=redis, serializer=SERIALIZER)
+        if job.get_status() in (JobStatus.FINISHED, JobStatus.FAILED):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not end")
+
+
+def large_text(words: int) -> bytes:
+    paragraph = " ".join(f"word{i % 5000}" for i in range(200))
+    return ("\n\n".join([paragraph] * (words // 200))).encode()
+
+
+def test_submitted_documents_become_ready_with_chunks(
+    start_worker: StartWorker, app_container: punq.Container
+) -> None:
+    worker = start_worker()
+    documents = [submit(app_container, f"doc{i}.txt") for i in range(3)]
+    for document in documents:
+        ready = wait_for_status(app_container, document, DocumentStatus.READY)
+        assert ready.chunk_count == 2
+    uow_factory: UnitOfWorkFactory = app_container.resolve(UnitOfWorkFactory)
+    with uow_factory() as uow:
+        chunks = uow.documents.list_chunks(documents[0].id)
+    assert [len(c.embedding) for c in chunks] == [32, 32]
+    assert worker.process.poll() is None
+
+
+def test_a_job_enqueued_with_the_rq_command_line_is_processed(
+    start_worker: StartWorker,
+    app_container: punq.Container,
+    worker_settings: Settings,
+    redis_connection: Redis,
+) -> None:
+    start_worker()
+    document = register_without_enqueuing(app_container)
+    job_id = rq_enqueue(
+        worker_settings, PROCESS_DOCUMENT_JOB, str(document.id), str(document.workspace_id)
+    )
+    assert wait_for_status(app_container, document, DocumentStatus.READY).chunk_count == 2
+    assert wait_for_job(redis_connection, job_id).return_value()["status"] == "ready"
+
+
+def test_a_malformed_uuid_fails_once_naming_the_argument(
+    start_worker: StartWorker, worker_settings: Settings, redis_connection: Redis
+) -> None:
+    start_worker()
+    job_id = rq_enqueue(worker_settings, PROCESS_DOCUMENT_JOB, "not-a-uuid", str(WORKSPACE))
+    job = wait_for_job(redis_connection, job_id)
+    assert job.get_status() == JobStatus.FAILED
+    assert "document_id: 'not-a-uuid' is not a UUID" in str(job.latest_result().exc_string)
+    assert job.retries_left == 0
+    assert len(job.results()) == 1
+
+
+def test_a_job_naming_another_callable_fails_without_running(
+    start_worker: StartWorker,
+    worker_settings: Settings,
+    redis_connection: Redis,
+    tmp_path: Path,
+) -> None:
+    start_worker()
+    witness = tmp_path / "witness"
+    job_id = rq_enqueue(worker_settings, "os.system", f"touch {witness}")
+    job = wait_for_job(redis_connection, job_id)
+    assert job.get_status() == JobStatus.FAILED
+    assert "refused to run 'os.system'" in str(job.latest_result().exc_string)
+    assert not witness.exists()
+
+
+def test_two_worker_processes_share_the_queue(
+    start_worker: StartWorker, app_container: punq.Container, redis_connection: Redis
+) -> None:
+    start_worker("run", "--workers", "2")
+    deadline = time.monotonic() + 30
+    while worker_figures(redis_connection).total < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker_figures(redis_connection).total == 2
+    documents = [submit(app_container, f"doc{i}.txt") for i in range(4)]
+    for document in documents:
+        wait_for_status(app_container, document, DocumentStatus.READY)
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_job_finishes_it_and_exits_zero(
+    start_worker: StartWorker, app_container: punq.Container
+) -> None:
+    worker = start_worker()
+    worker.wait_until_consuming()
+    document = submit(app_container, "big.txt", large_text(400_000))
+    wait_for_status(app_container, document, DocumentStatus.PROCESSING)
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.exit_code() == 0
+    assert load(app_container, document).status is DocumentStatus.READY
+    shutdown = worker.wait_for_line("warm shut down requested")
+    finished = worker.wait_for_line("Job OK")
+    assert worker.output.index(shutdown.group(0)) < worker.output.index(finished.group(0))
+
+
+@pytest.mark.slow
+def test_a_document_abandoned_by_a_killed_worker_is_recovered(
+    start_worker: StartWorker, app_container: punq.Container
+) -> None:
+    doomed = start_worker(RECOVERY_INTERVAL="1")
+    document = submit(app_container, "big.txt", large_text(200_000))
+    wait_for_status(app_container, document, DocumentStatus.PROCESSING)
+    doomed.kill_everything()
+    assert load(app_container, document).status is DocumentStatus.PROCESSING
+
+    start_worker(JOB_TIMEOUT="10", PROCESSING_LEASE="11", RECOVERY_INTERVAL="1")
+    recovered = wait_for_status(app_container, document, DocumentStatus.READY, timeout=60)
+    assert recovered.attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL: unsupported scheme 'http'"),
+        ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "REDIS_URL: redis://127.0.0.1:1/0"),
+        ({"PROCESSING_LEASE": "10", "JOB_TIMEOUT": "10"}, "PROCESSING_LEASE: must exceed"),
+        ({"EMBEDDING_DIMENSION": "64"}, "EMBEDDING_DIMENSION:"),
+    ],
+)
+def test_start_up_failures_exit_non_zero_naming_the_setting(
+    start_worker: StartWorker, environment: dict[str, str], named: str
+) -> None:
+    worker = start_worker(**environment)
+    assert worker.exit_code() != 0
+    assert named in worker.output
+
+
+def test_a_schema_behind_head_stops_the_start(
+    start_worker: StartWorker, new_database_url: Callable[[], str]
+) -> None:
+    worker = start_worker(DATABASE_URL=new_database_url())
+    assert worker.exit_code() == 1
+    assert "schema is at none, head is" in worker.output
+    assert "run `ingest migrate`" in worker.output
+
+
+def test_the_ingest_cli_adds_a_folder_and_waits(
+    start_worker: StartWorker, worker_environment: dict[str, str], tmp_path: Path
+) -> None:
+    start_worker()
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(TEXT)
+    (folder / "b.txt").write_bytes(b"\x00\x01 not text")
+    result = subprocess.run(
+        [
+            Path(sys.executable).with_name("ingest"),
+            "add",
+            str(folder),
+            "--workspace",
+            str(WORKSPACE),
+            "--wait",
+        ],
+        env=worker_environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[2:]}
+    assert rows["a.txt"][:2] == ["ready", "2"]
+    assert rows["b.txt"][:2] == ["failed:", "unsupported_media_type"]
