@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from itertools import accumulate
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -28,12 +29,16 @@ _LINES = "li, tr, br, dt, dd"
 _CELLS = "td, th"
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _WINDOWS_1252_ALIASES = {"latin_1", "iso8859-1", "ascii"}
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
 _VOID_OR_SELF_CLOSING = {
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
     "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead",
     "tbody", "tfoot", "colgroup", "rb", "rt", "rp", "html", "head", "body",
 }  # fmt: skip
+# An opening or closing tag of an element that can nest (group 1 is "/" for a closing tag).
+_NESTING_TAG = re.compile(
+    rf"<(/?)(?!(?:{'|'.join(sorted(_VOID_OR_SELF_CLOSING, key=len, reverse=True))})[\s/>])[A-Za-z]",
+    re.IGNORECASE,
+)
 _SECTION_SPLIT = re.compile(f"{_HEADING}([1-6])([^{_HEADING_END}]*){_HEADING_END}")
 
 
@@ -91,15 +96,15 @@ def _check_depth(markup: str, max_depth: int) -> None:
     """Estimate the deepest element nesting from the tags alone, without parsing."""
     if markup.count("<") <= max_depth:
         return
-    depth = 0
-    for match in _TAG.finditer(markup):
-        if match.group(2).lower() in _VOID_OR_SELF_CLOSING:
-            continue
-        depth = max(depth - 1, 0) if match.group(1) else depth + 1
-        if depth > max_depth:
-            raise DocumentTooLarge(
-                f"the HTML nests elements more than {max_depth} deep, the limit (max_html_depth)"
-            )
+    steps = (-1 if closing else 1 for closing in _NESTING_TAG.findall(markup))
+    if max(accumulate(steps, _step_not_below_zero), default=0) > max_depth:
+        raise DocumentTooLarge(
+            f"the HTML nests elements more than {max_depth} deep, the limit (max_html_depth)"
+        )
+
+
+def _step_not_below_zero(depth: int, step: int) -> int:
+    return max(depth + step, 0)
 
 
 def _content_root(tree: LexborHTMLParser) -> LexborNode | None:

@@ -132,3 +132,9 @@ def test_private_use_characters_cannot_forge_structure(extractor: SniffingTextEx
     extracted = extractor.extract(page.encode())
     assert [s.heading_path for s in extracted.sections] == [()]
     assert extracted.sections[0].text == "a1Fakeb"
+
+
+def test_stray_closing_tags_cannot_hide_deep_nesting(extractor: SniffingTextExtractor) -> None:
+    page = "<html><body>" + "</div>" * 50_000 + "<div>" * 50_000 + "x" + "</div>" * 50_000
+    with pytest.raises(DocumentTooLarge, match="max_html_depth"):
+        extractor.extract(page.encode(), "deep.html")
