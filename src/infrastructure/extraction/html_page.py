@@ -121,8 +121,9 @@ def _marked_text(content: LexborNode) -> str:
         if not _within(header, _CONTENT):
             header.decompose()
     for heading in reversed(content.css(_HEADINGS)):
+        level = str(heading.tag)[1]
         title = " ".join(heading.text(deep=True).translate(_MARKERS).split())
-        heading.replace_with(f"{_BLOCK}{_HEADING}{heading.tag[1]}{title}{_HEADING_END}{_BLOCK}")
+        heading.replace_with(f"{_BLOCK}{_HEADING}{level}{title}{_HEADING_END}{_BLOCK}")
     for pre in reversed(content.css("pre")):
         lines = pre.text(deep=True).translate(_MARKERS).replace("\n", _LINE)
         pre.replace_with(f"{_BLOCK}{lines}{_BLOCK}")
