@@ -34,6 +34,11 @@ from application.usecases.ingestion import (
     RecoverAbandonedDocuments,
     SubmitDocument,
 )
+from infrastructure.chunking import (
+    HuggingFaceTokenCounter,
+    RecursiveTokenChunker,
+    RegexTokenCounter,
+)
 from infrastructure.db import (
     EmbeddingDimensionMismatch,
     MissingPgvector,
@@ -44,8 +49,14 @@ from infrastructure.db import (
     migrations,
 )
 from infrastructure.db import ping as ping_database
-from infrastructure.embeddings.hashing import HashingEmbedder
-from infrastructure.memory import ParagraphChunker, PlainUtf8Extractor, SystemClock
+from infrastructure.embeddings import (
+    HashingEmbedder,
+    OpenAICompatibleEmbedder,
+    SentenceTransformerEmbedder,
+    bundled_minilm_path,
+)
+from infrastructure.extraction import ExtractionLimits, SniffingTextExtractor
+from infrastructure.memory import SystemClock
 from infrastructure.observability import (
     IngestionMetrics,
     MetricsRelay,
@@ -55,7 +66,7 @@ from infrastructure.observability import (
 from infrastructure.queue import JobPolicy, RqJobQueue, connect
 from infrastructure.queue import ping as ping_redis
 from infrastructure.settings import EmbedderKind, Settings, StorageBackend, masked_url
-from infrastructure.storage.local import LocalBlobStorage
+from infrastructure.storage import LocalBlobStorage, S3BlobStorage, make_s3_client
 
 _log = logging.getLogger(__name__)
 
@@ -160,7 +171,7 @@ def _register_adapters(container: punq.Container, settings: Settings) -> None:
     )
     container.register(EmbeddingCache, instance=SqlAlchemyEmbeddingCache(engine))
     container.register(BlobStorage, instance=build_storage(settings))
-    container.register(TextExtractor, instance=PlainUtf8Extractor(max_chars=settings.max_chars))
+    container.register(TextExtractor, instance=build_extractor(settings))
     container.register(Chunker, instance=build_chunker(settings, embedder))
     container.register(
         JobQueue,
@@ -229,23 +240,57 @@ def job_policy(settings: Settings) -> JobPolicy:
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    """The configured embedder, ready to use (a model is loaded here, once)."""
-    if settings.embedder is EmbedderKind.HASHING:
-        return HashingEmbedder(settings.embedding_dimension)
-    raise StartupError(f"EMBEDDER: {settings.embedder.value} is not available in this build")
+    """The configured embedder, ready to use (a model is loaded here, once per process)."""
+    if settings.embedder is EmbedderKind.SENTENCE_TRANSFORMERS:
+        return _sentence_transformer(settings)
+    if settings.embedder is EmbedderKind.OPENAI:
+        return OpenAICompatibleEmbedder(
+            str(settings.embedding_base_url),
+            str(settings.embedding_model),
+            api_key=_secret(settings.embedding_api_key) if settings.embedding_api_key else None,
+            dimension=settings.embedding_dimension,
+            batch_size=settings.embedding_batch_size,
+            timeout=settings.embedding_timeout,
+        )
+    return HashingEmbedder(settings.embedding_dimension)
 
 
 def build_storage(settings: Settings) -> BlobStorage:
     """The configured blob storage."""
-    if settings.storage_backend is StorageBackend.LOCAL:
-        settings.storage_root.mkdir(parents=True, exist_ok=True)
-        return LocalBlobStorage(settings.storage_root)
-    raise StartupError("STORAGE_BACKEND: s3 is not available in this build")
+    if settings.storage_backend is StorageBackend.S3:
+        client = make_s3_client(
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key=settings.s3_access_key_id,
+            secret_key=_secret(settings.s3_secret_access_key)
+            if settings.s3_secret_access_key
+            else None,
+        )
+        return S3BlobStorage(str(settings.s3_bucket), client=client)
+    settings.storage_root.mkdir(parents=True, exist_ok=True)
+    return LocalBlobStorage(settings.storage_root)
+
+
+def build_extractor(settings: Settings) -> TextExtractor:
+    """The sniffing extractor, held to the configured size, page and character limits."""
+    limits = ExtractionLimits(
+        max_bytes=settings.max_file_bytes,
+        max_pages=settings.max_pages,
+        max_chars=settings.max_chars,
+    )
+    return SniffingTextExtractor(limits=limits)
 
 
 def build_chunker(settings: Settings, embedder: Embedder) -> Chunker:
-    """A chunker whose chunks never exceed what the embedder reads of one text."""
-    return ParagraphChunker(max_words=chunk_token_limit(settings, embedder))
+    """A chunker counting in the embedder's own tokens, never past what it reads of one text."""
+    tokenizer = getattr(embedder, "tokenizer", None)
+    counter = HuggingFaceTokenCounter(tokenizer) if tokenizer is not None else RegexTokenCounter()
+    max_tokens = chunk_token_limit(settings, embedder)
+    return RecursiveTokenChunker(
+        max_tokens=max_tokens,
+        overlap_tokens=min(settings.chunk_overlap_tokens, max_tokens // 2),
+        tokenizer=counter,
+    )
 
 
 def chunk_token_limit(settings: Settings, embedder: Embedder) -> int:
@@ -267,6 +312,18 @@ def _check_schema(engine: Engine, embedder: Embedder) -> None:
         raise StartupError(f"EMBEDDING_DIMENSION: {e}") from e
     except DependencyUnavailable as e:
         raise StartupError(f"DATABASE_URL: {e}") from e
+
+
+def _sentence_transformer(settings: Settings) -> Embedder:
+    path = settings.embedding_model_path or bundled_minilm_path()
+    if path is None:
+        raise StartupError(
+            "EMBEDDING_MODEL_PATH: unset, and the bundled all-MiniLM-L6-v2 is not installed"
+        )
+    try:
+        return SentenceTransformerEmbedder(str(path), batch_size=settings.embedding_batch_size)
+    except (FileNotFoundError, ValueError) as e:
+        raise StartupError(f"EMBEDDING_MODEL_PATH: {e}") from e
 
 
 def _start_embedded_redis(settings: Settings) -> str:
@@ -308,6 +365,7 @@ __all__ = [
     "build_chunker",
     "build_container",
     "build_embedder",
+    "build_extractor",
     "build_storage",
     "check_startup",
     "chunk_token_limit",

@@ -63,7 +63,6 @@ class Settings(BaseSettings):
     storage_backend: StorageBackend = StorageBackend.LOCAL
     local_storage_root: Path | None = None
     s3_bucket: str | None = None
-    s3_prefix: str = ""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_access_key_id: str | None = None
@@ -211,7 +210,7 @@ def _check_scheme(url: str, allowed: tuple[str, ...]) -> None:
     if scheme not in allowed:
         shown = f"{scheme!r}" if scheme else "none"
         raise ValueError(f"unsupported scheme {shown}; use one of {', '.join(allowed)}")
-    if scheme != "unix" and not urlsplit(url).hostname:
+    if scheme in ("redis", "rediss") and not urlsplit(url).hostname:
         raise ValueError("the URL names no host")
 
 
