@@ -27,7 +27,7 @@ _BAD_KEY_CODES = {"KeyTooLongError", "InvalidObjectName"}
 
 @dataclass(frozen=True, slots=True)
 class S3Timeouts:
-    """How long to wait for the S3 endpoint, and how many attempts botocore makes per call."""
+    """How long to wait for the S3 endpoint, and how many attempts (first one included) per call."""
 
     connect_seconds: float = 5.0
     read_seconds: float = 30.0
@@ -50,7 +50,7 @@ def make_s3_client(
     config = Config(
         connect_timeout=timeouts.connect_seconds,
         read_timeout=timeouts.read_seconds,
-        retries={"max_attempts": timeouts.max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": timeouts.max_attempts, "mode": "standard"},
         s3={"addressing_style": "path"} if endpoint_url else None,
     )
     return boto3.session.Session().client(

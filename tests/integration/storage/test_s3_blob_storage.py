@@ -26,6 +26,7 @@ class _Unavailable(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _refuse(self) -> None:
+        self.server.requests.append(self.command)  # type: ignore[attr-defined]
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = b"<Error><Code>SlowDown</Code><Message>Please reduce your rate</Message></Error>"
         self.send_response(503)
@@ -42,14 +43,20 @@ class _Unavailable(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def unavailable_endpoint() -> Iterator[str]:
+def unavailable_server() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    server.requests = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
     server.shutdown()
     thread.join()
     server.server_close()
+
+
+@pytest.fixture
+def unavailable_endpoint(unavailable_server: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{unavailable_server.server_address[1]}"
 
 
 @pytest.fixture
@@ -78,6 +85,16 @@ def test_server_errors_are_dependency_failures(unavailable_endpoint: str) -> Non
     ):
         with pytest.raises(DependencyUnavailable):
             operation()
+
+
+def test_max_attempts_counts_the_first_attempt(
+    unavailable_server: ThreadingHTTPServer, unavailable_endpoint: str
+) -> None:
+    timeouts = S3Timeouts(connect_seconds=1, read_seconds=2, max_attempts=2)
+    client = make_s3_client(unavailable_endpoint, "us-east-1", "test", "test", timeouts)
+    with pytest.raises(DependencyUnavailable):
+        S3BlobStorage("bucket", client=client).size("ws/doc.pdf")
+    assert unavailable_server.requests == ["HEAD", "HEAD"]  # type: ignore[attr-defined]
 
 
 def test_a_missing_bucket_is_a_dependency_failure_not_a_missing_blob(s3_client: Any) -> None:
