@@ -136,8 +136,10 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         if len(set(ordinals)) != len(ordinals):
             raise ValueError("chunk ordinals must be unique")
         dimension = self._stored_dimension()
+        if dimension is None:
+            return
         wrong = next((c for c in chunks_ if len(c.embedding) != dimension), None)
-        if dimension is not None and wrong is not None:
+        if wrong is not None:
             raise ValueError(
                 f"every embedding must have {dimension} dimensions; chunk {wrong.chunk.ordinal} "
                 f"has {len(wrong.embedding)}"
