@@ -72,8 +72,8 @@ def _row(n: int, outcome: Outcome) -> str:
             f"| {n} | {outcome.title} | — | — | — | {outcome.target.describe()} | "
             f"not measured: {outcome.skipped} |"
         )
-    ours = _series_text(outcome, 0)
-    reference = _series_text(outcome, 1)
+    ours = _series_text(outcome, outcome.columns[0])
+    reference = _series_text(outcome, outcome.columns[1])
     measured = format_value(outcome.value, outcome.target.unit)
     return (
         f"| {n} | {outcome.title} | {ours} | {reference} | {measured} | "

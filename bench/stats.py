@@ -78,6 +78,8 @@ class Outcome:
     series: list[Series] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None
+    #: Which series the report's "Ours" and "Reference" columns show.
+    columns: tuple[int, int] = (0, 1)
 
     @property
     def met(self) -> bool | None:

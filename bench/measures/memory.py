@@ -26,6 +26,7 @@ def new_outcome(text_mb: int) -> Outcome:
         "memory",
         f"Memory: peak RSS above the idle worker (largest PDF; {text_mb} MB text file)",
         Target("<", 300.0, "MB"),
+        columns=(2, 0),
     )
     outcome.add_series("idle worker RSS", "MB")
     outcome.add_series("largest PDF: horse peak above idle", "MB")
