@@ -29,7 +29,7 @@ from application.ports import Clock, JobQueue, UnitOfWorkFactory
 from application.usecases.ingestion import SubmitDocument, SubmitUpload
 from domain import Document, DocumentStatus
 from infrastructure.container import StartupError, build_container, migrate
-from infrastructure.queue import queue_figures, worker_figures
+from infrastructure.observability import read_queue_stats
 from infrastructure.settings import ConfigurationError, Settings, load_settings
 
 FINISHED = (DocumentStatus.READY, DocumentStatus.FAILED)
@@ -196,13 +196,14 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 def _queue(settings: Settings, _args: argparse.Namespace) -> int:
     redis: Redis = build_container(settings).resolve(Redis)
-    workers = worker_figures(redis, settings.queues)
-    rows = [("queue", "queued", "started", "scheduled", "failed")]
+    stats = read_queue_stats(redis, settings.queues)
+    columns = ("queued", "started", "scheduled", "deferred", "failed")
+    rows = [("queue", *columns)]
     for name in settings.queues:
-        q = queue_figures(redis, name)
-        rows.append((name, str(q.queued), str(q.started), str(q.scheduled), str(q.failed)))
+        rows.append((name, *(str(stats.jobs[(name, column)]) for column in columns)))
     print(render_rows(rows))
-    print(f"workers: {workers.total} ({workers.busy} busy, {workers.idle} idle)")
+    states = ", ".join(f"{count} {state}" for state, count in sorted(stats.workers.items()))
+    print(f"workers: {sum(stats.workers.values())}" + (f" ({states})" if states else ""))
     return 0
 
 

@@ -19,7 +19,8 @@ from application.ports import JobQueue, UnitOfWorkFactory
 from application.usecases.ingestion import SubmitDocument, SubmitUpload
 from domain import Document, DocumentStatus
 from infrastructure.memory import InMemoryJobQueue
-from infrastructure.queue import PROCESS_DOCUMENT_JOB, SERIALIZER, worker_figures
+from infrastructure.observability import read_queue_stats
+from infrastructure.queue import PROCESS_DOCUMENT_JOB, SERIALIZER
 from infrastructure.settings import Settings
 from tests.fixtures.worker import WorkerProcess
 
@@ -92,6 +93,10 @@ def wait_for_job(redis: Redis, job_id: str, timeout: float = 30) -> Job:
     raise AssertionError(f"job {job_id} did not end")
 
 
+def live_workers(redis: Redis) -> int:
+    return sum(read_queue_stats(redis, ()).workers.values())
+
+
 def large_text(words: int) -> bytes:
     paragraph = " ".join(f"word{i % 5000}" for i in range(200))
     return ("\n\n".join([paragraph] * (words // 200))).encode()
@@ -158,9 +163,9 @@ def test_two_worker_processes_share_the_queue(
 ) -> None:
     start_worker("run", "--workers", "2")
     deadline = time.monotonic() + 30
-    while worker_figures(redis_connection).total < 2 and time.monotonic() < deadline:
+    while live_workers(redis_connection) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert worker_figures(redis_connection).total == 2
+    assert live_workers(redis_connection) == 2
     documents = [submit(app_container, f"doc{i}.txt") for i in range(4)]
     for document in documents:
         wait_for_status(app_container, document, DocumentStatus.READY)

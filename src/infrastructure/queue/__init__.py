@@ -1,13 +1,9 @@
-"""The RQ queue: stable job paths, the enqueuer, the Redis connection, side-effect-free counts."""
+"""The RQ queue: stable job paths, the enqueuer, the Redis connection."""
 
 from infrastructure.queue.connection import (
     SERIALIZER,
-    QueueFigures,
-    WorkerFigures,
     connect,
     ping,
-    queue_figures,
-    worker_figures,
 )
 from infrastructure.queue.job_paths import ALLOWED_JOB_FUNCTIONS, PROCESS_DOCUMENT_JOB
 from infrastructure.queue.rq_queue import JobPolicy, RqJobQueue
@@ -17,11 +13,7 @@ __all__ = [
     "PROCESS_DOCUMENT_JOB",
     "SERIALIZER",
     "JobPolicy",
-    "QueueFigures",
     "RqJobQueue",
-    "WorkerFigures",
     "connect",
     "ping",
-    "queue_figures",
-    "worker_figures",
 ]
