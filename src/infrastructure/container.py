@@ -63,7 +63,7 @@ from infrastructure.observability import (
     OtelIngestionTelemetry,
     read_queue_stats,
 )
-from infrastructure.queue import JobPolicy, RqJobQueue, connect
+from infrastructure.queue import JobPolicy, RqJobQueue, connect, quick_client
 from infrastructure.queue import ping as ping_redis
 from infrastructure.settings import EmbedderKind, Settings, StorageBackend, masked_url
 from infrastructure.storage import LocalBlobStorage, S3BlobStorage, make_s3_client
@@ -72,6 +72,8 @@ _log = logging.getLogger(__name__)
 
 #: How long a start-up or readiness probe waits for a dependency, in seconds.
 PROBE_TIMEOUT_SECONDS = 2.0
+#: How long /readyz and a /metrics scrape wait for Redis (one attempt, no retries), in seconds.
+QUICK_REDIS_TIMEOUT_SECONDS = 0.5
 
 
 class StartupError(RuntimeError):
@@ -130,7 +132,7 @@ def readiness_checks(container: punq.Container) -> dict[str, Callable[[], None]]
     engine: Engine = container.resolve(Engine)
     return {
         "database": lambda: ping_database(engine, PROBE_TIMEOUT_SECONDS),
-        "redis": lambda: ping_redis(redis, PROBE_TIMEOUT_SECONDS),
+        "redis": lambda: ping_redis(redis, QUICK_REDIS_TIMEOUT_SECONDS),
     }
 
 
@@ -180,8 +182,8 @@ def _register_adapters(container: punq.Container, settings: Settings) -> None:
 
 
 def _register_observability(container: punq.Container, settings: Settings) -> None:
-    redis: Redis = container.resolve(Redis)
-    metrics = IngestionMetrics(queue_stats=lambda: read_queue_stats(redis, settings.queues))
+    stats_redis = quick_client(container.resolve(Redis), QUICK_REDIS_TIMEOUT_SECONDS)
+    metrics = IngestionMetrics(queue_stats=lambda: read_queue_stats(stats_redis, settings.queues))
     relay = MetricsRelay(metrics)
     container.register(IngestionMetrics, instance=metrics)
     container.register(MetricsRelay, instance=relay)
@@ -361,6 +363,7 @@ def _secret(value: object) -> str:
 
 __all__ = [
     "PROBE_TIMEOUT_SECONDS",
+    "QUICK_REDIS_TIMEOUT_SECONDS",
     "StartupError",
     "build_chunker",
     "build_container",

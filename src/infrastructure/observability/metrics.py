@@ -167,4 +167,4 @@ class IngestionMetrics:
             return self._queue_stats()
         except Exception as error:  # a scrape must succeed while Redis is down
             _log.warning("could not read queue counts: %s", type(error).__name__)
-            return None
+            return QueueStats()  # handed over empty, so rq_workers does not try again

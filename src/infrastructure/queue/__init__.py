@@ -4,6 +4,7 @@ from infrastructure.queue.connection import (
     SERIALIZER,
     connect,
     ping,
+    quick_client,
 )
 from infrastructure.queue.job_paths import ALLOWED_JOB_FUNCTIONS, PROCESS_DOCUMENT_JOB
 from infrastructure.queue.rq_queue import JobPolicy, RqJobQueue
@@ -16,4 +17,5 @@ __all__ = [
     "RqJobQueue",
     "connect",
     "ping",
+    "quick_client",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from redis import ConnectionPool, Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 from rq.serializers import JSONSerializer
 
 from application.errors import DependencyUnavailable
@@ -22,20 +24,31 @@ def connect(redis_url: str, *, socket_timeout: float | None = 10.0) -> Redis:
     )
 
 
-def ping(connection: Redis, timeout_seconds: float) -> None:
-    """Raise `DependencyUnavailable` unless Redis answers PING within `timeout_seconds`."""
+def quick_client(connection: Redis, timeout_seconds: float) -> Redis:
+    """A client on `connection`'s server that never retries and gives up after
+    `timeout_seconds` to connect or to read: for probes and scrapes, which must answer fast
+    while Redis is down. Connects lazily."""
     pool = connection.connection_pool
-    probe = Redis(
+    return Redis(
         connection_pool=ConnectionPool(
             connection_class=pool.connection_class,
             **{
                 **pool.connection_kwargs,
                 "socket_timeout": timeout_seconds,
                 "socket_connect_timeout": timeout_seconds,
-                "retry": None,
+                "retry": Retry(NoBackoff(), 0),
+                "retry_on_error": [],
+                "retry_on_timeout": False,
             },
         )
     )
+
+
+def ping(connection: Redis, timeout_seconds: float) -> None:
+    """Raise `DependencyUnavailable` unless Redis answers PING within `timeout_seconds`.
+
+    Uses a fresh `quick_client`: one attempt, no retries."""
+    probe = quick_client(connection, timeout_seconds)
     try:
         probe.ping()
     except (RedisError, OSError) as e:
