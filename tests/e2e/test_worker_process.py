@@ -256,3 +256,12 @@ def test_the_ingest_cli_adds_a_folder_and_waits(
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[2:]}
     assert rows["a.txt"][0] == "ready" and int(rows["a.txt"][1]) >= 1
     assert rows["b.txt"][:2] == ["failed:", "unsupported_media_type"]
+
+
+def test_an_unused_metrics_token_is_warned_about_without_showing_it(
+    start_worker: StartWorker,
+) -> None:
+    worker = start_worker("run", "--burst", METRICS_TOKEN="t0ken-never-shown")
+    assert worker.exit_code() == 0
+    assert "METRICS_TOKEN: set, but METRICS_REQUIRE_AUTH is false" in worker.output
+    assert "t0ken-never-shown" not in worker.output

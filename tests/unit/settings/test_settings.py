@@ -1,0 +1,62 @@
+"""The settings against `.env.example`, and the advisories logged at start-up."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from infrastructure.settings import Settings, load_settings
+
+ENV_EXAMPLE = Path(__file__).parents[3] / ".env.example"
+ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
+
+
+def example_lines() -> list[tuple[str, str, bool]]:
+    """(NAME, value, commented out) for every assignment in `.env.example`."""
+    found = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if match := ASSIGNMENT.match(line.strip()):
+            found.append((match.group(1), match.group(2), line.startswith("#")))
+    return found
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_env_example_names_every_setting_and_nothing_else() -> None:
+    named = [name for name, _, _ in example_lines()]
+    assert sorted(named) == sorted(field.upper() for field in Settings.model_fields)
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_env_example_values_are_the_defaults() -> None:
+    from_example = Settings(_env_file=ENV_EXAMPLE)  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert from_example == defaults
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_every_commented_example_is_accepted() -> None:
+    values = {
+        name.lower(): value
+        for name, value, commented in example_lines()
+        if commented and value and name != "EMBEDDER"
+    }
+    settings = load_settings(**values, metrics_require_auth=True)
+    assert settings.metrics_token is not None
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_a_metrics_token_without_required_auth_is_an_advisory() -> None:
+    unused = load_settings(metrics_token="t0ken", metrics_require_auth=False)
+    used = load_settings(metrics_token="t0ken", metrics_require_auth=True)
+    assert [a.split(":")[0] for a in unused.advisories()] == ["METRICS_TOKEN"]
+    assert "t0ken" not in unused.advisories()[0]
+    assert used.advisories() == []
+    assert load_settings().advisories() == []
