@@ -288,6 +288,35 @@ class DocumentRepositoryContract:
         assert [d.id for d in limited] == [oldest.id, middle.id]
         assert [d.id for d in failures] == [failed.id]
 
+    def test_counting_by_status_covers_every_status_per_workspace(
+        self, adapter: UowFactory
+    ) -> None:
+        workspace = uuid4()
+        queued = [document(workspace), document(workspace)]
+        failed = document(workspace)
+        failed.mark_failed(code="too_large", message="too big", now=T0)
+        ready = document(workspace)
+        ready.start_processing(T0)
+        ready.mark_ready(
+            chunk_count=1, embedding_model="m", content_sha256="cd" * 32, media_type=None, now=T0
+        )
+        other = document()
+        self.store(adapter, *queued, failed, ready, other)
+
+        with adapter() as uow:
+            in_workspace = uow.documents.count_by_status(workspace)
+            everywhere = uow.documents.count_by_status()
+            nowhere = uow.documents.count_by_status(uuid4())
+
+        assert in_workspace == {
+            DocumentStatus.QUEUED: 2,
+            DocumentStatus.PROCESSING: 0,
+            DocumentStatus.READY: 1,
+            DocumentStatus.FAILED: 1,
+        }
+        assert everywhere == {**in_workspace, DocumentStatus.QUEUED: 3}
+        assert nowhere == dict.fromkeys(DocumentStatus, 0)
+
     def test_an_unreachable_store_raises_dependency_unavailable(
         self, unavailable_adapter: UowFactory
     ) -> None:

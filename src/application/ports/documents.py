@@ -64,6 +64,14 @@ class DocumentRepository(Protocol):
         """Documents in `status` (optionally in one workspace), oldest first."""
         ...
 
+    def count_by_status(self, workspace_id: UUID | None = None) -> dict[DocumentStatus, int]:
+        """How many documents are in each status (in one workspace, or in all when None).
+
+        Counted by the store without loading the documents; every status is present, with 0
+        when no document has it. Sees what this unit of work's transaction sees.
+        """
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction over the repositories, used as a context manager.

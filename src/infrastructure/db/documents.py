@@ -10,7 +10,7 @@ from uuid import UUID
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from application.errors import DocumentNotFound, WorkspaceMismatch
@@ -125,6 +125,14 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         return self._documents(
             statement.order_by(documents.c.created_at, documents.c.id).limit(limit)
         )
+
+    def count_by_status(self, workspace_id: UUID | None = None) -> dict[DocumentStatus, int]:
+        statement = select(documents.c.status, func.count()).group_by(documents.c.status)
+        if workspace_id is not None:
+            statement = statement.where(documents.c.workspace_id == workspace_id)
+        with unavailable_as_dependency_error():
+            rows = self._connection.execute(statement).all()
+        return {**dict.fromkeys(DocumentStatus, 0), **{DocumentStatus(s): n for s, n in rows}}
 
     def _documents(self, statement: Any) -> list[Document]:
         with unavailable_as_dependency_error():

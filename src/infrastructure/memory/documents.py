@@ -96,6 +96,14 @@ class InMemoryDocumentRepository(DocumentRepository):
         found.sort(key=lambda d: d.created_at)
         return [copy.deepcopy(d) for d in found[:limit]]
 
+    def count_by_status(self, workspace_id: UUID | None = None) -> dict[DocumentStatus, int]:
+        self._db.check_available()
+        counts = dict.fromkeys(DocumentStatus, 0)
+        for document in self.documents.values():
+            if workspace_id in (None, document.workspace_id):
+                counts[document.status] += 1
+        return counts
+
 
 class InMemoryUnitOfWork(UnitOfWork):
     """A unit of work over an `InMemoryDatabase`: changes are copied in on commit."""
