@@ -7,7 +7,8 @@ import weakref
 from typing import Any
 
 import psycopg
-from pgvector.psycopg import register_vector
+from pgvector.psycopg.vector import register_vector_info
+from psycopg.types import TypeInfo
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -44,24 +45,37 @@ def make_engine(database_url: str, *, pool_size: int = 5, connect_timeout: float
         pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, round(connect_timeout))},
     )
-    event.listen(engine, "connect", _register_vector)
+    event.listen(engine, "connect", _VectorType().register_on)
     _forget_pool_after_fork(engine)
     return engine
 
 
-def register_vector_adapters(
-    dbapi_connection: psycopg.Connection[Any], info: dict[Any, Any]
-) -> bool:
-    """Teach the connection pgvector's types; False when the extension is not installed."""
-    try:
-        register_vector(dbapi_connection)
-    except psycopg.ProgrammingError:
-        info[VECTOR_READY] = False
-    else:
-        info[VECTOR_READY] = True
-    if dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        dbapi_connection.rollback()
-    return bool(info[VECTOR_READY])
+class _VectorType:
+    """The `vector` type's catalogue entry, looked up once per engine, then reused.
+
+    Every work horse opens fresh connections; without this each one would spend four catalogue
+    queries teaching the connection pgvector's types. A forked child inherits the entry the
+    parent already looked up.
+    """
+
+    def __init__(self) -> None:
+        self._info: TypeInfo | None = None
+
+    def register_on(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        if self._info is None:
+            self._info = self._fetch(dbapi_connection)
+        if self._info is None:
+            record.info[VECTOR_READY] = False
+            return
+        register_vector_info(dbapi_connection, self._info)
+        record.info[VECTOR_READY] = True
+
+    @staticmethod
+    def _fetch(dbapi_connection: psycopg.Connection[Any]) -> TypeInfo | None:
+        info = TypeInfo.fetch(dbapi_connection, "vector")
+        if dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            dbapi_connection.rollback()
+        return info
 
 
 def ping(engine: Engine, timeout_seconds: float) -> None:
@@ -69,16 +83,14 @@ def ping(engine: Engine, timeout_seconds: float) -> None:
     timeout_ms = max(1, int(timeout_seconds * 1000))
     try:
         with unavailable_as_dependency_error("Postgres"), engine.connect() as connection:
-            connection.execute(text(f"SET LOCAL statement_timeout = {timeout_ms}"))
+            connection.execute(
+                text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(timeout_ms)}
+            )
             connection.execute(text("SELECT 1"))
     except DependencyUnavailable:
         raise
     except Exception as e:
         raise DependencyUnavailable(f"Postgres did not answer: {e}") from e
-
-
-def _register_vector(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    register_vector_adapters(dbapi_connection, record.info)
 
 
 def _forget_pool_after_fork(engine: Engine) -> None:
