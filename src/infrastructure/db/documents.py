@@ -90,8 +90,12 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             raise DocumentNotFound(f"no document {document.id}")
 
     def replace_chunks(self, document: Document, chunks_: Sequence[EmbeddedChunk]) -> None:
+        """Lock the document's row first, so concurrent replacements of one document queue up
+        (the later one then deletes the earlier one's committed set) instead of colliding."""
         self._check(chunks_)
+        lock = select(documents.c.id).where(documents.c.id == document.id).with_for_update()
         with unavailable_as_dependency_error():
+            self._connection.execute(lock)
             self._connection.execute(chunks.delete().where(chunks.c.document_id == document.id))
             if chunks_:
                 self._copy(document, chunks_)

@@ -64,6 +64,7 @@ def test_ping_raises_dependency_unavailable_when_nothing_listens() -> None:
 
 
 def test_a_forked_child_opens_its_own_connections(db_engine: Engine) -> None:
+    db_engine = make_engine(db_engine.url.render_as_string(hide_password=False))
     parent_pid = backend_pid(db_engine)
     read_end, write_end = os.pipe()
 

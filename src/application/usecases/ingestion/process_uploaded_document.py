@@ -52,7 +52,9 @@ class ProcessUploadedDocument:
     """Turn one uploaded document into stored, embedded chunks.
 
     Transactions: the document is read in one short transaction, marked `processing` in a
-    second, and its chunks are replaced and it is marked `ready` in a third. Reading the file,
+    second, and its chunks are replaced and it is marked `ready` in a third (the last two write
+    the state read in the first: an attempt owns its document until it ends or its lease runs
+    out). Reading the file,
     extraction, chunking and embedding happen with no transaction open.
 
     Errors: a `PermanentError` marks the document `failed` with the error's code and message and
@@ -153,24 +155,23 @@ class ProcessUploadedDocument:
             return uow.documents.get(command.document_id, command.workspace_id)
 
     def _start(self, document: Document) -> Document:
+        document.start_processing(self._clock.now())
         with self._uow_factory() as uow:
-            current = uow.documents.get(document.id, document.workspace_id)
-            current.start_processing(self._clock.now())
-            uow.documents.save(current)
+            uow.documents.save(document)
             uow.commit()
-            return current
+        return document
 
     def _finish(self, attempt: _Attempt, chunks: list[EmbeddedChunk], media_type: str) -> None:
+        document = attempt.document
+        document.mark_ready(
+            chunk_count=len(chunks),
+            embedding_model=self._embedder.model_id,
+            content_sha256=attempt.sha256,
+            media_type=media_type,
+            now=self._clock.now(),
+        )
         with self._uow_factory() as uow:
-            document = uow.documents.get(attempt.document.id, attempt.document.workspace_id)
             uow.documents.replace_chunks(document, chunks)
-            document.mark_ready(
-                chunk_count=len(chunks),
-                embedding_model=self._embedder.model_id,
-                content_sha256=attempt.sha256,
-                media_type=media_type,
-                now=self._clock.now(),
-            )
             uow.documents.save(document)
             uow.commit()
 
