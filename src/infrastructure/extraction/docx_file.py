@@ -40,9 +40,10 @@ class PythonDocxExtractor(TextExtractor):
         self._check_archive(data)
         document = _parse(data)
         builder = SectionBuilder(self._limits)
+        heading_levels = _heading_levels_by_style_id(document)
         for block in document.iter_inner_content():
             if isinstance(block, Paragraph):
-                _add_paragraph(builder, block)
+                _add_paragraph(builder, block, heading_levels.get(block._p.style))
             else:
                 builder.text(_table_text(block))
         return builder.build(media_types.DOCX)
@@ -78,19 +79,28 @@ def _parse(data: bytes) -> docx.document.Document:
         raise UnsupportedMediaType(f"not a Word document: {error}") from error
 
 
-def _add_paragraph(builder: SectionBuilder, paragraph: Paragraph) -> None:
-    level = _heading_level(paragraph)
+def _add_paragraph(builder: SectionBuilder, paragraph: Paragraph, level: int | None) -> None:
     if level is None:
         builder.text(paragraph.text)
     else:
         builder.heading(level, paragraph.text)
 
 
-def _heading_level(paragraph: Paragraph) -> int | None:
-    name = paragraph.style.name if paragraph.style is not None else ""
-    if name == "Title":
+def _heading_levels_by_style_id(document: docx.document.Document) -> dict[str, int]:
+    """Heading level of each heading style, read once per document: resolving each
+    paragraph's style by name searches the whole style sheet every time."""
+    levels: dict[str, int] = {}
+    for style in document.styles:
+        level = _heading_level(style.name or "")
+        if level is not None and style.style_id:
+            levels[style.style_id] = level
+    return levels
+
+
+def _heading_level(style_name: str) -> int | None:
+    if style_name == "Title":
         return 0
-    match = _HEADING_STYLE.fullmatch(name or "")
+    match = _HEADING_STYLE.fullmatch(style_name)
     return int(match.group(1)) if match else None
 
 
