@@ -25,8 +25,13 @@ import punq
 from redis import Redis
 
 from application.errors import IngestionError
-from application.ports import Clock, JobQueue, UnitOfWorkFactory
-from application.usecases.ingestion import SubmitDocument, SubmitUpload
+from application.ports import UnitOfWorkFactory
+from application.usecases.ingestion import (
+    RequeueFailed,
+    RequeueFailedDocuments,
+    SubmitDocument,
+    SubmitUpload,
+)
 from domain import Document, DocumentStatus
 from infrastructure.container import StartupError, build_container, migrate
 from infrastructure.observability import read_queue_stats
@@ -134,27 +139,6 @@ def progress_bar(stream: Any = sys.stderr) -> Callable[[int, int], None]:
     return show
 
 
-def requeue_failed(container: punq.Container, workspace_id: UUID | None) -> list[UUID]:
-    """Set failed documents back to `queued` and enqueue them again; return their ids."""
-    uow_factory: UnitOfWorkFactory = container.resolve(UnitOfWorkFactory)
-    queue: JobQueue = container.resolve(JobQueue)
-    clock: Clock = container.resolve(Clock)
-    requeued = []
-    with uow_factory() as uow:
-        failed = uow.documents.list_by_status(DocumentStatus.FAILED, workspace_id)
-    for candidate in failed:
-        with uow_factory() as uow:
-            document = uow.documents.get(candidate.id, candidate.workspace_id)
-            if document.status is not DocumentStatus.FAILED:
-                continue
-            document.requeue(clock.now(), reason_code=None, reason=None)
-            uow.documents.save(document)
-            uow.commit()
-        queue.enqueue_processing(document.id, document.workspace_id)
-        requeued.append(document.id)
-    return requeued
-
-
 # Commands ----------------------------------------------------------------------------------
 
 
@@ -186,10 +170,9 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
                 raise SystemExit("ingest status DOCUMENT_ID needs --workspace")
             print(_describe(uow.documents.get(args.document_id, args.workspace)))
             return 0
-        rows = [("status", "documents")]
-        for status in DocumentStatus:
-            count = len(uow.documents.list_by_status(status, args.workspace, limit=100_000))
-            rows.append((status.value, str(count)))
+        counts = uow.documents.count_by_status(args.workspace)
+    rows = [("status", "documents")]
+    rows += [(status.value, str(count)) for status, count in counts.items()]
     print(render_rows(rows))
     return 0
 
@@ -210,8 +193,11 @@ def _queue(settings: Settings, _args: argparse.Namespace) -> int:
 def _requeue(settings: Settings, args: argparse.Namespace) -> int:
     if not args.failed:
         raise SystemExit("say what to requeue: ingest requeue --failed")
-    requeued = requeue_failed(build_container(settings), args.workspace)
-    print(f"requeued {len(requeued)} failed documents")
+    requeue: RequeueFailedDocuments = build_container(settings).resolve(RequeueFailedDocuments)
+    requeued = requeue(RequeueFailed(workspace_id=args.workspace, limit=args.limit))
+    for document_id in requeued:
+        print(document_id)
+    print(f"requeued {len(requeued)} failed documents", file=sys.stderr)
     return 0
 
 
@@ -258,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     requeue = commands.add_parser("requeue", help="process failed documents again")
     requeue.add_argument("--failed", action="store_true")
     requeue.add_argument("--workspace", type=UUID)
+    requeue.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
     requeue.set_defaults(run=_requeue)
     return parser
 

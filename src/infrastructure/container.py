@@ -32,6 +32,7 @@ from application.ports import (
 from application.usecases.ingestion import (
     ProcessUploadedDocument,
     RecoverAbandonedDocuments,
+    RequeueFailedDocuments,
     SubmitDocument,
 )
 from infrastructure.chunking import (
@@ -214,6 +215,14 @@ def _register_use_cases(container: punq.Container, settings: Settings) -> None:
             queue=container.resolve(JobQueue),
             clock=container.resolve(Clock),
             max_file_bytes=settings.max_file_bytes,
+        ),
+    )
+    container.register(
+        RequeueFailedDocuments,
+        factory=lambda: RequeueFailedDocuments(
+            uow_factory=container.resolve(UnitOfWorkFactory),
+            queue=container.resolve(JobQueue),
+            clock=container.resolve(Clock),
         ),
     )
     container.register(

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from uuid import UUID
 
+import punq
 import pytest
 from redis import Redis
 from rq import Queue, Worker
 
+from application.ports import JobQueue, UnitOfWorkFactory
+from application.usecases.ingestion import SubmitDocument, SubmitUpload
+from domain import Document, DocumentStatus
 from infrastructure import cli
+from infrastructure.memory import InMemoryJobQueue
+from infrastructure.observability import read_queue_stats
 from infrastructure.queue import PROCESS_DOCUMENT_JOB, SERIALIZER
 from infrastructure.settings import Settings
 
 Ingest = Callable[..., tuple[int, str]]
+WORKSPACE = UUID("0b4c2f9e-55a1-4c3e-9d7e-3f7f1a2b6c8d")
 
 
 @pytest.fixture
@@ -50,3 +58,53 @@ def test_queue_shows_counts_by_status_and_workers_by_state(
     assert header.split() == ["queue", "queued", "started", "scheduled", "deferred", "failed"]
     assert row.split() == [worker_settings.queue_name, "3", "0", "0", "0", "0"]
     assert workers.startswith("workers: 1 (")
+
+
+def queued_document(container: punq.Container) -> Document:
+    """A stored, queued document whose job never reached Redis."""
+    container.register(JobQueue, instance=InMemoryJobQueue())
+    submit: SubmitDocument = container.resolve(SubmitDocument)
+    return submit(SubmitUpload(WORKSPACE, "a.txt", b"some text"))
+
+
+def failed_document(container: punq.Container) -> Document:
+    """A stored document marked failed, whose job never reached Redis."""
+    document = queued_document(container)
+    uow_factory: UnitOfWorkFactory = container.resolve(UnitOfWorkFactory)
+    with uow_factory() as uow:
+        stored = uow.documents.get(document.id, WORKSPACE)
+        stored.mark_failed(code="corrupt_document", message="broken", now=stored.updated_at)
+        uow.documents.save(stored)
+        uow.commit()
+    return document
+
+
+def test_status_counts_documents_by_status(ingest: Ingest, app_container: punq.Container) -> None:
+    failed_document(app_container)
+    failed_document(app_container)
+    queued_document(app_container)
+
+    code, out = ingest("status", "--workspace", str(WORKSPACE))
+
+    counts = dict(line.split() for line in out.splitlines()[2:])
+    assert code == 0
+    assert counts == {"queued": "1", "processing": "0", "ready": "0", "failed": "2"}
+
+
+def test_requeue_failed_queues_them_again_and_enqueues_their_jobs(
+    ingest: Ingest,
+    app_container: punq.Container,
+    worker_settings: Settings,
+    redis_connection: Redis,
+) -> None:
+    document = failed_document(app_container)
+
+    code, out = ingest("requeue", "--failed", "--workspace", str(WORKSPACE))
+
+    assert code == 0
+    assert out.split() == [str(document.id)]
+    stats = read_queue_stats(redis_connection, worker_settings.queues)
+    assert stats.jobs[(worker_settings.queue_name, "queued")] == 1
+    uow_factory: UnitOfWorkFactory = app_container.resolve(UnitOfWorkFactory)
+    with uow_factory() as uow:
+        assert uow.documents.get(document.id, WORKSPACE).status is DocumentStatus.QUEUED

@@ -9,6 +9,10 @@ from application.usecases.ingestion.recover_abandoned_documents import (
     RecoverAbandonedDocuments,
     RecoveryReport,
 )
+from application.usecases.ingestion.requeue_failed_documents import (
+    RequeueFailed,
+    RequeueFailedDocuments,
+)
 from application.usecases.ingestion.submit_document import SubmitDocument, SubmitUpload
 
 __all__ = [
@@ -17,6 +21,8 @@ __all__ = [
     "ProcessingOutcome",
     "RecoverAbandonedDocuments",
     "RecoveryReport",
+    "RequeueFailed",
+    "RequeueFailedDocuments",
     "SubmitDocument",
     "SubmitUpload",
 ]
