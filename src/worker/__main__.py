@@ -33,7 +33,12 @@ from infrastructure.container import (
     release_connections,
     resolve_services,
 )
-from infrastructure.observability import IngestionMetrics, configure_logging, register_secret
+from infrastructure.observability import (
+    IngestionMetrics,
+    MetricsRelay,
+    configure_logging,
+    register_secret,
+)
 from infrastructure.queue import SERIALIZER
 from infrastructure.settings import ConfigurationError, Settings, load_settings, masked_url
 from worker import jobs
@@ -152,6 +157,7 @@ def _work(container: punq.Container, *, workers: int, burst: bool) -> None:
         worker = worker_class(list(settings.queues), connection=redis)
         worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
         return
+    relay: MetricsRelay = container.resolve(MetricsRelay)
     pool = WorkerPool(
         list(settings.queues),
         connection=redis,
@@ -160,7 +166,8 @@ def _work(container: punq.Container, *, workers: int, burst: bool) -> None:
         serializer=SERIALIZER,
         job_class=AllowlistedJob,
     )
-    pool.start(burst=burst, logging_level=settings.log_level)
+    with relay.pooled():  # /metrics is served here: the pool's processes report to this one
+        pool.start(burst=burst, logging_level=settings.log_level)
 
 
 def _register_secrets(settings: Settings) -> None:

@@ -26,7 +26,7 @@ from rq.job import Job, JobStatus
 
 from application.errors import PermanentError
 from application.usecases.ingestion import RecoverAbandonedDocuments
-from infrastructure.observability import IngestionMetrics, MetricsRelay
+from infrastructure.observability import MetricsRelay
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, SERIALIZER
 from infrastructure.settings import Settings
 
@@ -83,7 +83,6 @@ class IngestionWorker(Worker):
         kwargs.setdefault("maintenance_interval", settings.recovery_interval)
         super().__init__(*args, **kwargs)
         self._settings = settings
-        self._metrics: IngestionMetrics = self.container.resolve(IngestionMetrics)
         self._relay: MetricsRelay = self.container.resolve(MetricsRelay)
         self.push_exc_handler(self._apply_retry_policy)
 
@@ -93,12 +92,13 @@ class IngestionWorker(Worker):
         return max(1, min(self.worker_ttl - 15, self.maintenance_interval))
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """Run the job in a work horse, capped at JOB_TIMEOUT; record its outcome here."""
+        """Run the job in a work horse, capped at JOB_TIMEOUT; record its outcome here (or, in a
+        pool, in the pool parent)."""
         self._cap_timeout(job)
         started = perf_counter()
         with self._relay.around_job():
             super().execute_job(job, queue)
-        self._metrics.record_job(
+        self._relay.sink().record_job(
             queue=queue.name,
             job_name=_function_name(job),
             outcome=_outcome(job),

@@ -6,9 +6,15 @@ pipe (`MetricsRelay.around_job`); code running in the horse finds the relay's ch
 not the process that opened it, and writes one compact JSON line per event to the pipe instead of
 recording. When the job is over the worker process reads the lines and records them for real.
 
+With a pool of worker processes (`--workers N`), the pool parent serves /metrics but the jobs
+run in its forked worker processes. `MetricsRelay.pooled()` opens one more pipe before the pool
+forks: every worker process writes what it records (job outcomes, and the lines its horses sent)
+to it, and a thread in the pool parent records them as they arrive.
+
 Writes are non-blocking and dropped when the pipe is full (a job emits a handful of lines of
 about 100 bytes, far below the 64 KiB pipe buffer, and each line is below PIPE_BUF so it is
-written atomically). Without a fork (SimpleWorker, CLI, tests) events are recorded directly.
+written atomically, even with many writers). Without a fork (SimpleWorker, CLI, tests) events
+are recorded directly.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -25,10 +33,13 @@ from infrastructure.observability.metrics import IngestionMetrics
 
 _log = logging.getLogger(__name__)
 _READ_SIZE = 65536
+_UPLINK_DRAIN_SECONDS = 5.0
 
 
 class MetricsSink(Protocol):
-    """Where per-document measurements go: the real instruments, or the pipe to them."""
+    """Where measurements go: the real instruments, or the pipe to them."""
+
+    def record_job(self, *, queue: str, job_name: str, outcome: str, seconds: float) -> None: ...
 
     def record_stage(self, stage: str, seconds: float) -> None: ...
 
@@ -51,6 +62,17 @@ class PipeSink(MetricsSink):
     def __init__(self, write_fd: int) -> None:
         self._write_fd = write_fd
 
+    def record_job(self, *, queue: str, job_name: str, outcome: str, seconds: float) -> None:
+        self._send(
+            {
+                "event": "job",
+                "queue": queue,
+                "job_name": job_name,
+                "outcome": outcome,
+                "seconds": seconds,
+            }
+        )
+
     def record_stage(self, stage: str, seconds: float) -> None:
         self._send({"event": "stage", "stage": stage, "seconds": seconds})
 
@@ -70,6 +92,8 @@ class PipeSink(MetricsSink):
 
     def _send(self, event: dict[str, object]) -> None:
         line = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        if len(line) > select.PIPE_BUF:  # could interleave with another writer's line
+            return
         with suppress(OSError):  # full (EAGAIN) or closed: dropping beats blocking the job
             os.write(self._write_fd, line)
 
@@ -77,14 +101,15 @@ class PipeSink(MetricsSink):
 class MetricsRelay:
     """Per-job pipe from a forked work horse to the worker process's `IngestionMetrics`.
 
-    Use `around_job()` in the worker process around the call that forks (RQ's `execute_job`).
-    `sink()` gives the right destination for the calling process. Not reentrant: one job at a
-    time, as RQ runs them.
+    Use `around_job()` in the worker process around the call that forks (RQ's `execute_job`),
+    and `pooled()` in a pool parent around the pool's run. `sink()` gives the right destination
+    for the calling process. Not reentrant: one job at a time, as RQ runs them.
     """
 
     def __init__(self, metrics: IngestionMetrics) -> None:
         self._metrics = metrics
         self._channel: _Channel | None = None
+        self._uplink: _Channel | None = None
 
     @contextmanager
     def around_job(self) -> Iterator[None]:
@@ -107,23 +132,70 @@ class MetricsRelay:
             self._channel = None
             os.close(write_fd)
             try:
-                self._replay(_read_available(read_fd))
+                self._replay(_read_available(read_fd), self._destination())
             finally:
                 os.close(read_fd)
 
+    @contextmanager
+    def pooled(self) -> Iterator[None]:
+        """In a pool parent, around the pool's run: the worker processes it forks inside
+        send what they record here, where a reader thread records it as it arrives.
+
+        On exit (all worker processes gone) the rest is read before returning. If no pipe
+        can be opened, the pool runs anyway and its measurements stay in its processes.
+        """
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError:
+            _log.warning("no pipe for pool metrics; worker processes' measurements stay there")
+            yield
+            return
+        os.set_blocking(write_fd, False)
+        self._uplink = _Channel(owner_pid=os.getpid(), write_fd=write_fd)
+        reader = threading.Thread(
+            target=self._read_uplink, args=(read_fd,), name="metrics-uplink", daemon=True
+        )
+        reader.start()
+        try:
+            yield
+        finally:
+            self._uplink = None
+            os.close(write_fd)
+            reader.join(timeout=_UPLINK_DRAIN_SECONDS)
+
     def sink(self) -> MetricsSink:
-        """The pipe when called in a process forked inside `around_job`, else the instruments."""
+        """Where the calling process should record: the job's pipe in a work horse forked inside
+        `around_job`, the pool's pipe in a worker process forked inside `pooled`, else the
+        instruments themselves."""
         channel = self._channel
         if channel is not None and channel.owner_pid != os.getpid():
             return PipeSink(channel.write_fd)
+        return self._destination()
+
+    def _destination(self) -> MetricsSink:
+        uplink = self._uplink
+        if uplink is not None and uplink.owner_pid != os.getpid():
+            return PipeSink(uplink.write_fd)
         return self._metrics
 
-    def _replay(self, data: bytes) -> None:
+    def _read_uplink(self, read_fd: int) -> None:
+        """Record lines from the pool's pipe until every writer has closed it."""
+        pending = b""
+        try:
+            while chunk := os.read(read_fd, _READ_SIZE):
+                complete, _, pending = (pending + chunk).rpartition(b"\n")
+                self._replay(complete, self._metrics)
+        except OSError:
+            _log.warning("stopped reading pool metrics", exc_info=True)
+        finally:
+            os.close(read_fd)
+
+    def _replay(self, data: bytes, destination: MetricsSink) -> None:
         for line in data.splitlines():
             try:
-                _record(self._metrics, json.loads(line))
+                _record(destination, json.loads(line))
             except (ValueError, TypeError, KeyError):
-                _log.debug("skipped a malformed metrics line from a work horse")
+                _log.debug("skipped a malformed metrics line from a worker process")
 
 
 def _read_available(read_fd: int) -> bytes:
@@ -139,11 +211,18 @@ def _read_available(read_fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _record(metrics: IngestionMetrics, event: object) -> None:
+def _record(metrics: MetricsSink, event: object) -> None:
     if not isinstance(event, dict):
         raise ValueError("not an event")
     kind = event.get("event")
-    if kind == "stage":
+    if kind == "job":
+        metrics.record_job(
+            queue=str(event["queue"]),
+            job_name=str(event["job_name"]),
+            outcome=str(event["outcome"]),
+            seconds=_number(event, "seconds"),
+        )
+    elif kind == "stage":
         metrics.record_stage(str(event["stage"]), _number(event, "seconds"))
     elif kind == "document":
         metrics.record_document(

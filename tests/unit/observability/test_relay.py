@@ -158,3 +158,41 @@ def test_a_job_runs_even_when_no_pipe_can_be_opened(metrics: IngestionMetrics) -
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
     assert ran
+
+
+def test_pool_worker_processes_report_to_the_pool_parent(metrics: IngestionMetrics) -> None:
+    relay = MetricsRelay(metrics)
+    telemetry = OtelIngestionTelemetry(metrics, relay)
+
+    def pool_worker() -> None:
+        """A worker process of the pool: forks a horse per job, then records the job."""
+        for _ in range(2):
+            with relay.around_job():
+                _in_forked_child(lambda: _process_one_document(telemetry))
+            relay.sink().record_job(
+                queue="ingestion", job_name="process", outcome="success", seconds=0.1
+            )
+
+    with relay.pooled():
+        exit_codes = [_in_forked_child(pool_worker) for _ in range(3)]
+
+    text = metrics.render().decode()
+    job = {"queue": "ingestion", "job_name": "process"}
+    assert exit_codes == [0, 0, 0]
+    assert sample(text, "ingestion_jobs_total", **job, outcome="success") == 6
+    assert sample(text, "ingestion_job_duration_seconds_count", **job) == 6
+    for stage in Stage:
+        assert sample(text, "ingestion_stage_duration_seconds_count", stage=stage.value) == 6
+    assert sample(text, "ingestion_documents_total", outcome="ready") == 6
+    assert sample(text, "ingestion_chunks_total") == 30
+
+
+def test_outside_a_pool_the_worker_process_records_directly(metrics: IngestionMetrics) -> None:
+    relay = MetricsRelay(metrics)
+
+    with relay.pooled():
+        relay.sink().record_job(queue="q", job_name="j", outcome="success", seconds=0.1)
+    relay.sink().record_job(queue="q", job_name="j", outcome="success", seconds=0.1)
+
+    assert relay.sink() is metrics
+    assert sample(metrics, "ingestion_jobs_total", queue="q", job_name="j", outcome="success") == 2
