@@ -4,7 +4,8 @@ Nothing is built at import time. `build_container(settings)` is called once per 
 entry point (the worker, the CLI); tests replace one port afterwards with
 `container.register(Port, instance=fake)`, and the use cases, resolved lazily, pick it up.
 The embedder is built once per container, so a sentence-transformers model is loaded in the
-worker's parent process before any work horse forks.
+worker's parent process before any work horse forks. Adapters with heavy dependencies (torch,
+httpx, boto3) are imported only when the settings choose them.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ from infrastructure.db import (
 from infrastructure.db import ping as ping_database
 from infrastructure.embeddings import (
     HashingEmbedder,
-    OpenAICompatibleEmbedder,
     SentenceTransformerEmbedder,
     bundled_minilm_path,
 )
@@ -67,7 +67,7 @@ from infrastructure.observability import (
 from infrastructure.queue import JobPolicy, RqJobQueue, connect, quick_client
 from infrastructure.queue import ping as ping_redis
 from infrastructure.settings import EmbedderKind, Settings, StorageBackend, masked_url
-from infrastructure.storage import LocalBlobStorage, S3BlobStorage, make_s3_client
+from infrastructure.storage import LocalBlobStorage
 
 _log = logging.getLogger(__name__)
 
@@ -255,6 +255,8 @@ def build_embedder(settings: Settings) -> Embedder:
     if settings.embedder is EmbedderKind.SENTENCE_TRANSFORMERS:
         return _sentence_transformer(settings)
     if settings.embedder is EmbedderKind.OPENAI:
+        from infrastructure.embeddings import OpenAICompatibleEmbedder  # loads httpx
+
         return OpenAICompatibleEmbedder(
             str(settings.embedding_base_url),
             str(settings.embedding_model),
@@ -269,6 +271,8 @@ def build_embedder(settings: Settings) -> Embedder:
 def build_storage(settings: Settings) -> BlobStorage:
     """The configured blob storage."""
     if settings.storage_backend is StorageBackend.S3:
+        from infrastructure.storage import S3BlobStorage, make_s3_client  # loads boto3
+
         client = make_s3_client(
             endpoint_url=settings.s3_endpoint_url,
             region=settings.s3_region,
