@@ -181,7 +181,7 @@ def _queue(settings: Settings, _args: argparse.Namespace) -> int:
     redis: Redis = build_container(settings).resolve(Redis)
     stats = read_queue_stats(redis, settings.queues)
     columns = ("queued", "started", "scheduled", "deferred", "failed")
-    rows = [("queue", *columns)]
+    rows: list[tuple[str, ...]] = [("queue", *columns)]
     for name in settings.queues:
         rows.append((name, *(str(stats.jobs[(name, column)]) for column in columns)))
     print(render_rows(rows))
