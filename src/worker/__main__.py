@@ -42,7 +42,12 @@ from infrastructure.observability import (
 from infrastructure.queue import SERIALIZER
 from infrastructure.settings import ConfigurationError, Settings, load_settings, masked_url
 from worker import jobs
-from worker.worker import AllowlistedJob, IngestionWorker, bind_worker_class
+from worker.worker import (
+    AllowlistedJob,
+    IngestionWorker,
+    bind_worker_class,
+    work_until_stopped,
+)
 from worker.worker_server import WorkerHttpServer, serve
 
 _log = logging.getLogger("worker")
@@ -154,8 +159,9 @@ def _work(container: punq.Container, *, workers: int, burst: bool) -> None:
     worker_class: type[IngestionWorker] = bind_worker_class(container)
     release_connections(container)
     if workers == 1:
-        worker = worker_class(list(settings.queues), connection=redis)
-        worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        work_until_stopped(
+            worker_class, settings.queues, redis, burst=burst, logging_level=settings.log_level
+        )
         return
     relay: MetricsRelay = container.resolve(MetricsRelay)
     pool = WorkerPool(

@@ -14,11 +14,15 @@ records metrics in the parent process and rescues documents abandoned by dead wo
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import types
+from collections.abc import Sequence
 from time import perf_counter
 from typing import Any, ClassVar
 
 import punq
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.exceptions import DeserializationError, InvalidJobOperation, StopRequested
@@ -157,6 +161,52 @@ class IngestionWorker(Worker):
         limit = self._settings.job_timeout
         if job.timeout is None or job.timeout < 0 or job.timeout > limit:
             job.timeout = limit
+
+
+def work_until_stopped(
+    worker_class: type[IngestionWorker],
+    queues: Sequence[str],
+    connection: Redis,
+    *,
+    burst: bool,
+    logging_level: str,
+) -> None:
+    """Run RQ's work loop until a stop is requested (SIGTERM/SIGINT) or a burst ends.
+
+    RQ's loop quits on a Redis error raised outside its dequeue (after a job, in a heartbeat or
+    maintenance): then this waits until Redis answers again and starts a fresh worker, so a
+    Redis restart never takes the process down.
+    """
+    while True:
+        worker = worker_class(list(queues), connection=connection)
+        try:
+            worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
+        except RedisError as error:
+            _log.warning("lost Redis while leaving the work loop: %s", error)
+        stop_requested = worker._shutdown_requested_date is not None  # set by RQ's signal handler
+        if burst or stop_requested:
+            return
+        _log.warning("the work loop ended unexpectedly; waiting for Redis to start again")
+        if not _wait_for_redis(connection):
+            return
+
+
+def _wait_for_redis(connection: Redis, longest_pause: float = 10.0) -> bool:
+    """Ping Redis with growing pauses until it answers (True) or SIGTERM/SIGINT comes (False)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    pause = 0.25
+    while not stop.is_set():
+        try:
+            connection.ping()
+        except RedisError:
+            stop.wait(pause)
+            pause = min(pause * 2, longest_pause)
+        else:
+            _log.info("Redis answers again; restarting the work loop")
+            return True
+    return False
 
 
 def is_permanent(error: BaseException) -> bool:

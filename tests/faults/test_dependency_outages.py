@@ -61,12 +61,6 @@ def submit_batch(world: FaultWorld) -> list:
     return [world.submit(workspace, *small_document(i)).id for i in range(DOCUMENTS)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rq's work loop quits on a Redis ConnectionError raised outside dequeue "
-    "('found an unhandled exception, quitting'); the worker process exits 1 instead of "
-    "reconnecting",
-)
 def test_a_redis_restart_with_its_data_kept_is_ridden_out(
     outage_world: FaultWorld, restartable_redis: RestartableRedis
 ) -> None:
