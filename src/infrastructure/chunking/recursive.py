@@ -96,15 +96,22 @@ class RecursiveTokenChunker(Chunker):
             start, stop = _trim(text, span)
             if previous is not None:
                 start = self._overlap_start(text, spans, previous, start)
-            yield start, stop, spans.count(start, stop)
+            yield start, stop, self._count(text, spans, start, stop)
             previous = (start, stop)
+
+    def _count(self, text: str, spans: TokenSpans, start: int, stop: int) -> int:
+        """Tokens of `text[start:stop]`: from the whole text's spans, unless a word was cut at an
+        end (a cut piece of a word may tokenize differently on its own)."""
+        if _inside_a_word(text, start) or _inside_a_word(text, stop):
+            return len(self._tokenizer.token_spans(text[start:stop]))
+        return spans.count(start, stop)
 
     def _pack(self, text: str, spans: TokenSpans, span: Span, level: int) -> list[Span]:
         """`span` as pieces of at most the budget, split at `level` or finer, merged greedily."""
         if spans.count(*span) <= self._budget:
             return [span]
         if level == len(_SEPARATORS):
-            return self._cut_tokens(spans, span)
+            return self._cut_tokens(text, spans, span)
         parts = _parts(text, span, _SEPARATORS[level])
         if len(parts) == 1:
             return self._pack(text, spans, span, level + 1)
@@ -127,16 +134,28 @@ class RecursiveTokenChunker(Chunker):
             packed.append((parts[run_start][0], parts[-1][1]))
         return packed
 
-    def _cut_tokens(self, spans: TokenSpans, span: Span) -> list[Span]:
+    def _cut_tokens(
+        self, text: str, spans: TokenSpans, span: Span, step: int | None = None
+    ) -> list[Span]:
+        """A word longer than the budget, cut every `step` tokens into pieces that each fit the
+        budget when tokenized on their own (a piece that does not is cut finer)."""
+        step = step or self._budget
         start, stop = span
         first, past = spans.first_token(start), spans.past_token(stop)
         cuts = [start]
-        for index in range(first + self._budget, past, self._budget):
+        for index in range(first + step, past, step):
             cut = int(spans.starts[index])
             if cut > cuts[-1]:
                 cuts.append(cut)
         cuts.append(stop)
-        return list(zip(cuts, cuts[1:], strict=False))
+        pieces: list[Span] = []
+        for piece in zip(cuts, cuts[1:], strict=False):
+            fits = len(self._tokenizer.token_spans(text[piece[0] : piece[1]])) <= self._budget
+            if fits or step == 1:
+                pieces.append(piece)
+            else:
+                pieces.extend(self._cut_tokens(text, spans, piece, max(1, step // 2)))
+        return pieces
 
     def _overlap_start(self, text: str, spans: TokenSpans, previous: Span, start: int) -> int:
         """Where the chunk starting at `start` begins once the previous chunk's tail is added."""
@@ -201,6 +220,12 @@ def _parts(text: str, span: Span, separator: re.Pattern[str]) -> list[Span]:
 
 def _columns(parts: list[Span]) -> tuple[list[int], list[int]]:
     return [start for start, _ in parts], [stop for _, stop in parts]
+
+
+def _inside_a_word(text: str, position: int) -> bool:
+    if not 0 < position < len(text):
+        return False
+    return not (text[position - 1].isspace() or text[position].isspace())
 
 
 def _trim(text: str, span: Span) -> Span:

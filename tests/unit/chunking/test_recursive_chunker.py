@@ -60,9 +60,12 @@ def chunk(sections: list[TextSection], max_tokens: int, overlap: int) -> list[Ch
 
 
 def runs(sections: list[TextSection]) -> list[tuple[tuple[str, ...], str]]:
-    """Consecutive sections with one heading path, as (path, text without whitespace)."""
+    """Consecutive sections with one heading path, as (path, text without whitespace); a blank
+    section in between, whatever its heading, holds nothing that could separate them."""
     grouped: list[tuple[tuple[str, ...], str]] = []
     for section in sections:
+        if not squeeze(section.text):
+            continue
         if grouped and grouped[-1][0] == section.heading_path:
             grouped[-1] = (section.heading_path, grouped[-1][1] + squeeze(section.text))
         else:
