@@ -143,6 +143,11 @@ class Document:
         self.error_message = reason
         self.processing_started_at = None
 
+    def resubmit(self, now: datetime) -> None:
+        """Send a finished document through again on request, with a fresh attempt budget."""
+        self.requeue(now)
+        self.attempts = 0
+
     def _move_to(self, status: DocumentStatus, now: datetime) -> None:
         if status not in ALLOWED_TRANSITIONS[self.status]:
             raise IllegalStatusTransition(self.status.value, status.value)

@@ -178,7 +178,12 @@ def _register_adapters(container: punq.Container, settings: Settings) -> None:
     container.register(Chunker, instance=build_chunker(settings, embedder))
     container.register(
         JobQueue,
-        instance=RqJobQueue(container.resolve(Redis), settings.queue_name, job_policy(settings)),
+        instance=RqJobQueue(
+            container.resolve(Redis),
+            settings.queue_name,
+            job_policy(settings),
+            consumed_queues=settings.queues,
+        ),
     )
 
 

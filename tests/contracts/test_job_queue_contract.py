@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from datetime import timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -36,6 +37,12 @@ class JobQueueContract:
         function, args = self.enqueued(adapter, job_id)
         assert function == PROCESS_DOCUMENT_JOB
         assert args == [str(document_id), str(workspace_id)]
+
+    def test_unfinished_jobs_counts_what_was_enqueued(self, adapter: JobQueue) -> None:
+        assert adapter.unfinished_jobs() == 0
+        adapter.enqueue_processing(uuid4(), uuid4())
+        adapter.enqueue_processing(uuid4(), uuid4())
+        assert adapter.unfinished_jobs() == 2
 
     def test_the_same_document_may_be_enqueued_twice(self, adapter: JobQueue) -> None:
         document_id, workspace_id = uuid4(), uuid4()
@@ -88,3 +95,17 @@ class TestRqJobQueue(JobQueueContract):
         queue = RqJobQueue(connect("redis://127.0.0.1:1/0"), QUEUE, policy)
         with pytest.raises(DependencyUnavailable):
             queue.enqueue_processing(uuid4(), uuid4())
+        with pytest.raises(DependencyUnavailable):
+            queue.unfinished_jobs()
+
+    def test_unfinished_jobs_include_every_consumed_queue_and_retries(
+        self, redis_url: str, redis_connection: Redis
+    ) -> None:
+        policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120)
+        adapter = RqJobQueue(connect(redis_url), QUEUE, policy, consumed_queues=[QUEUE, "other"])
+        Queue("other", connection=redis_connection, serializer=SERIALIZER).enqueue_call(
+            PROCESS_DOCUMENT_JOB, args=(str(uuid4()), str(uuid4()))
+        )
+        retry_later = Queue(QUEUE, connection=redis_connection, serializer=SERIALIZER)
+        retry_later.enqueue_in(timedelta(hours=1), PROCESS_DOCUMENT_JOB, str(uuid4()), str(uuid4()))
+        assert adapter.unfinished_jobs() == 2

@@ -16,3 +16,11 @@ class JobQueue(Protocol):
         `DependencyUnavailable` when the queue cannot be reached.
         """
         ...
+
+    def unfinished_jobs(self) -> int:
+        """How many jobs on the consumed queues are not finished yet: waiting, scheduled for a
+        retry, deferred or running. Reads counts without side effects (no registry cleanup).
+
+        Raises `DependencyUnavailable` when the queue cannot be reached.
+        """
+        ...

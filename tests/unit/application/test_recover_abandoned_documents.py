@@ -83,3 +83,39 @@ def test_a_recovered_document_then_processes_to_ready(world: World) -> None:
 
     assert world.stored(document).status is DocumentStatus.READY
     assert world.stored(document).attempts == 2
+
+
+def test_a_queued_document_with_no_job_left_is_enqueued_again_once_the_queue_is_idle(
+    world: World,
+) -> None:
+    orphan = world.submit(SAMPLE)
+    world.queue.jobs.clear()
+    world.clock.advance(LEASE + timedelta(seconds=1))
+
+    report = recover(world)()
+
+    assert report.reenqueued == [orphan.id]
+    assert [d for _, d, _ in world.queue.jobs] == [orphan.id]
+    assert world.stored(orphan).status is DocumentStatus.QUEUED
+
+
+def test_queued_documents_are_left_alone_while_jobs_are_unfinished(world: World) -> None:
+    orphan = world.submit(SAMPLE)
+    world.queue.jobs.clear()
+    waiting = world.submit(SAMPLE + " more")
+    world.clock.advance(LEASE * 3)
+
+    report = recover(world)()
+
+    assert report.reenqueued == []
+    assert [d for _, d, _ in world.queue.jobs] == [waiting.id]
+    assert orphan.id not in [d for _, d, _ in world.queue.jobs]
+
+
+def test_a_recently_queued_document_is_not_taken_for_an_orphan(world: World) -> None:
+    world.submit(SAMPLE)
+    world.queue.jobs.clear()
+    world.clock.advance(LEASE - timedelta(seconds=1))
+
+    assert recover(world)().reenqueued == []
+    assert world.queue.jobs == []

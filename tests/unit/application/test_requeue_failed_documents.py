@@ -129,3 +129,16 @@ def test_when_the_database_is_down_nothing_is_enqueued(world: World) -> None:
         requeue(world)(RequeueFailed())
 
     assert world.queue.jobs == []
+
+
+def test_a_requeued_document_gets_a_fresh_attempt_budget(world: World) -> None:
+    [document] = failed_documents(world, 1)
+    with world.db.unit_of_work() as uow:
+        exhausted = uow.documents.get(document.id, document.workspace_id)
+        exhausted.attempts = world.max_attempts
+        uow.documents.save(exhausted)
+        uow.commit()
+
+    requeue(world)(RequeueFailed())
+
+    assert world.stored(document).attempts == 0

@@ -107,3 +107,14 @@ def test_is_current_needs_ready_same_content_and_same_model() -> None:
     assert document.is_current("abc", "m")
     assert not document.is_current("abd", "m")
     assert not document.is_current("abc", "other")
+
+
+def test_resubmitting_a_failed_document_queues_it_with_a_fresh_attempt_budget() -> None:
+    document = new_document()
+    document.start_processing(NOW)
+    document.mark_failed(code="retries_exhausted", message="gave up", now=NOW)
+
+    document.resubmit(NOW)
+
+    assert document.status is DocumentStatus.QUEUED
+    assert (document.attempts, document.error_code) == (0, None)

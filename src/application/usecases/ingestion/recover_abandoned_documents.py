@@ -1,9 +1,9 @@
-"""Rescuing documents left in `processing` by a worker that died."""
+"""Rescuing documents left in `processing` by a worker that died, or `queued` with no job."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from application.errors import RetriesExhausted
@@ -17,6 +17,7 @@ class RecoveryReport:
 
     requeued: list[UUID] = field(default_factory=list)
     failed: list[UUID] = field(default_factory=list)
+    reenqueued: list[UUID] = field(default_factory=list)
 
 
 class RecoverAbandonedDocuments:
@@ -27,6 +28,12 @@ class RecoverAbandonedDocuments:
     left are set back to `queued` and enqueued again; the others are marked `failed` with
     `retries_exhausted`. Each document is handled in its own short transaction; enqueue
     failures raise `DependencyUnavailable` and leave the rest for the next run.
+
+    A document can also be left `queued` with no job behind it: its job ran out of retries
+    while the database was unreachable, or the enqueue after its row was written failed. When no
+    job at all is unfinished on the queues, documents `queued` since before the lease are
+    enqueued again (a duplicate job, should one slip through, finds the document current and
+    does nothing).
     """
 
     def __init__(
@@ -54,7 +61,18 @@ class RecoverAbandonedDocuments:
             stale = uow.documents.list_stale_processing(cutoff, self._batch_size)
         for candidate in stale:
             self._recover(candidate.id, candidate.workspace_id, report)
+        self._reenqueue_orphans(cutoff, report)
         return report
+
+    def _reenqueue_orphans(self, cutoff: datetime, report: RecoveryReport) -> None:
+        if self._queue.unfinished_jobs():
+            return
+        with self._uow_factory() as uow:
+            waiting = uow.documents.list_by_status(DocumentStatus.QUEUED, limit=self._batch_size)
+        for document in waiting:
+            if document.updated_at < cutoff:
+                self._queue.enqueue_processing(document.id, document.workspace_id)
+                report.reenqueued.append(document.id)
 
     def _recover(self, document_id: UUID, workspace_id: UUID, report: RecoveryReport) -> None:
         now = self._clock.now()

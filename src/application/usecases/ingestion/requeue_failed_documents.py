@@ -19,7 +19,8 @@ class RequeueFailed:
 
 
 class RequeueFailedDocuments:
-    """Set failed documents back to `queued` (clearing their error) and enqueue them again.
+    """Set failed documents back to `queued` (clearing their error and giving them a fresh
+    attempt budget) and enqueue them again.
 
     Transactions: the failed documents are listed in one short read-only transaction; then each
     is re-read, requeued and committed in its own short transaction before its job is enqueued,
@@ -50,7 +51,7 @@ class RequeueFailedDocuments:
             document = uow.documents.get(candidate.id, candidate.workspace_id)
             if document.status is not DocumentStatus.FAILED:
                 return False
-            document.requeue(self._clock.now())
+            document.resubmit(self._clock.now())
             uow.documents.save(document)
             uow.commit()
         try:
