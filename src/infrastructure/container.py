@@ -132,7 +132,7 @@ def readiness_checks(container: punq.Container) -> dict[str, Callable[[], None]]
     redis: Redis = container.resolve(Redis)
     engine: Engine = container.resolve(Engine)
     return {
-        "database": lambda: ping_database(engine, PROBE_TIMEOUT_SECONDS),
+        "db": lambda: ping_database(engine, PROBE_TIMEOUT_SECONDS),
         "redis": lambda: ping_redis(redis, QUICK_REDIS_TIMEOUT_SECONDS),
     }
 

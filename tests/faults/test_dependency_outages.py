@@ -118,6 +118,6 @@ def _all_ready(world: FaultWorld, ids: list) -> bool:
 def _database_state(base: str) -> str | None:
     status, body = http_get(f"{base}/readyz")
     try:
-        return str(json.loads(body)["database"])
+        return str(json.loads(body)["db"])
     except (ValueError, KeyError):
         return None

@@ -91,7 +91,7 @@ def test_a_scrape_with_redis_stopped_returns_the_ingestion_metrics(
     assert {"ingestion_jobs", "ingestion_stage_duration_seconds"} <= family_names(during)
     assert not {"rq_jobs", "rq_workers"} & family_names(during)
     assert ready == 503
-    assert '"redis": "disconnected"' in readiness and '"database": "connected"' in readiness
+    assert '"redis": "disconnected"' in readiness and '"db": "connected"' in readiness
 
 
 def test_a_scrape_against_a_silent_redis_tries_once_and_gives_up(
