@@ -35,6 +35,13 @@ class EmbedderKind(StrEnum):
     OPENAI = "openai"
 
 
+class WorkerMode(StrEnum):
+    """Where a job runs: in a forked work horse (`fork`) or in the worker process (`inline`)."""
+
+    FORK = "fork"
+    INLINE = "inline"
+
+
 class LogFormat(StrEnum):
     JSON = "json"
     TEXT = "text"
@@ -98,6 +105,13 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=256)
+    # WORKER_MODE=fork runs each job in a forked work horse: a crash in native code (a hostile
+    # PDF taking pdfium down) ends only that job's horse. `inline` runs jobs in the worker
+    # process (RQ's SimpleWorker): no fork, and the database pool and caches persist across jobs
+    # (a small document costs a few ms instead of tens), but such a crash ends the worker
+    # process. The document's attempt counter and PROCESSING_LEASE bound the damage (after
+    # MAX_ATTEMPTS it is failed) and a supervisor, or the pool with --workers N, restarts it.
+    worker_mode: WorkerMode = WorkerMode.FORK
 
     @field_validator("queues", mode="before")
     @classmethod

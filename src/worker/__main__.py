@@ -40,11 +40,17 @@ from infrastructure.observability import (
     register_secret,
 )
 from infrastructure.queue import SERIALIZER
-from infrastructure.settings import ConfigurationError, Settings, load_settings, masked_url
+from infrastructure.settings import (
+    ConfigurationError,
+    Settings,
+    WorkerMode,
+    load_settings,
+    masked_url,
+)
 from worker import jobs
 from worker.worker import (
     AllowlistedJob,
-    IngestionWorker,
+    IngestionWorkerMixin,
     bind_worker_class,
     work_until_stopped,
 )
@@ -121,10 +127,11 @@ def _report(container: punq.Container, submitted: list, once: bool) -> None:
 
 def _start(settings: Settings) -> punq.Container:
     _log.info(
-        "starting: redis %s, database %s, queues %s",
+        "starting: redis %s, database %s, queues %s, jobs run %s",
         masked_url(settings.redis_url),
         masked_url(settings.database_url),
         ",".join(settings.queues),
+        "in the worker process" if settings.worker_mode is WorkerMode.INLINE else "in forks",
     )
     container = build_container(settings)
     check_startup(container)
@@ -156,7 +163,7 @@ def _serve_http(container: punq.Container) -> WorkerHttpServer:
 def _work(container: punq.Container, *, workers: int, burst: bool) -> None:
     settings: Settings = container.resolve(Settings)
     redis: Redis = container.resolve(Redis)
-    worker_class: type[IngestionWorker] = bind_worker_class(container)
+    worker_class: type[IngestionWorkerMixin] = bind_worker_class(container)
     release_connections(container)
     if workers == 1:
         work_until_stopped(

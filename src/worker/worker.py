@@ -1,12 +1,27 @@
-"""The RQ worker: a forking `rq.Worker` that runs only our jobs, retries only what may pass,
-records metrics in the parent process and rescues documents abandoned by dead workers.
+"""The RQ workers: they run only our jobs, retry only what may pass, record metrics where
+/metrics can see them and rescue documents abandoned by dead workers.
+
+Two classes share all of that (`IngestionWorkerMixin`) and differ only in where a job runs
+(WORKER_MODE picks one, see `bind_worker_class`):
+
+- `IngestionWorker` (`fork`, the default) extends `rq.Worker`: each job runs in a forked work
+  horse, so a crash in native code (a hostile PDF taking pdfium down) ends only that horse. The
+  horse's measurements come back through `MetricsRelay.around_job`.
+- `InlineIngestionWorker` (`inline`) extends `rq.SimpleWorker`: each job runs in the worker
+  process itself, which saves the fork, the fresh database connection and the cold caches of
+  every job. A crash in native code ends the worker process; the document's attempt counter
+  and the processing lease bound the damage and a supervisor (or the pool) restarts it.
+
+Common to both:
 
 - Jobs are JSON (never pickle) and may only name a function in `ALLOWED_JOB_FUNCTIONS`, with no
   callbacks; anything else fails without being imported or run.
 - Permanent errors (`PermanentError`, bad arguments, refused or undecodable jobs) fail at once.
   Other errors retry with the configured backoff up to MAX_ATTEMPTS, also for jobs enqueued by
   an outside client that set no retry policy; then the job fails with the last reason.
-- Every RECOVERY_INTERVAL the parent process (never a work horse) runs
+- A job runs at most JOB_TIMEOUT seconds (RQ's SIGALRM death penalty, in the horse or, inline,
+  in the worker's main thread).
+- Every RECOVERY_INTERVAL the worker process (never a work horse) runs
   `RecoverAbandonedDocuments`, at most once per interval across all workers on this Redis.
 - SIGTERM finishes the current job and exits 0 (warm shutdown); a second SIGTERM stops at once.
 """
@@ -18,21 +33,23 @@ import signal
 import threading
 import types
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from time import perf_counter
 from typing import Any, ClassVar
 
 import punq
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import DeserializationError, InvalidJobOperation, StopRequested
 from rq.job import Job, JobStatus
+from rq.worker import BaseWorker
 
 from application.errors import PermanentError
 from application.usecases.ingestion import RecoverAbandonedDocuments
 from infrastructure.observability import MetricsRelay
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, SERIALIZER
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, WorkerMode
 
 _log = logging.getLogger(__name__)
 
@@ -73,8 +90,8 @@ class AllowlistedJob(Job):
             _log.warning("job %s: ignoring callback %r (callbacks are not allowed)", self.id, name)
 
 
-class IngestionWorker(Worker):
-    """The forking RQ worker bound to one process's container (see `bind_worker_class`)."""
+class IngestionWorkerMixin(BaseWorker):
+    """What both worker classes share; put it before the RQ class it extends in the bases."""
 
     container: ClassVar[punq.Container]
     job_class = AllowlistedJob
@@ -96,11 +113,11 @@ class IngestionWorker(Worker):
         return max(1, min(self.worker_ttl - 15, self.maintenance_interval))
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """Run the job in a work horse, capped at JOB_TIMEOUT; record its outcome here (or, in a
-        pool, in the pool parent)."""
+        """Run the job, capped at JOB_TIMEOUT; record its outcome here (or, in a pool, in the
+        pool parent)."""
         self._cap_timeout(job)
         started = perf_counter()
-        with self._relay.around_job():
+        with self._job_scope():
             super().execute_job(job, queue)
         self._relay.sink().record_job(
             queue=queue.name,
@@ -132,10 +149,9 @@ class IngestionWorker(Worker):
                 len(report.failed),
             )
 
-    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
-        """A horse that died (timeout, OOM, kill) is a transient failure: allow retries."""
-        self._allow_retries(job)
-        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+    def _job_scope(self) -> AbstractContextManager[None]:
+        """What surrounds running one job in this worker process."""
+        return nullcontext()
 
     def _apply_retry_policy(
         self,
@@ -163,8 +179,27 @@ class IngestionWorker(Worker):
             job.timeout = limit
 
 
+class IngestionWorker(IngestionWorkerMixin, Worker):
+    """Forks a work horse per job (WORKER_MODE=fork); bound to a container by
+    `bind_worker_class`."""
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """A horse that died (timeout, OOM, kill) is a transient failure: allow retries."""
+        self._allow_retries(job)
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+
+    def _job_scope(self) -> AbstractContextManager[None]:
+        """The relay's pipe, which brings back what the horse measures."""
+        return self._relay.around_job()
+
+
+class InlineIngestionWorker(IngestionWorkerMixin, SimpleWorker):
+    """Runs each job in the worker process itself (WORKER_MODE=inline): database connections
+    and caches persist across jobs; what a job measures goes straight to `relay.sink()`."""
+
+
 def work_until_stopped(
-    worker_class: type[IngestionWorker],
+    worker_class: type[IngestionWorkerMixin],
     queues: Sequence[str],
     connection: Redis,
     *,
@@ -214,9 +249,12 @@ def is_permanent(error: BaseException) -> bool:
     return isinstance(error, PermanentError | DeserializationError)
 
 
-def bind_worker_class(container: punq.Container) -> type[IngestionWorker]:
-    """An `IngestionWorker` subclass bound to `container` (RQ's pool builds workers by class)."""
-    return type("IngestionWorker", (IngestionWorker,), {"container": container})
+def bind_worker_class(container: punq.Container) -> type[IngestionWorkerMixin]:
+    """The worker class WORKER_MODE names, bound to `container` (RQ's pool builds workers by
+    class)."""
+    settings: Settings = container.resolve(Settings)
+    base = InlineIngestionWorker if settings.worker_mode == WorkerMode.INLINE else IngestionWorker
+    return type(base.__name__, (base,), {"container": container})
 
 
 def _function_name(job: Job) -> str:

@@ -13,8 +13,9 @@ to it, and a thread in the pool parent records them as they arrive.
 
 Writes are non-blocking and dropped when the pipe is full (a job emits a handful of lines of
 about 100 bytes, far below the 64 KiB pipe buffer, and each line is below PIPE_BUF so it is
-written atomically, even with many writers). Without a fork (SimpleWorker, CLI, tests) events
-are recorded directly.
+written atomically, even with many writers). Without a fork (WORKER_MODE=inline, whose
+`SimpleWorker` runs jobs in the worker process, the CLI, tests) `sink()` is the instruments
+themselves in the process that serves /metrics, and the pool's pipe in a pool worker process.
 """
 
 from __future__ import annotations

@@ -196,3 +196,41 @@ def test_outside_a_pool_the_worker_process_records_directly(metrics: IngestionMe
 
     assert relay.sink() is metrics
     assert sample(metrics, "ingestion_jobs_total", queue="q", job_name="j", outcome="success") == 2
+
+
+def test_pool_worker_processes_running_jobs_inline_report_to_the_pool_parent(
+    metrics: IngestionMetrics,
+) -> None:
+    relay = MetricsRelay(metrics)
+    telemetry = OtelIngestionTelemetry(metrics, relay)
+
+    def inline_pool_worker() -> None:
+        """A worker process of the pool that runs its jobs itself: no horse, no job pipe."""
+        for _ in range(2):
+            _process_one_document(telemetry)
+            relay.sink().record_job(
+                queue="ingestion", job_name="process", outcome="success", seconds=0.1
+            )
+
+    with relay.pooled():
+        exit_codes = [_in_forked_child(inline_pool_worker) for _ in range(2)]
+
+    text = metrics.render().decode()
+    assert exit_codes == [0, 0]
+    job = {"queue": "ingestion", "job_name": "process"}
+    assert sample(text, "ingestion_jobs_total", **job, outcome="success") == 4
+    for stage in Stage:
+        assert sample(text, "ingestion_stage_duration_seconds_count", stage=stage.value) == 4
+    assert sample(text, "ingestion_documents_total", outcome="ready") == 4
+
+
+def test_a_job_run_inline_in_the_serving_process_records_directly(
+    metrics: IngestionMetrics,
+) -> None:
+    relay = MetricsRelay(metrics)
+
+    _process_one_document(OtelIngestionTelemetry(metrics, relay))
+
+    assert relay.sink() is metrics
+    assert sample(metrics, "ingestion_stage_duration_seconds_count", stage="write") == 1
+    assert sample(metrics, "ingestion_chunks_total") == 5

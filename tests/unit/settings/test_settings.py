@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.settings import Settings, load_settings
+from infrastructure.settings import ConfigurationError, Settings, WorkerMode, load_settings
 
 ENV_EXAMPLE = Path(__file__).parents[3] / ".env.example"
 ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
@@ -60,3 +60,13 @@ def test_a_metrics_token_without_required_auth_is_an_advisory() -> None:
     assert "t0ken" not in unused.advisories()[0]
     assert used.advisories() == []
     assert load_settings().advisories() == []
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_worker_mode_is_fork_unless_inline_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().worker_mode is WorkerMode.FORK
+    monkeypatch.setenv("WORKER_MODE", "inline")
+    assert load_settings().worker_mode is WorkerMode.INLINE
+    monkeypatch.setenv("WORKER_MODE", "thread")
+    with pytest.raises(ConfigurationError, match="WORKER_MODE: Input should be 'fork' or 'inline'"):
+        load_settings()

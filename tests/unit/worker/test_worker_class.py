@@ -1,0 +1,46 @@
+"""WORKER_MODE picks the worker class; both kinds share the ingestion rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rq import SimpleWorker, Worker
+
+from infrastructure.container import build_container
+from infrastructure.settings import WorkerMode, load_settings
+from worker.worker import (
+    AllowlistedJob,
+    IngestionWorker,
+    IngestionWorkerMixin,
+    InlineIngestionWorker,
+    bind_worker_class,
+)
+
+
+@pytest.mark.parametrize(
+    ("mode", "ingestion_class", "rq_class"),
+    [
+        (WorkerMode.FORK, IngestionWorker, Worker),
+        (WorkerMode.INLINE, InlineIngestionWorker, SimpleWorker),
+    ],
+)
+def test_worker_mode_picks_the_class_bound_to_the_container(
+    tmp_path: Path, mode: WorkerMode, ingestion_class: type, rq_class: type
+) -> None:
+    settings = load_settings(
+        database_url="postgresql://nobody@127.0.0.1:1/none",
+        redis_url="redis://127.0.0.1:1/0",
+        data_dir=tmp_path,
+        worker_mode=mode,
+    )
+    container = build_container(settings)
+
+    bound = bind_worker_class(container)
+
+    assert issubclass(bound, ingestion_class)
+    assert issubclass(bound, IngestionWorkerMixin)
+    assert issubclass(bound, rq_class)
+    assert bound.container is container
+    assert bound.job_class is AllowlistedJob
+
