@@ -7,9 +7,11 @@ every document is ready; a refusal (401) fails every document once, with no retr
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
+import pytest
 from rq.job import Job, JobStatus
 
 from infrastructure.observability import read_queue_stats
@@ -25,6 +27,12 @@ UNAUTHORISED = Reply(status=401, body={"error": {"message": "Invalid API key"}})
 #: The shortest wait the embedder picks after an answer without Retry-After (half its first
 #: exponential step of 0.5 s: the jitter draws from the upper half of each step).
 SHORTEST_BACKOFF = 0.25
+
+
+@pytest.fixture(autouse=True)
+def no_worker_outlives_its_test(world: FaultWorld) -> Iterator[None]:
+    yield
+    world.stop_workers()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +104,6 @@ def test_throttling_and_outages_are_waited_out_honouring_retry_after(world: Faul
     assert len(set(retried)) == 2, "one batch throttled six times, another turned away thrice"
     print(f"\nembedder retry gaps (status, seconds to the next try): {_gaps(server.arrivals)}")
     assert worker.process.poll() is None
-    worker.kill_everything()
 
 
 def test_a_refusing_embedder_fails_every_document_once_without_retries(
@@ -126,7 +133,6 @@ def test_a_refusing_embedder_fails_every_document_once_without_retries(
     stats = read_queue_stats(world.client(), [queue]).jobs
     assert (stats[(queue, "scheduled")], stats[(queue, "queued")]) == (0, 0)
     assert worker.process.poll() is None
-    worker.kill_everything()
 
 
 def _assert_waits_honoured(arrivals: list[Arrival]) -> None:
