@@ -540,7 +540,7 @@ def measure_storage(table: Table) -> None:
     storage = LocalBlobStorage(root)
     blob = os.urandom(MB)
     keys = [f"workspace/document-{n}/blob.bin" for n in range(BLOBS_PER_PASS)]
-    workload = f"{BLOBS_PER_PASS} blobs of 1 MB, {root.parent.name}/ on local disk"
+    workload = f"{BLOBS_PER_PASS} blobs of 1 MB under {root.parent.relative_to(REPO)}/"
     try:
 
         def put_all() -> float:
