@@ -109,7 +109,8 @@ def build_container(settings: Settings) -> punq.Container:
 
 
 def check_startup(container: punq.Container) -> None:
-    """Check, in order, Redis, the database, the schema revision and the vector dimension.
+    """Check, in order, Redis, the database, the schema revision and the vector dimension,
+    then compile the statements a job runs (so forked work horses inherit them).
 
     Raises `StartupError` naming the setting or dependency at fault.
     """
@@ -125,6 +126,7 @@ def check_startup(container: punq.Container) -> None:
     except DependencyUnavailable as e:
         raise StartupError(f"DATABASE_URL: {masked_url(settings.database_url)}: {e}") from e
     _check_schema(engine, container.resolve(Embedder))
+    _warm_up(container, settings)
 
 
 def readiness_checks(container: punq.Container) -> dict[str, Callable[[], None]]:
@@ -332,6 +334,16 @@ def _check_schema(engine: Engine, embedder: Embedder) -> None:
         raise StartupError(f"EMBEDDING_DIMENSION: {e}") from e
     except DependencyUnavailable as e:
         raise StartupError(f"DATABASE_URL: {e}") from e
+
+
+def _warm_up(container: punq.Container, settings: Settings) -> None:
+    uow_factory = container.resolve(UnitOfWorkFactory)
+    if not isinstance(uow_factory, SqlAlchemyUnitOfWorkFactory):
+        return
+    try:
+        uow_factory.warm_up()
+    except DependencyUnavailable as e:
+        raise StartupError(f"DATABASE_URL: {masked_url(settings.database_url)}: {e}") from e
 
 
 def _sentence_transformer(settings: Settings) -> Embedder:

@@ -73,9 +73,7 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
 
     def get(self, document_id: UUID, workspace_id: UUID) -> Document:
         with unavailable_as_dependency_error():
-            row = self._connection.execute(
-                select(documents).where(documents.c.id == document_id)
-            ).one_or_none()
+            row = self._connection.execute(_select_document(document_id)).one_or_none()
         if row is None:
             raise DocumentNotFound(f"no document {document_id}")
         if row.workspace_id != workspace_id:
@@ -83,9 +81,8 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         return _document(row)
 
     def save(self, document: Document) -> None:
-        statement = update(documents).where(documents.c.id == document.id).values(_state(document))
         with unavailable_as_dependency_error():
-            updated = self._connection.execute(statement).rowcount
+            updated = self._connection.execute(_update_document(document)).rowcount
         if updated == 0:
             raise DocumentNotFound(f"no document {document.id}")
 
@@ -93,12 +90,22 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         """Lock the document's row first, so concurrent replacements of one document queue up
         (the later one then deletes the earlier one's committed set) instead of colliding."""
         self._check(chunks_)
-        lock = select(documents.c.id).where(documents.c.id == document.id).with_for_update()
         with unavailable_as_dependency_error():
-            self._connection.execute(lock)
-            self._connection.execute(chunks.delete().where(chunks.c.document_id == document.id))
+            self._connection.execute(_lock_document(document.id))
+            self._connection.execute(_delete_chunks(document.id))
             if chunks_:
                 self._copy(document, chunks_)
+
+    def warm_up(self, document: Document) -> None:
+        """Run once each statement a processing attempt runs (read, save, lock, delete, a COPY
+        of no rows) for `document`, which need not exist, so the engine's compiled-statement
+        cache holds them. Leaves writes staged: the caller must roll back."""
+        with unavailable_as_dependency_error():
+            self._connection.execute(_select_document(document.id)).one_or_none()
+            self._connection.execute(_update_document(document))
+            self._connection.execute(_lock_document(document.id)).all()
+            self._connection.execute(_delete_chunks(document.id))
+            self._copy(document, [])
 
     def list_chunks(self, document_id: UUID) -> list[EmbeddedChunk]:
         statement = (
@@ -176,6 +183,22 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             register_vector(raw)
             self._connection.info[VECTOR_READY] = True
         return raw
+
+
+def _select_document(document_id: UUID) -> Any:
+    return select(documents).where(documents.c.id == document_id)
+
+
+def _update_document(document: Document) -> Any:
+    return update(documents).where(documents.c.id == document.id).values(_state(document))
+
+
+def _lock_document(document_id: UUID) -> Any:
+    return select(documents.c.id).where(documents.c.id == document_id).with_for_update()
+
+
+def _delete_chunks(document_id: UUID) -> Any:
+    return chunks.delete().where(chunks.c.document_id == document_id)
 
 
 def _copy_rows(document: Document, chunks_: Sequence[EmbeddedChunk]) -> Iterator[tuple[Any, ...]]:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
+from uuid import uuid4
 
 from sqlalchemy import Connection, Engine
 
 from application.ports import UnitOfWork, UnitOfWorkFactory
+from domain import Document
 from infrastructure.db.documents import SqlAlchemyDocumentRepository
+from infrastructure.db.embedding_cache import lookup_statement
 from infrastructure.db.errors import is_unavailable, unavailable_as_dependency_error
 
 
@@ -53,6 +57,11 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         with unavailable_as_dependency_error():
             self._open().rollback()
 
+    @property
+    def connection(self) -> Connection:
+        """The open connection (between `__enter__` and `__exit__`)."""
+        return self._open()
+
     def _open(self) -> Connection:
         if self._connection is None:
             raise RuntimeError("the unit of work is not entered")
@@ -77,3 +86,24 @@ class SqlAlchemyUnitOfWorkFactory(UnitOfWorkFactory):
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(self._engine, embedding_dimension=self._dimension)
+
+    def warm_up(self) -> None:
+        """Compile, once, every statement a processing attempt runs, so each work horse forked
+        afterwards inherits them in the engine's compiled-statement cache instead of compiling
+        them again.
+
+        Transactions: one, on a document id that does not exist, always rolled back: nothing
+        is written. Raises `DependencyUnavailable` when the database cannot be reached.
+        """
+        absent = Document.register(
+            workspace_id=uuid4(),
+            filename="",
+            storage_key="",
+            size_bytes=0,
+            content_sha256=None,
+            now=datetime.now(UTC),
+        )
+        with self() as uow:
+            uow.documents.warm_up(absent)
+            with unavailable_as_dependency_error():
+                uow.connection.execute(lookup_statement(absent.workspace_id, "", [""])).all()
