@@ -114,7 +114,7 @@ def run(plan: Plan, corpus: Corpus) -> int:
 def _outcomes(plan: Plan) -> dict[str, Any]:
     outcomes: dict[str, Any] = {}
     if "overhead" in plan.blocks:
-        outcomes["overhead"] = overhead.new_outcome(plan.noop_jobs)
+        outcomes["overhead"] = overhead.new_outcomes(plan.noop_jobs)
     if "pipeline" in plan.blocks:
         outcomes["pipeline"] = pipeline.new_outcomes(plan.workers)
     if "write" in plan.blocks:
@@ -184,7 +184,8 @@ def _guarded(
 
 
 def _as_list(entry: Any) -> list[Outcome]:
-    return entry.all() if isinstance(entry, pipeline.PipelineOutcomes) else [entry]
+    grouped = isinstance(entry, pipeline.PipelineOutcomes | overhead.OverheadOutcomes)
+    return entry.all() if grouped else [entry]
 
 
 def _ordered(outcomes: dict[str, Any]) -> list[Outcome]:

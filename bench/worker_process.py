@@ -1,9 +1,11 @@
 """`python -m bench.worker_process`: one worker process for a measurement.
 
-- `--kind ours`: the project's `IngestionWorker`, built exactly as `python -m worker run` builds
-  it (settings from the environment, the container, start-up checks). With `--allow-noop` the
-  harness's no-op job is added to its allow-list, so the per-job overhead can be measured.
-- `--kind rq`: a plain `rq.Worker` (the class ours derives from) with the same JSON serializer.
+- `--kind ours`: the project's worker class for WORKER_MODE (from the environment), built
+  exactly as `python -m worker run` builds it (settings from the environment, the container,
+  start-up checks). With `--allow-noop` the harness's no-op job is added to its allow-list, so
+  the per-job overhead can be measured.
+- `--kind rq`: the plain RQ class ours derives from, with the same JSON serializer: `rq.Worker`
+  with `--mode fork` (the default), `rq.SimpleWorker` with `--mode inline`.
 
 With `--burst` it drains the queue, then prints one JSON line: when work began and ended.
 """
@@ -21,13 +23,13 @@ from bench.paths import ensure_importable
 ensure_importable()
 
 from redis import Redis  # noqa: E402
-from rq import Worker  # noqa: E402
+from rq import SimpleWorker, Worker  # noqa: E402
 from rq.serializers import JSONSerializer  # noqa: E402
 
 from bench.jobs import NOOP_JOB  # noqa: E402
 
 
-def _our_worker(queue: str, allow_noop: bool) -> Worker:
+def _our_worker(queue: str, allow_noop: bool) -> Worker | SimpleWorker:
     import worker.worker as worker_module
     from infrastructure.container import build_container, check_startup, release_connections
     from infrastructure.settings import load_settings
@@ -43,8 +45,9 @@ def _our_worker(queue: str, allow_noop: bool) -> Worker:
     return worker_class([queue], connection=container.resolve(Redis))
 
 
-def _plain_worker(queue: str, redis_url: str) -> Worker:
-    return Worker([queue], connection=Redis.from_url(redis_url), serializer=JSONSerializer)
+def _plain_worker(queue: str, redis_url: str, mode: str) -> Worker | SimpleWorker:
+    worker_class = SimpleWorker if mode == "inline" else Worker
+    return worker_class([queue], connection=Redis.from_url(redis_url), serializer=JSONSerializer)
 
 
 def main() -> None:
@@ -52,6 +55,7 @@ def main() -> None:
     parser.add_argument("--kind", choices=("ours", "rq"), required=True)
     parser.add_argument("--queue", required=True)
     parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--mode", choices=("fork", "inline"), default="fork")
     parser.add_argument("--burst", action="store_true")
     parser.add_argument("--allow-noop", action="store_true")
     parser.add_argument("--preload", action="append", default=[], help="import before forking")
@@ -62,7 +66,7 @@ def main() -> None:
     if args.kind == "ours":
         worker = _our_worker(args.queue, args.allow_noop)
     else:
-        worker = _plain_worker(args.queue, args.redis_url)
+        worker = _plain_worker(args.queue, args.redis_url, args.mode)
     started = time.time()
     worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")
     print(json.dumps({"started": started, "finished": time.time()}), flush=True)

@@ -1,9 +1,12 @@
-"""Per-job overhead: no-op jobs drained by our worker class and by the plain RQ class it extends."""
+"""Per-job overhead: no-op jobs drained by each of our worker classes and by the plain RQ class
+it extends (`IngestionWorker` vs `rq.Worker` for WORKER_MODE=fork, `InlineIngestionWorker` vs
+`rq.SimpleWorker` for WORKER_MODE=inline)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass
 
 from redis import Redis
 from rq import Queue
@@ -16,31 +19,51 @@ from bench.paths import REPO, child_environment
 from bench.stats import Outcome, Target, ratio
 
 KINDS = ("ours", "rq")
+MODES = {
+    "fork": ("IngestionWorker", "rq.Worker"),
+    "inline": ("InlineIngestionWorker", "rq.SimpleWorker"),
+}
 
 
-def new_outcome(jobs: int) -> Outcome:
+@dataclass
+class OverheadOutcomes:
+    """One row per WORKER_MODE."""
+
+    by_mode: dict[str, Outcome]
+
+    def all(self) -> list[Outcome]:
+        return list(self.by_mode.values())
+
+
+def new_outcomes(jobs: int) -> OverheadOutcomes:
+    return OverheadOutcomes({mode: _new_outcome(jobs, mode) for mode in MODES})
+
+
+def _new_outcome(jobs: int, mode: str) -> Outcome:
+    ours, plain = MODES[mode]
     outcome = Outcome(
         "overhead",
-        f"Per-job overhead: {jobs} no-op jobs/s, our worker vs plain `rq.Worker`",
+        f"Per-job overhead, WORKER_MODE={mode}: {jobs} no-op jobs/s, `{ours}` vs plain `{plain}`",
         Target(">=", 0.95, "×"),
     )
-    outcome.add_series("ours (IngestionWorker)", "jobs/s")
-    outcome.add_series("plain rq.Worker", "jobs/s")
+    outcome.add_series(f"ours ({ours})", "jobs/s")
+    outcome.add_series(f"plain {plain}", "jobs/s")
     return outcome
 
 
-def measure(context: Context, outcome: Outcome, jobs: int, repetition: int) -> None:
-    """One drain per worker kind, in alternating order across repetitions."""
+def measure(context: Context, outcomes: OverheadOutcomes, jobs: int, repetition: int) -> None:
+    """One drain per worker kind and mode, in alternating order across repetitions."""
     kinds = KINDS if repetition % 2 == 0 else KINDS[::-1]
-    for kind in kinds:
-        rate = _drain(context, kind, jobs)
-        outcome.series[KINDS.index(kind)].add(rate)
-    ours, plain = (s.median for s in outcome.series)
-    outcome.value = ratio(ours, plain)
+    for mode, outcome in outcomes.by_mode.items():
+        for kind in kinds:
+            rate = _drain(context, kind, mode, jobs)
+            outcome.series[KINDS.index(kind)].add(rate)
+        ours, plain = (s.median for s in outcome.series)
+        outcome.value = ratio(ours, plain)
 
 
-def _drain(context: Context, kind: str, jobs: int) -> float:
-    queue_name = new_queue(f"noop-{kind}")
+def _drain(context: Context, kind: str, mode: str, jobs: int) -> float:
+    queue_name = new_queue(f"noop-{kind}-{mode}")
     queue = Queue(
         queue_name, connection=Redis.from_url(context.services.redis_url), serializer=JSONSerializer
     )
@@ -49,21 +72,21 @@ def _drain(context: Context, kind: str, jobs: int) -> float:
             [Queue.prepare_data(NOOP_JOB, result_ttl=600) for _ in range(jobs)], pipeline=pipe
         )
         pipe.execute()
-    extra = ("--burst", "--allow-noop") if kind == "ours" else ("--burst",)
+    extra = ("--burst", "--mode", mode) + (("--allow-noop",) if kind == "ours" else ())
     command = bench_worker_command(kind, queue_name, context.services.redis_url, *extra)
     result = subprocess.run(
         command,
         cwd=REPO,
-        env=child_environment(**context.worker_env(queue_name)),
+        env=child_environment(**context.worker_env(queue_name, WORKER_MODE=mode)),
         capture_output=True,
         text=True,
         check=False,
         timeout=900,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"{kind} worker failed: {result.stderr[-2000:]}")
+        raise RuntimeError(f"{kind} worker ({mode}) failed: {result.stderr[-2000:]}")
     times = json.loads(result.stdout.strip().splitlines()[-1])
     finished = queue.connection.zcard(queue.finished_job_registry.key)
     if finished != jobs:
-        raise RuntimeError(f"{kind} worker finished {finished} of {jobs} no-op jobs")
+        raise RuntimeError(f"{kind} worker ({mode}) finished {finished} of {jobs} no-op jobs")
     return jobs / (times["finished"] - times["started"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from bench.measures.pipeline import report_both_modes
 from bench.paths import ensure_importable
 from bench.profile import summarise
 from bench.report import render_markdown, write_json
@@ -77,3 +78,27 @@ def test_profile_summary_counts_self_and_project_time(tmp_path) -> None:
     assert profile.samples == 4
     assert profile.top_self(1) == [("sha (hashlib.py)", 0.75)]
     assert dict(profile.top_project())["embed (infrastructure/embeddings/h.py)"] == 0.75
+
+
+def _two_mode_outcome(fork: float, inline: float) -> Outcome:
+    outcome = Outcome("e2e", "End to end", Target(">=", 5.0, "×"))
+    outcome.add_series("ours, fork", "docs/s").samples = [fork]
+    outcome.add_series("baseline", "docs/s").samples = [1.0]
+    outcome.add_series("ours, inline", "docs/s").samples = [inline]
+    return outcome
+
+
+def test_a_row_shows_the_default_mode_unless_only_inline_meets_the_target() -> None:
+    both_miss, both_meet, only_inline = (
+        _two_mode_outcome(4.0, 4.5),
+        _two_mode_outcome(6.0, 8.0),
+        _two_mode_outcome(4.0, 6.0),
+    )
+    for outcome in (both_miss, both_meet, only_inline):
+        report_both_modes(outcome, fork=(0, 1), inline=(2, 1))
+
+    assert (both_miss.value, both_miss.columns) == (4.0, (0, 1))
+    assert (both_meet.value, both_meet.columns) == (6.0, (0, 1))
+    assert "with WORKER_MODE=inline: 8.00×" in both_meet.notes[0]
+    assert (only_inline.value, only_inline.columns) == (6.0, (2, 1))
+    assert "the default WORKER_MODE=fork measured 4.00×" in only_inline.notes[0]
