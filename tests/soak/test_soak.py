@@ -81,7 +81,12 @@ def test_ten_thousand_jobs_leave_memory_flat_and_redis_bounded(world: FaultWorld
         f"jobs/s after warm-up; worker RSS {rss_start / 2**20:.1f} MiB after {WARM_UP} jobs, "
         f"{rss_end / 2**20:.1f} MiB at the end ({growth:+.1%})"
     )
-    print(f"soak: registries {dict((s, n) for (_, s), n in stats.items())}")
+    used = int(redis.info("memory")["used_memory"])
+    print(
+        f"soak: registries {dict((s, n) for (_, s), n in stats.items())}; Redis holds "
+        f"{used / 2**20:.1f} MiB, {used / stats[(queue, 'finished')] / 1024:.1f} KiB per "
+        f"finished job kept for RESULT_TTL ({world.settings.result_ttl}s)"
+    )
     for found in patterns:
         print(f"soak: {found.count:>6} keys {found.pattern} ({found.without_ttl} without TTL)")
 
@@ -113,7 +118,7 @@ def _enqueue_cycling(
     settings = world.settings
     pairs = list(documents.items())
     for start in range(0, JOBS, ENQUEUE_BATCH):
-        batch = [pairs[n % len(pairs)] for n in range(start, start + ENQUEUE_BATCH)]
+        batch = [pairs[n % len(pairs)] for n in range(start, min(start + ENQUEUE_BATCH, JOBS))]
         queue.enqueue_many(
             [
                 Queue.prepare_data(
