@@ -31,28 +31,25 @@ def overlaps(expected: str, chunks: Sequence[Chunk]) -> list[int]:
     Precisely: with `s_i` chunk i's text without whitespace, there are overlaps `k_i` (`k_0 = 0`,
     `0 <= k_i < len(s_i)`, `k_i <= len(s_{i-1})`) such that `s_0[k_0:] + s_1[k_1:] + ...` equals
     `expected` and each `s_i[:k_i]` is the end of what came before. The smallest such `k_i` are
-    returned; an AssertionError says where the chunks stop matching.
+    returned (the smallest at each step among the ways that reach the end: repetitive text can be
+    read several ways); an AssertionError says where the chunks stop matching.
     """
-    position = 0
-    found: list[int] = []
+    reachable: dict[int, list[int]] = {0: []}
     previous = ""
     for chunk in chunks:
         piece = squeeze(chunk.text)
         assert piece, f"chunk {chunk.ordinal} holds only whitespace"
-        k = next(
-            (
-                k
-                for k in range(min(len(previous), len(piece) - 1) + 1)
-                if expected[position - k : position - k + len(piece)] == piece
-            ),
-            None,
-        )
-        assert k is not None, f"chunk {chunk.ordinal} does not continue the text at {position}"
-        found.append(k)
-        position += len(piece) - k
+        longest = min(len(previous), len(piece) - 1)
+        following: dict[int, list[int]] = {}
+        for position, found in sorted(reachable.items()):
+            for k in range(longest + 1):
+                if expected[position - k : position - k + len(piece)] == piece:
+                    following.setdefault(position + len(piece) - k, [*found, k])
+        assert following, f"chunk {chunk.ordinal} does not continue the text at {min(reachable)}"
+        reachable = following
         previous = piece
-    assert position == len(expected), "the chunks stop before the end of the text"
-    return found
+    assert len(expected) in reachable, "the chunks stop before the end of the text"
+    return reachable[len(expected)]
 
 
 def document(*sections: TextSection) -> ExtractedText:

@@ -180,8 +180,11 @@ class RecursiveTokenChunker(Chunker):
 
 
 def _runs(sections: Sequence[TextSection]) -> Iterator[_Run]:
+    """Consecutive sections with one heading path; blank sections hold nothing, not even a page."""
     group: list[TextSection] = []
     for section in sections:
+        if not _NON_SPACE.search(section.text):
+            continue
         if group and section.heading_path != group[0].heading_path:
             yield _join(group)
             group = []
