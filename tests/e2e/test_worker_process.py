@@ -88,7 +88,8 @@ def wait_for_job(redis: Redis, job_id: str, timeout: float = 30) -> Job:
     while time.monotonic() < deadline:
         job = Job.fetch(job_id, connection=redis, serializer=SERIALIZER)
         if job.get_status() in (JobStatus.FINISHED, JobStatus.FAILED):
-            return job
+            # fetched again: the fields read above may predate the worker's final write
+            return Job.fetch(job_id, connection=redis, serializer=SERIALIZER)
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not end")
 

@@ -378,9 +378,13 @@ def _snapshot(world: FaultWorld, document_id: UUID) -> tuple[Row, list[tuple[int
 
 
 def _wait_for_job(corpus: Corpus, job_id: str) -> Job:
+    def fetch() -> Job:
+        return Job.fetch(job_id, connection=corpus.queue.connection, serializer=SERIALIZER)
+
     def ended() -> Job | None:
-        job = Job.fetch(job_id, connection=corpus.queue.connection, serializer=SERIALIZER)
-        return job if job.get_status() in (JobStatus.FINISHED, JobStatus.FAILED) else None
+        # fetched again once ended: the fields read first may predate the worker's final write
+        done = fetch().get_status() in (JobStatus.FINISHED, JobStatus.FAILED)
+        return fetch() if done else None
 
     return wait_until(ended, 60, f"job {job_id}")  # type: ignore[no-any-return]
 
