@@ -187,7 +187,8 @@ class Settings(BaseSettings):
 
     def advisories(self) -> list[str]:
         """Valid but probably unintended combinations, one message each, to log at start-up."""
-        return [message for message in (_unused_token_advisory(self),) if message]
+        candidates = (_unused_token_advisory(self), _forked_model_advisory(self))
+        return [message for message in candidates if message]
 
     def retry_intervals(self) -> list[int]:
         """One delay per retry (MAX_ATTEMPTS - 1 of them), the last delay repeated as needed."""
@@ -269,6 +270,18 @@ def _unused_token_advisory(settings: Settings) -> str | None:
     return (
         "METRICS_TOKEN: set, but METRICS_REQUIRE_AUTH is false, so /metrics is served without "
         "it; set METRICS_REQUIRE_AUTH=true to require the token"
+    )
+
+
+def _forked_model_advisory(settings: Settings) -> str | None:
+    if settings.embedder is not EmbedderKind.SENTENCE_TRANSFORMERS:
+        return None
+    if settings.worker_mode is not WorkerMode.FORK:
+        return None
+    return (
+        "WORKER_MODE: fork with EMBEDDER=sentence-transformers runs the model in forked work "
+        "horses, where PyTorch's thread pool does not carry over (slower, and a horse hangs if "
+        "the parent has already run the model); WORKER_MODE=inline keeps the model in one process"
     )
 
 

@@ -70,3 +70,11 @@ def test_worker_mode_is_fork_unless_inline_is_asked_for(monkeypatch: pytest.Monk
     monkeypatch.setenv("WORKER_MODE", "thread")
     with pytest.raises(ConfigurationError, match="WORKER_MODE: Input should be 'fork' or 'inline'"):
         load_settings()
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_a_local_model_in_forked_horses_is_an_advisory() -> None:
+    forked = load_settings(embedder="sentence-transformers", worker_mode="fork")
+    inline = load_settings(embedder="sentence-transformers", worker_mode="inline")
+    assert [a.split(":")[0] for a in forked.advisories()] == ["WORKER_MODE"]
+    assert inline.advisories() == []
