@@ -74,7 +74,7 @@ def test_a_redis_restart_with_its_data_kept_is_ridden_out(
     time.sleep(1)  # the outage itself: Redis stays down this long
     restartable_redis.start()
     wait_until(
-        lambda: worker.process.poll() is not None or _all_ready(outage_world, ids), 60, "the run"
+        lambda: worker.process.poll() is not None or _all_ready(outage_world, ids), 180, "the run"
     )
     assert worker.process.poll() is None, "the worker exited instead of reconnecting"
     assert _all_ready(outage_world, ids)
