@@ -48,6 +48,21 @@ _log = logging.getLogger(__name__)
 QueueStatsReader = Callable[[], QueueStats]
 
 
+class ForkQuietMeterProvider(MeterProvider):
+    """A meter provider that, in a forked child, only renews its locks.
+
+    The SDK's own fork handler also re-detects the resource (process id and the like), running
+    its detectors on a fresh thread pool in every child: about a millisecond per RQ work horse,
+    spent on attributes this exporter never shows (`disable_target_info`). Work horses record
+    through the relay's pipe, not through this provider, so nothing is lost.
+    """
+
+    def _handle_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._meter_lock = threading.Lock()
+        type(self)._all_metric_readers_lock = threading.Lock()
+
+
 class IngestionMetrics:
     """Owns the meter provider, its Prometheus reader and registry, and every instrument.
 
@@ -63,7 +78,7 @@ class IngestionMetrics:
             disable_target_info=True, scope_info_enabled=False, registry=self.registry
         )
         buckets = ExplicitBucketHistogramAggregation(DURATION_BUCKETS_SECONDS)
-        self._provider = MeterProvider(
+        self._provider = ForkQuietMeterProvider(
             metric_readers=[self._reader],
             views=[
                 View(instrument_name=JOB_DURATION, aggregation=buckets),

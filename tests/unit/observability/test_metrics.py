@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -128,3 +129,26 @@ def test_one_render_reads_queue_stats_once_for_both_gauges() -> None:
     assert sample(text, "rq_jobs", queue="documents", status="queued") == 1
     assert sample(text, "rq_workers", state="idle") == 1
     metrics.shutdown()
+
+
+def test_a_forked_child_keeps_the_resource_and_can_still_record(
+    metrics: IngestionMetrics,
+) -> None:
+    resource = metrics._provider._sdk_config.resource
+    read_end, write_end = os.pipe()
+
+    child = os.fork()
+    if child == 0:
+        try:
+            metrics.record_stage("embed", 0.5)
+            same = metrics._provider._sdk_config.resource is resource
+            rendered = b"ingestion_stage_duration_seconds_count" in metrics.render()
+            os.write(write_end, f"{same} {rendered}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    reply = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(child, 0)
+
+    assert reply == "True True"  # no per-fork resource detection; recording still works
