@@ -28,6 +28,7 @@ Common to both:
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -182,6 +183,13 @@ class IngestionWorkerMixin(BaseWorker):
 class IngestionWorker(IngestionWorkerMixin, Worker):
     """Forks a work horse per job (WORKER_MODE=fork); bound to a container by
     `bind_worker_class`."""
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        """Also move everything loaded so far out of the garbage collector's reach: a horse
+        whose allocations trigger a full collection would otherwise touch, and so copy, every
+        object it shares with this process (about 70 ms with the ingestion stack loaded)."""
+        super().bootstrap(*args, **kwargs)
+        gc.freeze()
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         """A horse that died (timeout, OOM, kill) is a transient failure: allow retries."""

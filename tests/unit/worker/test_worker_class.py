@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
+from redis import Redis
 from rq import SimpleWorker, Worker
 
 from infrastructure.container import build_container
@@ -44,3 +46,25 @@ def test_worker_mode_picks_the_class_bound_to_the_container(
     assert bound.container is container
     assert bound.job_class is AllowlistedJob
 
+
+
+def test_a_forking_worker_freezes_what_it_loaded_before_its_first_horse(
+    tmp_path: Path, redis_url: str
+) -> None:
+    settings = load_settings(
+        database_url="postgresql://nobody@127.0.0.1:1/none",
+        redis_url=redis_url,
+        data_dir=tmp_path,
+        worker_mode=WorkerMode.FORK,
+    )
+    worker_class = bind_worker_class(build_container(settings))
+    worker = worker_class(["frozen"], connection=Redis.from_url(redis_url))
+    gc.unfreeze()
+    try:
+        worker.bootstrap(logging_level="WARNING")
+        frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+        worker.teardown()
+
+    assert frozen > 0
