@@ -89,7 +89,7 @@ class Settings(BaseSettings):
 
     # Limits.
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
-    max_pages: int = Field(default=2000, ge=1)
+    max_pages: int = Field(default=5000, ge=1)
     max_chars: int = Field(default=10_000_000, ge=1)
 
     # Jobs, retries, recovery (seconds).

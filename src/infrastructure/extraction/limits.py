@@ -21,7 +21,7 @@ class ExtractionLimits:
     """
 
     max_bytes: int = 100 * _MIB
-    max_pages: int = 2000
+    max_pages: int = 5000
     max_chars: int = 20_000_000
     max_unpacked_bytes: int = 500 * _MIB
     max_compression_ratio: int = 100
