@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     # (a small document costs a few ms instead of tens), but such a crash ends the worker
     # process. The document's attempt counter and PROCESSING_LEASE bound the damage (after
     # MAX_ATTEMPTS it is failed) and a supervisor, or the pool with --workers N, restarts it.
+    # Unset, it is `inline` for EMBEDDER=sentence-transformers (PyTorch's thread pool does not
+    # survive a fork) and `fork` otherwise.
     worker_mode: WorkerMode = WorkerMode.FORK
 
     @field_validator("queues", mode="before")
@@ -157,6 +159,16 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_worker_mode(cls, data: Any) -> Any:
+        """A local model runs in the worker process unless WORKER_MODE says otherwise."""
+        if isinstance(data, dict) and data.get("worker_mode") is None:
+            embedder = str(data.get("embedder", "")).lower()
+            if embedder == EmbedderKind.SENTENCE_TRANSFORMERS.value:
+                return {**data, "worker_mode": WorkerMode.INLINE}
+        return data
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:

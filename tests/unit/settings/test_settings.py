@@ -65,6 +65,8 @@ def test_a_metrics_token_without_required_auth_is_an_advisory() -> None:
 @pytest.mark.usefixtures("clean_environment")
 def test_worker_mode_is_fork_unless_inline_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().worker_mode is WorkerMode.FORK
+    remote = load_settings(embedder="openai", embedding_base_url="http://x", embedding_model="m")
+    assert remote.worker_mode is WorkerMode.FORK
     monkeypatch.setenv("WORKER_MODE", "inline")
     assert load_settings().worker_mode is WorkerMode.INLINE
     monkeypatch.setenv("WORKER_MODE", "thread")
@@ -78,3 +80,14 @@ def test_a_local_model_in_forked_horses_is_an_advisory() -> None:
     inline = load_settings(embedder="sentence-transformers", worker_mode="inline")
     assert [a.split(":")[0] for a in forked.advisories()] == ["WORKER_MODE"]
     assert inline.advisories() == []
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_a_local_model_runs_inline_unless_fork_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EMBEDDER", "sentence-transformers")
+    assert load_settings().worker_mode is WorkerMode.INLINE
+    assert load_settings().advisories() == []
+    monkeypatch.setenv("WORKER_MODE", "fork")
+    assert load_settings().worker_mode is WorkerMode.FORK
