@@ -6,18 +6,25 @@ from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, Text, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from application.ports import EmbeddingCache
 from domain import Vector
 from infrastructure.db.errors import unavailable_as_dependency_error
 from infrastructure.db.tables import chunks, documents
 
+#: The parameter of `lookup_statement` that carries the content hashes looked up.
+CONTENT_HASHES = "content_hashes"
 
-def lookup_statement(
-    workspace_id: UUID, model_id: str, content_hashes: Collection[str]
-) -> Select[tuple[str, Any]]:
-    """The one query behind `SqlAlchemyEmbeddingCache.lookup` (also run by the warm-up)."""
+
+def lookup_statement(workspace_id: UUID, model_id: str) -> Select[tuple[str, Any]]:
+    """The one query behind `SqlAlchemyEmbeddingCache.lookup` (also run by the warm-up).
+
+    The hashes are bound at execution as one array, `{CONTENT_HASHES: [...]}`: an `IN` list
+    would render one placeholder per hash on every call (a document has thousands), while
+    `= ANY(array)` is compiled once and cached.
+    """
     return (
         select(chunks.c.content_sha256, chunks.c.embedding)
         .join(documents, documents.c.id == chunks.c.document_id)
@@ -25,7 +32,7 @@ def lookup_statement(
             chunks.c.workspace_id == workspace_id,
             documents.c.workspace_id == workspace_id,
             documents.c.embedding_model == model_id,
-            chunks.c.content_sha256.in_(list(set(content_hashes))),
+            chunks.c.content_sha256 == any_(bindparam(CONTENT_HASHES, type_=ARRAY(Text))),
         )
     )
 
@@ -46,7 +53,8 @@ class SqlAlchemyEmbeddingCache(EmbeddingCache):
     ) -> dict[str, Vector]:
         if not content_hashes:
             return {}
-        statement = lookup_statement(workspace_id, model_id, content_hashes)
+        statement = lookup_statement(workspace_id, model_id)
+        hashes = {CONTENT_HASHES: sorted(set(content_hashes))}
         with unavailable_as_dependency_error(), self._engine.connect() as connection:
-            rows = connection.execute(statement).all()
+            rows = connection.execute(statement, hashes).all()
         return {row.content_sha256: row.embedding for row in rows}

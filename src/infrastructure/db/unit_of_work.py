@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine
 from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain import Document
 from infrastructure.db.documents import SqlAlchemyDocumentRepository
-from infrastructure.db.embedding_cache import lookup_statement
+from infrastructure.db.embedding_cache import CONTENT_HASHES, lookup_statement
 from infrastructure.db.errors import is_unavailable, unavailable_as_dependency_error
 
 
@@ -106,4 +106,5 @@ class SqlAlchemyUnitOfWorkFactory(UnitOfWorkFactory):
         with self() as uow:
             uow.documents.warm_up(absent)
             with unavailable_as_dependency_error():
-                uow.connection.execute(lookup_statement(absent.workspace_id, "", [""])).all()
+                lookup = lookup_statement(absent.workspace_id, "")
+                uow.connection.execute(lookup, {CONTENT_HASHES: [""]}).all()
