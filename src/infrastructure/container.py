@@ -34,6 +34,7 @@ from application.usecases.ingestion import (
     ProcessUploadedDocument,
     RecoverAbandonedDocuments,
     RequeueFailedDocuments,
+    ResumeAbandonedJobs,
     SubmitDocument,
 )
 from infrastructure.chunking import (
@@ -240,6 +241,15 @@ def _register_use_cases(container: punq.Container, settings: Settings) -> None:
             clock=container.resolve(Clock),
             lease=timedelta(seconds=settings.processing_lease),
             max_attempts=settings.max_attempts,
+        ),
+    )
+    container.register(
+        ResumeAbandonedJobs,
+        factory=lambda: ResumeAbandonedJobs(
+            uow_factory=container.resolve(UnitOfWorkFactory),
+            queue=container.resolve(JobQueue),
+            clock=container.resolve(Clock),
+            lease=timedelta(seconds=settings.processing_lease),
         ),
     )
 

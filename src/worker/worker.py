@@ -21,8 +21,9 @@ Common to both:
   an outside client that set no retry policy; then the job fails with the last reason.
 - A job runs at most JOB_TIMEOUT seconds (RQ's SIGALRM death penalty, in the horse or, inline,
   in the worker's main thread).
-- Every RECOVERY_INTERVAL the worker process (never a work horse) runs
-  `RecoverAbandonedDocuments`, at most once per interval across all workers on this Redis.
+- Every RECOVERY_INTERVAL the worker process (never a work horse), before RQ's own registry
+  cleanup, runs `ResumeAbandonedJobs` (jobs taken by a worker that died) and, at most once per
+  interval across all workers on this Redis, `RecoverAbandonedDocuments`.
 - SIGTERM finishes the current job and exits 0 (warm shutdown); a second SIGTERM stops at once.
 """
 
@@ -47,7 +48,7 @@ from rq.job import Job, JobStatus
 from rq.worker import BaseWorker
 
 from application.errors import PermanentError
-from application.usecases.ingestion import RecoverAbandonedDocuments
+from application.usecases.ingestion import RecoverAbandonedDocuments, ResumeAbandonedJobs
 from infrastructure.observability import MetricsRelay
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, SERIALIZER
 from infrastructure.settings import Settings, WorkerMode
@@ -128,27 +129,42 @@ class IngestionWorkerMixin(BaseWorker):
         )
 
     def run_maintenance_tasks(self) -> None:
-        super().run_maintenance_tasks()
+        """Our recovery first: RQ's registry cleanup would otherwise retry our abandoned jobs
+        only after their backoff, or fail them for good once their retries are spent."""
         self.recover_abandoned_documents()
+        super().run_maintenance_tasks()
 
     def recover_abandoned_documents(self) -> None:
-        """Requeue documents stuck in `processing`; one worker per interval does it."""
+        """Settle jobs left by dead workers (every worker, every time: it costs a few Redis
+        reads and each job is settled once); requeue documents stuck in `processing` (one
+        worker per interval)."""
+        jobs = self._recover(ResumeAbandonedJobs)
+        if jobs is not None and (jobs.resumed or jobs.retired):
+            _log.info(
+                "abandoned jobs: %d back at the head of the queue, %d retired",
+                len(jobs.resumed),
+                len(jobs.retired),
+            )
         interval = self._settings.recovery_interval
         if not self.connection.set(RECOVERY_LOCK_KEY, self.name, nx=True, ex=interval):
             return
-        try:
-            report = self.container.resolve(RecoverAbandonedDocuments)()
-        except StopRequested:
-            raise
-        except Exception:
-            _log.warning("recovery of abandoned documents failed; retrying later", exc_info=True)
-            return
-        if report.requeued or report.failed:
+        report = self._recover(RecoverAbandonedDocuments)
+        if report is not None and (report.requeued or report.failed):
             _log.info(
                 "recovered abandoned documents: %d requeued, %d failed",
                 len(report.requeued),
                 len(report.failed),
             )
+
+    def _recover(self, use_case: type[Any]) -> Any:
+        """Run a recovery use case; a failure is logged and left for the next interval."""
+        try:
+            return self.container.resolve(use_case)()
+        except StopRequested:
+            raise
+        except Exception:
+            _log.warning("recovery of abandoned work failed; retrying later", exc_info=True)
+            return None
 
     def _job_scope(self) -> AbstractContextManager[None]:
         """What surrounds running one job in this worker process."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import zlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
 from redis import Redis
-from rq import Queue
-from rq.job import Job
+from rq import Queue, Worker
+from rq.executions import Execution
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from application.errors import DependencyUnavailable
 from application.ports import JobQueue
@@ -18,13 +20,28 @@ from infrastructure.memory import InMemoryJobQueue
 from infrastructure.queue import PROCESS_DOCUMENT_JOB, SERIALIZER, JobPolicy, RqJobQueue, connect
 
 QUEUE = "ingestion"
+#: A cutoff every job taken during a test was taken before.
+LATER = timedelta(seconds=30)
 
 
 class JobQueueContract:
-    """Tests every `JobQueue` adapter must pass; subclasses provide `adapter` and `enqueued`."""
+    """Tests every `JobQueue` adapter must pass; subclasses provide `adapter`, `enqueued`,
+    `abandon`, `waiting` and `failed`."""
 
     def enqueued(self, adapter: JobQueue, job_id: str) -> tuple[str, list[object]]:
         """The dotted function path and the arguments of the job `job_id`."""
+        raise NotImplementedError
+
+    def abandon(self, adapter: JobQueue, job_id: str) -> None:
+        """Let a worker take `job_id` (at the head of the queue) and die before it ends."""
+        raise NotImplementedError
+
+    def waiting(self, adapter: JobQueue) -> list[str]:
+        """The ids of the jobs waiting on the queue, head first."""
+        raise NotImplementedError
+
+    def failed(self, adapter: JobQueue) -> list[str]:
+        """The ids of the jobs recorded as failed."""
         raise NotImplementedError
 
     def test_enqueue_returns_a_job_id(self, adapter: JobQueue) -> None:
@@ -51,6 +68,56 @@ class JobQueueContract:
         assert first != second
 
 
+    def test_a_job_whose_worker_died_is_listed_with_its_document(self, adapter: JobQueue) -> None:
+        document_id, workspace_id = uuid4(), uuid4()
+        job_id = adapter.enqueue_processing(document_id, workspace_id)
+        before = datetime.now(UTC) - timedelta(seconds=1)
+        self.abandon(adapter, job_id)
+
+        [job] = adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=10)
+
+        assert (job.job_id, job.document_id) == (job_id, document_id)
+        assert job.workspace_id == workspace_id
+        assert before <= job.taken_at <= datetime.now(UTC)
+        assert adapter.abandoned_jobs(before, limit=10) == []
+        assert adapter.unfinished_jobs() == 1
+
+    def test_running_it_again_puts_the_same_job_back_at_the_head_once(
+        self, adapter: JobQueue
+    ) -> None:
+        first = adapter.enqueue_processing(uuid4(), uuid4())
+        second = adapter.enqueue_processing(uuid4(), uuid4())
+        self.abandon(adapter, first)
+        third = adapter.enqueue_processing(uuid4(), uuid4())
+        [job] = adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=10)
+
+        assert adapter.retire_abandoned(job, run_again=True) is True
+        assert adapter.retire_abandoned(job, run_again=True) is False
+
+        assert self.waiting(adapter) == [first, second, third]
+        assert adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=10) == []
+        assert adapter.unfinished_jobs() == 3
+        assert self.failed(adapter) == []
+
+    def test_retiring_it_for_good_records_it_failed(self, adapter: JobQueue) -> None:
+        job_id = adapter.enqueue_processing(uuid4(), uuid4())
+        self.abandon(adapter, job_id)
+        [job] = adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=10)
+
+        assert adapter.retire_abandoned(job, run_again=False) is True
+        assert adapter.retire_abandoned(job, run_again=True) is False
+
+        assert self.failed(adapter) == [job_id]
+        assert self.waiting(adapter) == []
+        assert adapter.unfinished_jobs() == 0
+
+    def test_the_listing_stops_at_the_limit(self, adapter: JobQueue) -> None:
+        for _ in range(3):
+            self.abandon(adapter, adapter.enqueue_processing(uuid4(), uuid4()))
+
+        assert len(adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=2)) == 2
+
+
 class TestInMemoryJobQueue(JobQueueContract):
     @pytest.fixture
     def adapter(self) -> InMemoryJobQueue:
@@ -60,6 +127,18 @@ class TestInMemoryJobQueue(JobQueueContract):
         assert isinstance(adapter, InMemoryJobQueue)
         [(_, document_id, workspace_id)] = [j for j in adapter.jobs if j[0] == job_id]
         return PROCESS_DOCUMENT_JOB, [str(document_id), str(workspace_id)]
+
+    def abandon(self, adapter: JobQueue, job_id: str) -> None:
+        assert isinstance(adapter, InMemoryJobQueue)
+        adapter.abandon(job_id, datetime.now(UTC))
+
+    def waiting(self, adapter: JobQueue) -> list[str]:
+        assert isinstance(adapter, InMemoryJobQueue)
+        return [job_id for job_id, _, _ in adapter.jobs]
+
+    def failed(self, adapter: JobQueue) -> list[str]:
+        assert isinstance(adapter, InMemoryJobQueue)
+        return list(adapter.failed)
 
 
 class TestRqJobQueue(JobQueueContract):
@@ -72,6 +151,20 @@ class TestRqJobQueue(JobQueueContract):
     def enqueued(self, adapter: JobQueue, job_id: str) -> tuple[str, list[object]]:
         job = Job.fetch(job_id, connection=self.connection, serializer=SERIALIZER)
         return str(job.func_name), list(job.args)
+
+    def abandon(self, adapter: JobQueue, job_id: str) -> None:
+        job = take(self.connection)
+        assert job.id == job_id
+        Worker([job.origin], connection=self.connection, serializer=SERIALIZER).prepare_execution(
+            job
+        )
+
+    def waiting(self, adapter: JobQueue) -> list[str]:
+        return rq_queue(self.connection).job_ids
+
+    def failed(self, adapter: JobQueue) -> list[str]:
+        registry = FailedJobRegistry(queue=rq_queue(self.connection))
+        return registry.get_job_ids()
 
     def test_the_job_is_waiting_with_its_policy(
         self, adapter: RqJobQueue, redis_connection: Redis
@@ -109,3 +202,74 @@ class TestRqJobQueue(JobQueueContract):
         retry_later = Queue(QUEUE, connection=redis_connection, serializer=SERIALIZER)
         retry_later.enqueue_in(timedelta(hours=1), PROCESS_DOCUMENT_JOB, str(uuid4()), str(uuid4()))
         assert adapter.unfinished_jobs() == 2
+
+    def test_a_job_taken_and_never_started_is_listed_once_first_seen_before_the_cutoff(
+        self, adapter: RqJobQueue, redis_connection: Redis
+    ) -> None:
+        document_id = uuid4()
+        job_id = adapter.enqueue_processing(document_id, uuid4())
+        take(redis_connection)  # the worker died between taking the job and recording its start
+
+        assert adapter.abandoned_jobs(datetime.now(UTC) - LATER, limit=10) == []
+        [job] = adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=10)
+        assert (job.job_id, job.document_id) == (job_id, document_id)
+
+        assert adapter.retire_abandoned(job, run_again=True) is True
+        assert rq_queue(redis_connection).job_ids == [job_id]
+        assert rq_queue(redis_connection).intermediate_queue.get_job_ids() == []
+
+    def test_a_running_job_whose_heartbeat_expired_is_listed_whatever_the_cutoff(
+        self, adapter: RqJobQueue, redis_connection: Redis
+    ) -> None:
+        job_id = adapter.enqueue_processing(uuid4(), uuid4())
+        job = take(redis_connection)
+        with redis_connection.pipeline() as pipeline:
+            Execution.create(job, ttl=0, pipeline=pipeline)  # no heartbeat will ever come
+            pipeline.execute()
+
+        [listed] = adapter.abandoned_jobs(datetime.now(UTC) - LATER, limit=10)
+
+        assert listed.job_id == job_id
+
+    def test_a_live_job_and_other_functions_jobs_are_not_listed(
+        self, adapter: RqJobQueue, redis_connection: Redis
+    ) -> None:
+        queue = rq_queue(redis_connection)
+        queue.enqueue_call("builtins.print", args=("not ours",))
+        job_id = adapter.enqueue_processing(uuid4(), uuid4())
+        worker = Worker([queue], connection=redis_connection, serializer=SERIALIZER)
+        for _ in range(2):
+            worker.prepare_execution(take(redis_connection))
+
+        assert adapter.abandoned_jobs(datetime.now(UTC) - LATER, limit=10) == []
+        [ours] = adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=10)
+        assert ours.job_id == job_id
+        assert len(StartedJobRegistry(queue=queue).get_job_ids(cleanup=False)) == 2
+
+    def test_rqs_own_cleanup_never_runs_a_retired_job_again(
+        self, adapter: RqJobQueue, redis_connection: Redis
+    ) -> None:
+        job_id = adapter.enqueue_processing(uuid4(), uuid4())
+        self.abandon(adapter, job_id)
+        [job] = adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=10)
+        adapter.retire_abandoned(job, run_again=False)
+
+        queue = rq_queue(redis_connection)
+        StartedJobRegistry(queue=queue).cleanup(timestamp=datetime.now(UTC).timestamp() + 3600)
+        worker = Worker([queue], connection=redis_connection, serializer=SERIALIZER)
+        queue.intermediate_queue.cleanup(worker, queue)
+
+        assert queue.job_ids == []
+        assert Job.fetch(job_id, connection=redis_connection).get_status() == JobStatus.FAILED
+
+
+def rq_queue(connection: Redis) -> Queue:
+    return Queue(QUEUE, connection=connection, serializer=SERIALIZER)
+
+
+def take(connection: Redis) -> Job:
+    """Take the job at the head of the queue, as a worker's dequeue does."""
+    queues = [rq_queue(connection)]
+    taken = Queue.dequeue_any(queues, None, connection=connection, serializer=SERIALIZER)
+    assert taken is not None
+    return taken[0]

@@ -29,6 +29,15 @@ POSTGRES_DOWN_SECONDS = 15
 #: Retries long enough to outlast the outage: 1+2+4+8+8 s of backoff.
 OUTLASTING = {"RETRY_BACKOFF": "1,2,4,8", "MAX_ATTEMPTS": "8", "RECOVERY_INTERVAL": "1",
               "JOB_TIMEOUT": "5", "PROCESSING_LEASE": "6"}  # fmt: skip
+#: Once Redis is back, a job the outage left taken but unfinished is waiting again within lease +
+#: recovery interval + job timeout (12 s), and at worst all 60 documents are still to run (about
+#: 5 s on an idle 2-core machine): three times that.
+RIDE_OUT_SECONDS = 3 * (
+    int(OUTLASTING["PROCESSING_LEASE"])
+    + int(OUTLASTING["RECOVERY_INTERVAL"])
+    + int(OUTLASTING["JOB_TIMEOUT"])
+    + 5
+)
 FIGURES: dict[str, float] = {}
 
 
@@ -74,7 +83,9 @@ def test_a_redis_restart_with_its_data_kept_is_ridden_out(
     time.sleep(1)  # the outage itself: Redis stays down this long
     restartable_redis.start()
     wait_until(
-        lambda: worker.process.poll() is not None or _all_ready(outage_world, ids), 180, "the run"
+        lambda: worker.process.poll() is not None or _all_ready(outage_world, ids),
+        RIDE_OUT_SECONDS,
+        "the run",
     )
     assert worker.process.poll() is None, "the worker exited instead of reconnecting"
     assert _all_ready(outage_world, ids)

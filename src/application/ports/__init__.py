@@ -3,11 +3,12 @@
 from application.ports.documents import DocumentRepository, UnitOfWork, UnitOfWorkFactory
 from application.ports.embeddings import Embedder, EmbeddingCache
 from application.ports.observability import Clock, IngestionTelemetry, Stage
-from application.ports.queue import JobQueue
+from application.ports.queue import AbandonedJob, JobQueue
 from application.ports.storage import BlobStorage
 from application.ports.text import Chunker, ExtractedText, TextExtractor, TextSection
 
 __all__ = [
+    "AbandonedJob",
     "BlobStorage",
     "Chunker",
     "Clock",

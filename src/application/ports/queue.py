@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonedJob:
+    """A processing job that a worker took off the queue and never finished: the worker died,
+    or lost the queue, while it held the job."""
+
+    #: The queue's id for the job.
+    job_id: str
+    document_id: UUID
+    workspace_id: UUID
+    #: When a worker took the job (or, where the queue cannot tell, a later moment).
+    taken_at: datetime
+    #: What the queue needs to retire this job; opaque to callers.
+    handle: str
 
 
 class JobQueue(Protocol):
@@ -22,5 +39,31 @@ class JobQueue(Protocol):
         retry, deferred or running. Reads counts without side effects (no registry cleanup).
 
         Raises `DependencyUnavailable` when the queue cannot be reached.
+        """
+        ...
+
+    def abandoned_jobs(self, taken_before: datetime, limit: int) -> list[AbandonedJob]:
+        """Up to `limit` processing jobs that a worker took and never finished, and never will:
+        taken before `taken_before`, or already counted as abandoned by the queue's own liveness
+        checks (its worker stopped reporting on it). With `taken_before` older than the job
+        timeout, a live job is never listed.
+
+        Takes nothing: each listed job still counts as unfinished until `retire_abandoned`.
+        Jobs of other functions, or whose arguments are not two UUIDs, are not listed (the
+        queue's own cleanup keeps them). Raises `DependencyUnavailable` when the queue cannot
+        be reached.
+        """
+        ...
+
+    def retire_abandoned(self, job: AbandonedJob, *, run_again: bool) -> bool:
+        """Take an abandoned job off the running jobs for good, in one step: with `run_again`
+        the same job goes back to the head of the queue (it had reached the head once; its
+        retry allowance is untouched), otherwise it is recorded as failed, abandoned, and never
+        runs again. Either way the queue's own cleanup never retries it later.
+
+        Returns False, changing nothing, when the job is no longer abandoned (another caller or
+        the queue's own cleanup took it first): of concurrent callers, at most one gets True,
+        so a job is put back at most once. Raises `DependencyUnavailable` when the queue cannot
+        be reached.
         """
         ...

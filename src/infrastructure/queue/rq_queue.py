@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
 from uuid import UUID
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.registry import DeferredJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.exceptions import DeserializationError, NoSuchJobError
+from rq.executions import Execution, ExecutionRegistry
+from rq.job import Job, JobStatus
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from rq.utils import as_text, current_timestamp, now
 
 from application.errors import DependencyUnavailable
-from application.ports import JobQueue
+from application.ports import AbandonedJob, JobQueue
 from infrastructure.queue.connection import SERIALIZER
 from infrastructure.queue.job_paths import PROCESS_DOCUMENT_JOB
 
@@ -34,6 +46,14 @@ class RqJobQueue(JobQueue):
     arguments as JSON strings, so any RQ client can enqueue the same job. Each enqueue is one
     Redis round trip; no transaction spans anything else. Redis failures raise
     `DependencyUnavailable`.
+
+    Abandoned jobs are found where RQ leaves them when a worker dies: an execution in a consumed
+    queue's StartedJobRegistry that began before the cutoff or whose heartbeat expired (RQ's
+    own test), or a job id left in the queue's intermediate list (taken, never started) first
+    seen before the cutoff or longer ago than RQ's own limit. Retiring one removes that entry
+    first (ZREM or LREM: only one caller can succeed), then clears the rest in one MULTI/EXEC
+    and either pushes the same job back to the head of its queue or records it failed, so RQ's
+    registry cleanup never retries it later.
     """
 
     def __init__(
@@ -47,9 +67,11 @@ class RqJobQueue(JobQueue):
         self._queue = Queue(queue_name, connection=connection, serializer=SERIALIZER)
         self._policy = policy
         self._connection = connection
-        self._count_keys = _count_keys(
-            [queue_name, *(q for q in consumed_queues if q != queue_name)], connection
-        )
+        names = [queue_name, *(q for q in consumed_queues if q != queue_name)]
+        self._consumed = {
+            name: Queue(name, connection=connection, serializer=SERIALIZER) for name in names
+        }
+        self._count_keys = _count_keys(names, connection)
 
     def enqueue_processing(self, document_id: UUID, workspace_id: UUID) -> str:
         policy = self._policy
@@ -83,6 +105,127 @@ class RqJobQueue(JobQueue):
             return sum(pipeline.execute())
         except (RedisError, OSError) as e:
             raise DependencyUnavailable(f"could not count jobs on Redis: {e}") from e
+
+    def abandoned_jobs(self, taken_before: datetime, limit: int) -> list[AbandonedJob]:
+        cutoff = taken_before.timestamp()
+        found: list[AbandonedJob] = []
+        try:
+            for queue in self._consumed.values():
+                for job_id, taken_at, handle in _taken_and_abandoned(queue, cutoff):
+                    arguments = self._document_arguments(job_id)
+                    if arguments is not None:
+                        moment = datetime.fromtimestamp(taken_at, UTC)
+                        found.append(AbandonedJob(job_id, *arguments, moment, handle))
+                    if len(found) >= limit:
+                        return found
+        except (RedisError, OSError) as e:
+            raise DependencyUnavailable(f"could not read running jobs on Redis: {e}") from e
+        return found
+
+    def retire_abandoned(self, job: AbandonedJob, *, run_again: bool) -> bool:
+        queue_name, execution_id = json.loads(job.handle)
+        queue = self._consumed.get(queue_name)
+        if queue is None:
+            return False
+        connection = self._connection
+        intermediate = queue.intermediate_queue
+        try:
+            stored = Job.fetch(job.job_id, connection=connection, serializer=SERIALIZER)
+            execution = Execution(execution_id, job.job_id, connection) if execution_id else None
+            if execution is not None:
+                taken = connection.zrem(queue.started_job_registry.key, execution.composite_key)
+            else:
+                taken = connection.lrem(intermediate.key, 1, job.job_id)
+            if not taken:
+                return False
+            with connection.pipeline() as pipeline:
+                pipeline.lrem(intermediate.key, 0, job.job_id)
+                pipeline.delete(intermediate.get_first_seen_key(job.job_id))
+                if execution is not None:
+                    pipeline.delete(execution.key)
+                    pipeline.zrem(ExecutionRegistry(job.job_id, connection).key, execution.id)
+                if run_again:
+                    _put_back_at_the_head(stored, queue, pipeline)
+                else:
+                    _record_abandoned(stored, queue, pipeline)
+                pipeline.execute()
+        except NoSuchJobError:
+            return False
+        except (RedisError, OSError) as e:
+            raise DependencyUnavailable(f"could not retire an abandoned job on Redis: {e}") from e
+        return True
+
+    def _document_arguments(self, job_id: str) -> tuple[UUID, UUID] | None:
+        """The job's (document id, workspace id) if it is a processing job, else None."""
+        try:
+            job = Job.fetch(job_id, connection=self._connection, serializer=SERIALIZER)
+            if job.func_name != PROCESS_DOCUMENT_JOB or len(job.args) > 2:
+                return None
+            named = dict(zip(("document_id", "workspace_id"), job.args, strict=False))
+            named.update(job.kwargs)
+            document_id, workspace_id = named.pop("document_id"), named.pop("workspace_id")
+            if named or not isinstance(document_id, str) or not isinstance(workspace_id, str):
+                return None
+            return UUID(document_id), UUID(workspace_id)
+        except (NoSuchJobError, DeserializationError, KeyError, ValueError):
+            return None
+
+
+def _taken_and_abandoned(queue: Queue, cutoff: float) -> list[tuple[str, float, str]]:
+    """(job id, when taken, handle) of each job a worker took from `queue` and abandoned."""
+    connection = queue.connection
+    intermediate = queue.intermediate_queue
+    waiting_to_start = intermediate.get_job_ids()  # read first: a live job moves on from here
+    entries = cast(
+        list[tuple[bytes, float]],
+        connection.zrange(queue.started_job_registry.key, 0, -1, withscores=True),
+    )
+    executions = [Execution.from_composite_key(as_text(m), connection) for m, _ in entries]
+    pipeline = connection.pipeline(transaction=False)
+    for execution in executions:
+        pipeline.hget(execution.key, "created_at")
+    started = pipeline.execute()
+    expired = current_timestamp()
+    found: list[tuple[str, float, str]] = []
+    for execution, (_, expires), created in zip(executions, entries, started, strict=True):
+        taken_at = float(created) if created is not None else float(expires)
+        if taken_at < cutoff or expires <= expired:
+            found.append((execution.job_id, taken_at, _handle(queue, execution.id)))
+    running = {execution.job_id for execution in executions}
+    for job_id in waiting_to_start:
+        if job_id in running:
+            continue
+        intermediate.set_first_seen(job_id)
+        first_seen = intermediate.get_first_seen(job_id)
+        if first_seen is None:
+            continue
+        if first_seen.timestamp() < cutoff or intermediate.should_be_cleaned_up(job_id):
+            found.append((job_id, first_seen.timestamp(), _handle(queue, None)))
+    return found
+
+
+def _handle(queue: Queue, execution_id: str | None) -> str:
+    return json.dumps([queue.name, execution_id])
+
+
+def _put_back_at_the_head(job: Job, queue: Queue, pipeline: Any) -> None:
+    """What RQ's enqueue does for a job without dependencies, at the front of the queue."""
+    job.origin = queue.name
+    job.enqueued_at = now()
+    job.set_status(JobStatus.QUEUED, pipeline=pipeline)
+    job.save(pipeline=pipeline)
+    queue.push_job_id(job.id, pipeline=pipeline, at_front=True)
+
+
+def _record_abandoned(job: Job, queue: Queue, pipeline: Any) -> None:
+    job.ended_at = now()
+    job.set_status(JobStatus.FAILED, pipeline=pipeline)
+    FailedJobRegistry(queue=queue).add(
+        job,
+        ttl=job.failure_ttl,
+        exc_string="abandoned: the worker that took it stopped before it ended; not run again",
+        pipeline=pipeline,
+    )
 
 
 def _count_keys(queue_names: Sequence[str], connection: Redis) -> list[tuple[str, str]]:

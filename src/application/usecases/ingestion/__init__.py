@@ -13,6 +13,10 @@ from application.usecases.ingestion.requeue_failed_documents import (
     RequeueFailed,
     RequeueFailedDocuments,
 )
+from application.usecases.ingestion.resume_abandoned_jobs import (
+    ResumeAbandonedJobs,
+    ResumeReport,
+)
 from application.usecases.ingestion.submit_document import SubmitDocument, SubmitUpload
 
 __all__ = [
@@ -23,6 +27,8 @@ __all__ = [
     "RecoveryReport",
     "RequeueFailed",
     "RequeueFailedDocuments",
+    "ResumeAbandonedJobs",
+    "ResumeReport",
     "SubmitDocument",
     "SubmitUpload",
 ]

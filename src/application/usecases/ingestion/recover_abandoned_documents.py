@@ -33,7 +33,8 @@ class RecoverAbandonedDocuments:
     while the database was unreachable, or the enqueue after its row was written failed. When no
     job at all is unfinished on the queues, documents `queued` since before the lease are
     enqueued again (a duplicate job, should one slip through, finds the document current and
-    does nothing).
+    does nothing). A job that a dead worker took before claiming its document is not such a
+    case: `ResumeAbandonedJobs` puts it back once it is older than the lease, busy queue or not.
     """
 
     def __init__(
