@@ -1,9 +1,13 @@
 """The corpus: real documents from Debian documentation packages, copied and cached per size.
 
-PDFs are the R manuals, gnuplot's and Octave's; HTML is the PostgreSQL manual; text is git's
-AsciiDoc sources (and, for `full`, its HTML pages); DOCX files are made from some of the HTML and
-text with python-docx. `quick` is about 20 documents and a few MB, `full` at least 200 documents
-and 50 MB. The result is cached under `bench/out/corpus-<size>/` with a `manifest.json`.
+PDFs are the R manuals, gnuplot's, Octave's and Asymptote's; HTML is the PostgreSQL manual (and,
+for `full`, the larger pages of Octave's, git's, gnuplot's and Asymptote's manuals plus Maxima's
+manual as one 5 MB page); text is git's AsciiDoc sources; DOCX files are made from some of the
+HTML and text with python-docx. `quick` is about 20 documents and a few MB. `full` is every
+distinct PDF and the larger pages of each manual: about 700 documents and 51 MB, weighted towards
+big files, as uploads are (the smallest pages, a few KB each, would measure little but per-job
+overhead, which the overhead row measures on its own). The result is cached under
+`bench/out/corpus-<size>/` with a `manifest.json`.
 """
 
 from __future__ import annotations
@@ -20,16 +24,35 @@ from pathlib import Path
 
 from bench.paths import OUT
 
-DEBIAN_PACKAGES = ("r-doc-pdf", "gnuplot-doc", "octave-doc", "postgresql-doc-15", "git-doc")
+DEBIAN_PACKAGES = (
+    "r-doc-pdf",
+    "gnuplot-doc",
+    "octave-doc",
+    "postgresql-doc-15",
+    "git-doc",
+    "maxima-doc",
+    "asymptote-doc",
+)
 _PDF_SOURCES = (
     Path("/usr/share/R/doc/manual"),
     Path("/usr/share/doc/r-doc-pdf"),
     Path("/usr/share/doc/gnuplot"),
     Path("/usr/share/doc/gnuplot-doc"),
     Path("/usr/share/doc/octave"),
+    Path("/usr/share/doc/asymptote"),
 )
 _POSTGRES_HTML = Path("/usr/share/doc/postgresql-doc-15/html")
 _GIT_DOC = Path("/usr/share/doc/git-doc")
+#: Manuals whose larger HTML pages join the `full` corpus, and how many pages of each.
+_FULL_HTML = {
+    Path("/usr/share/doc/octave"): 100,
+    Path("/usr/share/doc/gnuplot"): 30,
+    Path("/usr/share/doc/asymptote"): 20,
+}
+#: Maxima's whole manual as one page (its per-section pages would repeat the same text).
+_MAXIMA_SINGLE_PAGE = Path("/usr/share/doc/maxima-doc/html/maxima_singlepage.html")
+#: PDFs that repeat another one with different bytes (R's full reference manual is `refman.pdf`).
+_SAME_AS_ANOTHER_PDF = ("fullrefman.pdf",)
 _QUICK_PDFS = ("R-FAQ.pdf", "R-data.pdf", "R-lang.pdf", "liboctave.pdf")
 _KINDS = {
     ".pdf": "pdf",
@@ -104,7 +127,7 @@ def build_corpus(size: str) -> Corpus:
 
 def ensure_sources() -> None:
     """Install the documentation packages when their files are missing (as root, with apt)."""
-    if _postgres_pages() and _pdfs() and _git_texts():
+    if _postgres_pages() and _pdfs() and _git_texts() and _MAXIMA_SINGLE_PAGE.exists():
         return
     command = ["apt-get", "install", "-y", "--no-install-recommends", *DEBIAN_PACKAGES]
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
@@ -124,7 +147,7 @@ def _pdfs() -> list[Path]:
     for directory in _PDF_SOURCES:
         for path in sorted(directory.rglob("*.pdf")) if directory.exists() else ():
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest not in seen:
+            if digest not in seen and path.name not in _SAME_AS_ANOTHER_PDF:
                 seen.add(digest)
                 unique.append(path)
     return unique
@@ -170,8 +193,17 @@ def _quick_picks() -> dict[str, list[Path]]:
 def _full_picks() -> dict[str, list[Path]]:
     texts = _git_texts()
     pages = _postgres_pages()
-    docx_sources = _by_size(pages, 40, minimum=20_000) + _by_size(texts, 20, minimum=10_000)
-    return {"copy": _pdfs() + pages + texts + _git_pages(), "docx": docx_sources}
+    html = _largest(pages, 300) + _largest(_git_pages(), 130) + [_MAXIMA_SINGLE_PAGE]
+    for manual, count in _FULL_HTML.items():
+        html += _largest((p for p in manual.rglob("*.html") if p.is_file()), count)
+    docx_sources = _by_size(pages, 30, minimum=20_000) + _by_size(texts, 10, minimum=10_000)
+    return {"copy": _pdfs() + html + _largest(texts, 60), "docx": docx_sources}
+
+
+def _largest(paths: Iterable[Path], count: int) -> list[Path]:
+    """The `count` largest files (ties broken by name, so the pick is stable)."""
+    by_size = sorted(paths, key=lambda p: (-p.stat().st_size, p.name))
+    return by_size[:count]
 
 
 def _copy_all(paths: list[Path], root: Path) -> None:
