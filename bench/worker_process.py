@@ -5,7 +5,9 @@
   start-up checks). With `--allow-noop` the harness's no-op job is added to its allow-list, so
   the per-job overhead can be measured.
 - `--kind rq`: the plain RQ class ours derives from, with the same JSON serializer: `rq.Worker`
-  with `--mode fork` (the default), `rq.SimpleWorker` with `--mode inline`.
+  with `--mode fork` (the default), `rq.SimpleWorker` with `--mode inline`. With `--load-stack`
+  the process first loads what ours loads (the container, checked and warmed up), so a fork
+  copies a process of the same size and only the worker class differs.
 
 With `--burst` it drains the queue, then prints one JSON line: when work began and ended.
 """
@@ -17,6 +19,7 @@ import importlib
 import json
 import logging
 import time
+from typing import Any
 
 from bench.paths import ensure_importable
 
@@ -28,21 +31,30 @@ from rq.serializers import JSONSerializer  # noqa: E402
 
 from bench.jobs import NOOP_JOB  # noqa: E402
 
+_LOADED: list[Any] = []
+
 
 def _our_worker(queue: str, allow_noop: bool) -> Worker | SimpleWorker:
     import worker.worker as worker_module
+
+    if allow_noop:
+        worker_module.ALLOWED_JOB_FUNCTIONS = worker_module.ALLOWED_JOB_FUNCTIONS | {NOOP_JOB}
+    container = _load_stack()
+    worker_class = worker_module.bind_worker_class(container)
+    return worker_class([queue], connection=container.resolve(Redis))
+
+
+def _load_stack() -> Any:
+    """The container, checked and warmed up, as `python -m worker run` holds it before forking."""
     from infrastructure.container import build_container, check_startup, release_connections
     from infrastructure.settings import load_settings
     from worker import jobs
 
-    if allow_noop:
-        worker_module.ALLOWED_JOB_FUNCTIONS = worker_module.ALLOWED_JOB_FUNCTIONS | {NOOP_JOB}
     container = build_container(load_settings())
     check_startup(container)
     jobs.use_container(container)
-    worker_class = worker_module.bind_worker_class(container)
     release_connections(container)
-    return worker_class([queue], connection=container.resolve(Redis))
+    return container
 
 
 def _plain_worker(queue: str, redis_url: str, mode: str) -> Worker | SimpleWorker:
@@ -58,6 +70,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=("fork", "inline"), default="fork")
     parser.add_argument("--burst", action="store_true")
     parser.add_argument("--allow-noop", action="store_true")
+    parser.add_argument("--load-stack", action="store_true", help="load ours first (kind rq)")
     parser.add_argument("--preload", action="append", default=[], help="import before forking")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -66,6 +79,8 @@ def main() -> None:
     if args.kind == "ours":
         worker = _our_worker(args.queue, args.allow_noop)
     else:
+        if args.load_stack:
+            _LOADED.append(_load_stack())  # held, so the process keeps ours' size
         worker = _plain_worker(args.queue, args.redis_url, args.mode)
     started = time.time()
     worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")

@@ -1,6 +1,11 @@
 """Per-job overhead: no-op jobs drained by each of our worker classes and by the plain RQ class
 it extends (`IngestionWorker` vs `rq.Worker` for WORKER_MODE=fork, `InlineIngestionWorker` vs
-`rq.SimpleWorker` for WORKER_MODE=inline)."""
+`rq.SimpleWorker` for WORKER_MODE=inline).
+
+The ratio is against plain RQ in a bare process. A third drain runs the plain class in a process
+that first loads what ours loads: in fork mode every job forks the whole process, so that drain
+tells what the worker class costs apart from the size of what it must hold.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from bench.jobs import NOOP_JOB
 from bench.paths import REPO, child_environment
 from bench.stats import Outcome, Target, ratio
 
-KINDS = ("ours", "rq")
+KINDS = ("ours", "rq", "rq-loaded")
+_KIND_FLAGS = {"ours": ("--allow-noop",), "rq-loaded": ("--load-stack",)}
 MODES = {
     "fork": ("IngestionWorker", "rq.Worker"),
     "inline": ("InlineIngestionWorker", "rq.SimpleWorker"),
@@ -48,6 +54,7 @@ def _new_outcome(jobs: int, mode: str) -> Outcome:
     )
     outcome.add_series(f"ours ({ours})", "jobs/s")
     outcome.add_series(f"plain {plain}", "jobs/s")
+    outcome.add_series(f"plain {plain}, ingestion stack loaded first", "jobs/s")
     return outcome
 
 
@@ -58,8 +65,14 @@ def measure(context: Context, outcomes: OverheadOutcomes, jobs: int, repetition:
         for kind in kinds:
             rate = _drain(context, kind, mode, jobs)
             outcome.series[KINDS.index(kind)].add(rate)
-        ours, plain = (s.median for s in outcome.series)
+        ours, plain, loaded = (s.median for s in outcome.series)
         outcome.value = ratio(ours, plain)
+        against_loaded = ratio(ours, loaded)
+        if against_loaded is not None:
+            outcome.notes = [
+                f"Against plain `{MODES[mode][1]}` with the ingestion stack loaded first: "
+                f"{against_loaded:.2f}×."
+            ]
 
 
 def _drain(context: Context, kind: str, mode: str, jobs: int) -> float:
@@ -72,8 +85,10 @@ def _drain(context: Context, kind: str, mode: str, jobs: int) -> float:
             [Queue.prepare_data(NOOP_JOB, result_ttl=600) for _ in range(jobs)], pipeline=pipe
         )
         pipe.execute()
-    extra = ("--burst", "--mode", mode) + (("--allow-noop",) if kind == "ours" else ())
-    command = bench_worker_command(kind, queue_name, context.services.redis_url, *extra)
+    extra = ("--burst", "--mode", mode) + _KIND_FLAGS.get(kind, ())
+    command = bench_worker_command(
+        kind.removesuffix("-loaded"), queue_name, context.services.redis_url, *extra
+    )
     result = subprocess.run(
         command,
         cwd=REPO,
