@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         semantic_chunks=defaults["semantic_chunks"],
         semantic_repetitions=defaults["semantic_repetitions"],
         text_mb=args.text_mb or defaults["text_mb"],
+        slice_every=defaults["slice_every"],
         workers=args.workers,
         blocks=blocks,
         profile=args.profile,

@@ -33,6 +33,7 @@ class Plan:
     semantic_chunks: int
     semantic_repetitions: int
     text_mb: int
+    slice_every: int
     workers: int
     blocks: tuple[str, ...]
     profile: str
@@ -50,15 +51,17 @@ SIZES: dict[str, dict[str, int]] = {
         "semantic_chunks": 100,
         "semantic_repetitions": 1,
         "text_mb": 10,
+        "slice_every": 1,
     },
     "full": {
         "repetitions": 3,
-        "baseline_repetitions": 2,
-        "noop_jobs": 1000,
-        "write_rows": 20000,
-        "semantic_chunks": 250,
+        "baseline_repetitions": 1,
+        "noop_jobs": 300,
+        "write_rows": 5000,
+        "semantic_chunks": 150,
         "semantic_repetitions": 1,
         "text_mb": 100,
+        "slice_every": 5,
     },
 }
 
@@ -141,7 +144,12 @@ def _repeat(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
             (
                 "pipeline",
                 lambda r: pipeline.measure(
-                    context, outcomes["pipeline"], plan.workers, r, r < plan.baseline_repetitions
+                    context,
+                    outcomes["pipeline"],
+                    plan.workers,
+                    r,
+                    with_baseline=r < plan.baseline_repetitions,
+                    slice_every=plan.slice_every,
                 ),
             )
         )

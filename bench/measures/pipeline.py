@@ -5,6 +5,11 @@ with 1, the same two runs of ours with WORKER_MODE=inline, and the isolated stag
 extract, chunk, embed, write) run in this process on the same documents. The stage budget
 compares the 1-process end-to-end time with the stage sum.
 
+With a slice (`--size full`), only the end-to-end comparison runs on the whole corpus; scaling,
+the stage budget and their inline twins run on every n-th document, which keeps a full run
+within ten minutes. The baseline (and the inline end-to-end run beside it) may run in fewer
+repetitions than ours: it is by far the slowest run.
+
 Each row is measured in the default WORKER_MODE (fork) and reports inline beside it (a note and
 its own series); a row shows inline instead only when fork misses the target and inline meets it.
 """
@@ -37,6 +42,7 @@ class PipelineOutcomes:
     runs: list[RunResult] = field(default_factory=list)
     stage_failures: dict[str, int] = field(default_factory=dict)
     chunk_counts: dict[str, int] = field(default_factory=dict)
+    slice_note: str | None = None
 
     def all(self) -> list[Outcome]:
         return [self.e2e, self.budget, self.scaling]
@@ -79,41 +85,84 @@ def measure(
     workers: int,
     repetition: int,
     with_baseline: bool = True,
+    slice_every: int = 1,
 ) -> None:
-    """One repetition; the (slow) baseline only while `with_baseline`."""
-    steps: list[Callable[[], None]] = [
-        lambda: _ours(context, outcomes, workers),
-        lambda: _ours_single(context, outcomes),
-        lambda: _ours_inline(context, outcomes, workers),
-        lambda: _ours_inline_single(context, outcomes),
-        lambda: _stages(context, outcomes),
-    ]
+    """One repetition; the (slow) baseline only while `with_baseline`; scaling and the stage
+    budget on every `slice_every`-th document."""
+    whole = context.blobs
+    part = size_slice(whole, slice_every)
+    sliced = len(part) < len(whole)
+    steps: list[Callable[[], None]] = [lambda: _ours(context, outcomes, workers, whole, not sliced)]
     if with_baseline:
-        steps.insert(1, lambda: _baseline(context, outcomes, workers))
+        steps.append(lambda: _baseline(context, outcomes, workers, whole))
+    if with_baseline or not sliced:
+        steps.append(lambda: _ours_inline(context, outcomes, workers, whole, not sliced))
+    if sliced:
+        steps.append(lambda: _scaling_only(context, outcomes, workers, part))
+    steps += [
+        lambda: _ours_single(context, outcomes, part),
+        lambda: _ours_inline_single(context, outcomes, part),
+        lambda: _stages(context, outcomes, part),
+    ]
     shift = repetition % len(steps)
     for step in steps[shift:] + steps[:shift]:
         step()
+    outcomes.slice_note = _slice_note(part) if sliced else None
     _update(outcomes)
 
 
-def _ours(context: Context, outcomes: PipelineOutcomes, workers: int) -> None:
-    result = run_ours(context, context.blobs, workers)
+def size_slice(blobs: Sequence[Blob], every: int) -> list[Blob]:
+    """One document in `every`, picked from the middle of each run of `every` documents in size
+    order (so the slice keeps the corpus's mix of sizes), in the corpus's own order."""
+    if every <= 1:
+        return list(blobs)
+    by_size = sorted(range(len(blobs)), key=lambda n: (blobs[n].file.size, blobs[n].filename))
+    picked = set(by_size[every // 2 :: every])
+    return [blob for n, blob in enumerate(blobs) if n in picked]
+
+
+def _slice_note(part: Sequence[Blob]) -> str:
+    megabytes = sum(b.file.size for b in part) / 1e6
+    return f"Measured on a slice of the corpus: {len(part)} documents, {megabytes:.1f} MB."
+
+
+def _ours(
+    context: Context, outcomes: PipelineOutcomes, workers: int, blobs: Sequence[Blob], scaling: bool
+) -> None:
+    result = run_ours(context, blobs, workers)
     _check_complete(result)
     outcomes.runs.append(result)
     outcomes.e2e.series[0].add(result.docs_per_second)
     outcomes.e2e.series[2].add(result.chunks_per_second)
-    outcomes.scaling.series[0].add(result.docs_per_second)
+    if scaling:
+        outcomes.scaling.series[0].add(result.docs_per_second)
 
 
-def _baseline(context: Context, outcomes: PipelineOutcomes, workers: int) -> None:
-    result = run_baseline(context, context.blobs, workers)
+def _baseline(
+    context: Context, outcomes: PipelineOutcomes, workers: int, blobs: Sequence[Blob]
+) -> None:
+    result = run_baseline(context, blobs, workers)
     outcomes.runs.append(result)
     outcomes.e2e.series[1].add(result.docs_per_second)
     outcomes.e2e.series[3].add(result.chunks_per_second)
 
 
-def _ours_single(context: Context, outcomes: PipelineOutcomes) -> None:
-    result = run_ours(context, context.blobs, 1, label="ours-1")
+def _scaling_only(
+    context: Context, outcomes: PipelineOutcomes, workers: int, blobs: Sequence[Blob]
+) -> None:
+    """The 2-worker runs of both modes on the slice that the 1-worker runs process."""
+    for label, mode, index in (
+        ("ours-slice", "fork", 0),
+        ("ours-inline-slice", "inline", INLINE_SCALING[0]),
+    ):
+        result = run_ours(context, blobs, workers, label=label, WORKER_MODE=mode)
+        _check_complete(result)
+        outcomes.runs.append(result)
+        outcomes.scaling.series[index].add(result.docs_per_second)
+
+
+def _ours_single(context: Context, outcomes: PipelineOutcomes, blobs: Sequence[Blob]) -> None:
+    result = run_ours(context, blobs, 1, label="ours-1")
     _check_complete(result)
     outcomes.runs.append(result)
     outcomes.scaling.series[1].add(result.docs_per_second)
@@ -123,24 +172,29 @@ def _ours_single(context: Context, outcomes: PipelineOutcomes) -> None:
     connection.close()
 
 
-def _ours_inline(context: Context, outcomes: PipelineOutcomes, workers: int) -> None:
-    result = run_ours(context, context.blobs, workers, label="ours-inline", WORKER_MODE="inline")
+def _ours_inline(
+    context: Context, outcomes: PipelineOutcomes, workers: int, blobs: Sequence[Blob], scaling: bool
+) -> None:
+    result = run_ours(context, blobs, workers, label="ours-inline", WORKER_MODE="inline")
     _check_complete(result)
     outcomes.runs.append(result)
     outcomes.e2e.series[INLINE_E2E].add(result.docs_per_second)
-    outcomes.scaling.series[INLINE_SCALING[0]].add(result.docs_per_second)
+    if scaling:
+        outcomes.scaling.series[INLINE_SCALING[0]].add(result.docs_per_second)
 
 
-def _ours_inline_single(context: Context, outcomes: PipelineOutcomes) -> None:
-    result = run_ours(context, context.blobs, 1, label="ours-inline-1", WORKER_MODE="inline")
+def _ours_inline_single(
+    context: Context, outcomes: PipelineOutcomes, blobs: Sequence[Blob]
+) -> None:
+    result = run_ours(context, blobs, 1, label="ours-inline-1", WORKER_MODE="inline")
     _check_complete(result)
     outcomes.runs.append(result)
     outcomes.scaling.series[INLINE_SCALING[1]].add(result.docs_per_second)
     outcomes.budget.series[INLINE_BUDGET].add(result.seconds)
 
 
-def _stages(context: Context, outcomes: PipelineOutcomes) -> None:
-    totals, failures = isolated_stage_times(context, context.blobs)
+def _stages(context: Context, outcomes: PipelineOutcomes, blobs: Sequence[Blob]) -> None:
+    totals, failures = isolated_stage_times(context, blobs)
     outcomes.stage_failures = failures
     outcomes.budget.series[1].add(sum(totals.values()))
     for n, stage in enumerate(STAGES):
@@ -151,6 +205,15 @@ def _update(outcomes: PipelineOutcomes) -> None:
     report_both_modes(outcomes.e2e, fork=(0, 1), inline=(INLINE_E2E, 1))
     report_both_modes(outcomes.scaling, fork=(0, 1), inline=INLINE_SCALING)
     report_both_modes(outcomes.budget, fork=(0, 1), inline=(INLINE_BUDGET, 1))
+    ours, baseline = (len(outcomes.e2e.series[n].samples) for n in (0, 1))
+    if baseline < ours:
+        outcomes.e2e.notes.append(
+            f"The baseline (and the inline run beside it) ran in {baseline} of the {ours} "
+            "repetitions: it is by far the slowest run."
+        )
+    if outcomes.slice_note:
+        outcomes.scaling.notes.append(outcomes.slice_note)
+        outcomes.budget.notes.append(outcomes.slice_note)
 
 
 def report_both_modes(outcome: Outcome, *, fork: tuple[int, int], inline: tuple[int, int]) -> None:

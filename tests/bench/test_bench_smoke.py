@@ -102,3 +102,22 @@ def test_a_row_shows_the_default_mode_unless_only_inline_meets_the_target() -> N
     assert "with WORKER_MODE=inline: 8.00×" in both_meet.notes[0]
     assert (only_inline.value, only_inline.columns) == (6.0, (2, 1))
     assert "the default WORKER_MODE=fork measured 4.00×" in only_inline.notes[0]
+
+
+def test_a_size_slice_keeps_the_mix_of_sizes_in_corpus_order(tmp_path) -> None:
+    from pathlib import Path
+
+    from bench.context import Blob
+    from bench.corpus import CorpusFile
+    from bench.measures.pipeline import size_slice
+
+    sizes = [50, 10, 90, 30, 70, 20, 100, 40, 80, 60]
+    blobs = [
+        Blob(CorpusFile(Path(f"doc{n}.txt"), "text", size), f"k{n}", Path(f"/b/{n}"))
+        for n, size in enumerate(sizes)
+    ]
+
+    part = size_slice(blobs, 5)
+
+    assert [b.file.size for b in part] == [30, 80]  # the middle of 10-50 and of 60-100
+    assert size_slice(blobs, 1) == blobs
