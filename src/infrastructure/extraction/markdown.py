@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -15,6 +16,10 @@ from infrastructure.extraction.text_decoding import decode_text
 _CODE_BLOCKS = {"fence", "code_block", "html_block"}
 _LINE_BREAKS = {"softbreak", "hardbreak"}
 _INLINE_TEXT = {"text", "code_inline", "image"}
+#: Text is parsed in pieces of about this many characters: markdown-it's tokens take about ten
+#: times the text they come from, so a 100 MB file parsed whole peaked above 1 GB.
+PIECE_CHARS = 256 * 1024
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 
 
 class MarkdownItExtractor(TextExtractor):
@@ -23,7 +28,10 @@ class MarkdownItExtractor(TextExtractor):
     Paragraphs and list items keep their words (link targets and emphasis marks dropped, image
     alt text kept), code blocks keep their text verbatim, table rows join cells with " | ".
     The encoding is detected like plain text's. Nesting deeper than markdown-it's limit (20
-    levels) is not descended into. Raises like `PlainTextExtractor`.
+    levels) is not descended into. A long text is parsed in pieces cut at blank lines outside
+    fenced code (`pieces`), so memory follows the piece, not the file; the one difference this
+    makes is that a reference-style link defined in another piece keeps its brackets. Raises
+    like `PlainTextExtractor`.
     """
 
     def __init__(self, limits: ExtractionLimits | None = None) -> None:
@@ -32,10 +40,45 @@ class MarkdownItExtractor(TextExtractor):
 
     def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
         check_input(data, self._limits)
-        tokens = self._parser.parse(decode_text(data))
         builder = SectionBuilder(self._limits)
-        _walk(tokens, builder)
+        for piece in pieces(decode_text(data)):
+            _walk(self._parser.parse(piece), builder)
         return builder.build(media_types.MARKDOWN)
+
+
+def pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
+    """`text` in consecutive pieces, each ending at the first blank line outside a fenced code
+    block once it holds `size` characters (a text with no such line stays one piece).
+
+    Markdown's blocks never span a blank line outside a fence, except loose lists and
+    indented code, which split into two lists or two code blocks with the same text.
+    """
+    if len(text) <= size:
+        yield text
+        return
+    start = position = 0
+    fence: str | None = None
+    while position < len(text):
+        end = text.find("\n", position) + 1 or len(text)
+        line = text[position:end]
+        if fence is not None:
+            fence = None if _closes(line, fence) else fence
+        elif opening := _FENCE.match(line):
+            fence = opening.group(1)
+        elif end - start >= size and not line.strip():
+            yield text[start:end]
+            start = end
+        position = end
+    if start < len(text):
+        yield text[start:]
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Whether `line` closes the code block `fence` opened: the same character at least as many
+    times, indented at most three spaces, nothing else on the line."""
+    indent = len(line) - len(line.lstrip(" "))
+    stripped = line.strip()
+    return indent <= 3 and stripped.startswith(fence) and set(stripped) == {fence[0]}
 
 
 def _walk(tokens: Sequence[Token], builder: SectionBuilder) -> None:

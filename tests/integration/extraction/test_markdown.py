@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from application.errors import NoExtractableText
 from infrastructure.extraction import MarkdownItExtractor, SniffingTextExtractor
+from infrastructure.extraction.markdown import PIECE_CHARS, pieces
 from tests.fixtures.files import read_data
 
 GUIDE = """# Guide
@@ -89,3 +92,30 @@ def test_deep_nesting_does_not_recurse_without_bound(extractor: SniffingTextExtr
     text = ">" * 50_000 + " deep\n\n# After\n\nstill read\n"
     extracted = MarkdownItExtractor().extract(text.encode())
     assert extracted.sections[-1].text == "After\n\nstill read"
+
+
+def test_pieces_rejoin_to_the_text_and_never_cut_a_fence() -> None:
+    fenced = "```\n" + "code line\n\n" * 50 + "```\n"
+    text = ("Para one.\n\n" * 30 + fenced) * 20
+
+    parts = list(pieces(text, size=200))
+
+    assert "".join(parts) == text
+    assert len(parts) > 10
+    assert all(part.endswith("\n\n") for part in parts[:-1])
+    assert all(part.count("```") % 2 == 0 for part in parts)  # every fence closes in its piece
+
+
+def test_a_long_document_is_parsed_in_pieces_with_the_same_sections() -> None:
+    copies = PIECE_CHARS // len(GUIDE) * 4
+    one = MarkdownItExtractor().extract(GUIDE.encode()).sections
+
+    tracemalloc.start()
+    many = MarkdownItExtractor().extract(((GUIDE + "\n") * copies).encode()).sections
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    assert many == one * copies
+    # Parsed whole, this text peaked at about 110 times its size (markdown-it's tokens for all
+    # of it at once); in pieces at about 30 times (mostly the many small sections it yields).
+    assert peak < 60 * len(GUIDE) * copies
