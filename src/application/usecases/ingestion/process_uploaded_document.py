@@ -44,7 +44,7 @@ class ProcessingOutcome:
 @dataclass(frozen=True, slots=True)
 class _Attempt:
     document: Document
-    data: bytes
+    size_bytes: int
     sha256: str
 
 
@@ -114,21 +114,27 @@ class ProcessUploadedDocument:
             )
             return ProcessingOutcome(document.id, "unchanged", document.chunk_count, 0, 0)
         document = self._start(document)
-        return self._ingest(_Attempt(document, data, sha256))
-
-    def _ingest(self, attempt: _Attempt) -> ProcessingOutcome:
+        attempt = _Attempt(document, len(data), sha256)
         with self._telemetry.stage(Stage.EXTRACT):
-            text = self._extractor.extract(attempt.data, attempt.document.filename)
+            text = self._extractor.extract(data, document.filename)
+        # Each form of the document is dropped once the next exists: a 100 MB text file would
+        # otherwise be held as bytes, as text and as chunks at once until the attempt ends.
+        del data
         with self._telemetry.stage(Stage.CHUNK):
             chunks = self._chunker.split(text)
+        media_type = text.media_type
+        del text
+        return self._ingest(attempt, chunks, media_type)
+
+    def _ingest(self, attempt: _Attempt, chunks: list[Chunk], media_type: str) -> ProcessingOutcome:
         if not chunks:
             raise NoChunks()
         embedded, reused = self._embed(attempt.document.workspace_id, chunks)
         with self._telemetry.stage(Stage.WRITE):
-            self._finish(attempt, embedded, text.media_type)
+            self._finish(attempt, embedded, media_type)
         self._telemetry.document_processed(
             outcome="ready",
-            size_bytes=len(attempt.data),
+            size_bytes=attempt.size_bytes,
             chunks=len(chunks),
             tokens=sum(chunk.token_count for chunk in chunks),
         )
