@@ -56,12 +56,12 @@ SIZES: dict[str, dict[str, int]] = {
     "full": {
         "repetitions": 3,
         "baseline_repetitions": 1,
-        "noop_jobs": 300,
+        "noop_jobs": 200,
         "write_rows": 5000,
         "semantic_chunks": 150,
         "semantic_repetitions": 1,
         "text_mb": 100,
-        "slice_every": 5,
+        "slice_every": 8,
     },
 }
 
