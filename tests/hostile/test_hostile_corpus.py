@@ -313,7 +313,8 @@ CASES = [
         lambda c: c.upload("cut.pdf", read_data("libtasn1.pdf")[:3000]),
     ),
     Case("encrypted PDF", "encrypted_document", lambda c: c.upload("locked.pdf", encrypted_pdf())),
-    Case("PDF of 3,000 empty pages", "too_large", lambda c: c.upload("pages.pdf", pdf_pages(3000))),
+    # More pages than the default MAX_PAGES (5,000).
+    Case("PDF of 6,000 empty pages", "too_large", lambda c: c.upload("pages.pdf", pdf_pages(6000))),
     Case("PDF of 50 empty pages", "no_text", lambda c: c.upload("blank.pdf", pdf_pages(50))),
     Case("DOCX zip bomb", "too_large", lambda c: c.upload("bomb.docx", docx_bomb())),
     Case(
