@@ -266,20 +266,26 @@ class StatusWatch:
         return None
 
     def stop(self) -> None:
+        """Stop polling, after one last look: the last change before a test's final read of the
+        statuses may have come after the thread's last poll."""
         self._stopped.set()
         self._thread.join()
+        self._observe()
 
     def _watch(self) -> None:
         while not self._stopped.wait(self._every):
             try:
-                rows = self._world.rows()
+                self._observe()
             except Exception:
                 continue
-            seen = now()
-            for row in rows.values():
-                history = self.changes.setdefault(row.id, [])
-                if not history or history[-1][1] != row.status:
-                    history.append((seen, row.status))
+
+    def _observe(self) -> None:
+        rows = self._world.rows()
+        seen = now()
+        for row in rows.values():
+            history = self.changes.setdefault(row.id, [])
+            if not history or history[-1][1] != row.status:
+                history.append((seen, row.status))
 
 
 def _base_environment(database_url: str, redis_url: str, root: Path) -> dict[str, str]:
