@@ -80,7 +80,7 @@ def run(plan: Plan, corpus: Corpus) -> int:
         _repeat(plan, context, outcomes)
         _after(plan, context, outcomes)
         if _wants_profile(plan, outcomes):
-            profile = _profile(context)
+            profile = _profile(context, plan.slice_every)
     ordered = _ordered(outcomes)
     markdown = render_markdown(
         command=plan.command,
@@ -210,7 +210,8 @@ def _wants_profile(plan: Plan, outcomes: dict[str, Any]) -> bool:
     return any(o.met is False for o in outcomes["pipeline"].all())
 
 
-def _profile(context: Context) -> Profile | None:
+def _profile(context: Context, slice_every: int) -> Profile | None:
+    """py-spy on a 1-worker run over the slice the stage budget uses."""
     from bench import profile as py_spy
     from bench.ingestion import run_ours
 
@@ -222,7 +223,7 @@ def _profile(context: Context) -> Profile | None:
     print(f"[{time.strftime('%H:%M:%S')}] profiling a 1-worker run with py-spy", flush=True)
     run_ours(
         context,
-        context.blobs,
+        pipeline.size_slice(context.blobs, slice_every),
         1,
         label="profile",
         watch=lambda procs: py_spy.recording(procs[0].pid, output),
