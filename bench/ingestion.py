@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
@@ -30,6 +31,8 @@ class RunResult:
     outcomes: dict[str, int] = field(default_factory=dict)
     workspace_id: uuid.UUID | None = None
     worker_pids: list[int] = field(default_factory=list)
+    #: Cores the whole machine kept busy during the run (workers, Postgres, Redis, this harness).
+    busy_cores: float | None = None
 
     @property
     def docs_per_second(self) -> float:
@@ -71,12 +74,13 @@ def run_ours(
         fleet(our_worker_command(), workers, env, context.services.redis_url, queue) as procs,
         watch(procs) if watch else nullcontext(),
     ):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), psutil.cpu_times()
         for document_id in ids:
             jobs.enqueue_processing(document_id, workspace)
         finished = wait_for(
             lambda: database.finished_documents(connection, workspace) >= len(ids), RUN_TIMEOUT
         )
+        busy = busy_cores_since(cpu)
         pids = [p.pid for p in procs]
     summary = database.outcomes(connection, workspace)
     connection.close()
@@ -89,7 +93,16 @@ def run_ours(
         summary["by_outcome"],
         workspace,
         pids,
+        busy,
     )
+
+
+def busy_cores_since(start: Any) -> float:
+    """How many cores were busy on average since `start` (a `psutil.cpu_times()`)."""
+    now = psutil.cpu_times()
+    total = sum(now) - sum(start)
+    idle = (now.idle - start.idle) + (getattr(now, "iowait", 0.0) - getattr(start, "iowait", 0.0))
+    return (total - idle) / total * (psutil.cpu_count() or 1) if total > 0 else 0.0
 
 
 def run_baseline(context: Context, blobs: Sequence[Blob], workers: int) -> RunResult:
@@ -111,7 +124,7 @@ def run_baseline(context: Context, blobs: Sequence[Blob], workers: int) -> RunRe
         "rq", queue, context.services.redis_url, "--preload", "bench.baseline"
     )
     with fleet(command, workers, env, context.services.redis_url, queue) as procs:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), psutil.cpu_times()
         for document_id, blob in zip(ids, blobs, strict=True):
             rq_queue.enqueue_call(
                 baseline.BASELINE_JOB,
@@ -121,6 +134,7 @@ def run_baseline(context: Context, blobs: Sequence[Blob], workers: int) -> RunRe
                 failure_ttl=3600,
             )
         finished = wait_for(lambda: _baseline_done(connection, rq_queue) >= len(ids), RUN_TIMEOUT)
+        busy = busy_cores_since(cpu)
         pids = [p.pid for p in procs]
     summary = _baseline_outcomes(connection, rq_queue)
     connection.close()
@@ -133,6 +147,7 @@ def run_baseline(context: Context, blobs: Sequence[Blob], workers: int) -> RunRe
         summary["by_outcome"],
         None,
         pids,
+        busy,
     )
 
 

@@ -6,6 +6,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,15 +33,21 @@ class Profile:
         return [(name, count / self.samples) for name, count in self.inclusive.most_common(n)]
 
 
+def executable() -> str | None:
+    """py-spy from PATH, else the one installed beside this Python (an unactivated venv)."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return shutil.which("py-spy") or (str(beside) if beside.is_file() else None)
+
+
 def available() -> bool:
-    return shutil.which("py-spy") is not None
+    return executable() is not None
 
 
 @contextmanager
 def recording(pid: int, output: Path) -> Iterator[None]:
     """Sample `pid` and its children (the work horses) until the block ends."""
     command = [
-        "py-spy",
+        executable() or "py-spy",
         "record",
         "--pid",
         str(pid),

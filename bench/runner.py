@@ -61,7 +61,7 @@ SIZES: dict[str, dict[str, int]] = {
         "semantic_chunks": 150,
         "semantic_repetitions": 1,
         "text_mb": 100,
-        "slice_every": 8,
+        "slice_every": 12,
     },
 }
 

@@ -16,11 +16,14 @@ its own series); a row shows inline instead only when fork misses the target and
 
 from __future__ import annotations
 
+import statistics
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import psutil
 
 from bench import database
 from bench.context import Blob, Context
@@ -211,9 +214,32 @@ def _update(outcomes: PipelineOutcomes) -> None:
             f"The baseline (and the inline run beside it) ran in {baseline} of the {ours} "
             "repetitions: it is by far the slowest run."
         )
+    busy = _busy_cores_note(outcomes.runs, sliced=outcomes.slice_note is not None)
+    if busy:
+        outcomes.scaling.notes.append(busy)
     if outcomes.slice_note:
         outcomes.scaling.notes.append(outcomes.slice_note)
         outcomes.budget.notes.append(outcomes.slice_note)
+
+
+def _busy_cores_note(runs: Sequence[RunResult], *, sliced: bool) -> str | None:
+    """How many of the machine's cores each scaling run kept busy (median per run kind)."""
+    two = ("ours-slice", "ours-inline-slice") if sliced else ("ours", "ours-inline")
+    kinds = {"fork": (two[0], "ours-1"), "inline": (two[1], "ours-inline-1")}
+    parts = []
+    for mode, (pair, single) in kinds.items():
+        medians = [_median_busy(runs, label) for label in (single, pair)]
+        if None not in medians:
+            parts.append(f"{mode} {medians[0]:.2f} with 1 worker, {medians[1]:.2f} with 2")
+    if not parts:
+        return None
+    cores = psutil.cpu_count() or 1
+    return f"Cores kept busy (of {cores}, Postgres and Redis included): " + "; ".join(parts) + "."
+
+
+def _median_busy(runs: Sequence[RunResult], label: str) -> float | None:
+    values = [r.busy_cores for r in runs if r.label == label and r.busy_cores is not None]
+    return statistics.median(values) if values else None
 
 
 def report_both_modes(outcome: Outcome, *, fork: tuple[int, int], inline: tuple[int, int]) -> None:
