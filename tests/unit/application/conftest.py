@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -12,6 +13,7 @@ from application.ports import Chunker, Embedder, ExtractedText, TextExtractor
 from application.usecases.ingestion import (
     ProcessDocument,
     ProcessUploadedDocument,
+    RecoverAbandonedDocuments,
     SubmitDocument,
     SubmitUpload,
 )
@@ -145,3 +147,17 @@ SAMPLE = (
     "Chunks are written in one transaction so readers never see half a document.\n\n"
     "The hashing embedder is deterministic and needs no network at all."
 )
+
+
+#: The processing lease the recovery use cases are built with.
+LEASE = timedelta(minutes=10)
+
+
+def recover(world: World) -> RecoverAbandonedDocuments:
+    return RecoverAbandonedDocuments(
+        uow_factory=world.db.unit_of_work,
+        queue=world.queue,
+        clock=world.clock,
+        lease=LEASE,
+        max_attempts=world.max_attempts,
+    )

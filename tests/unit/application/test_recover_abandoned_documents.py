@@ -3,22 +3,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from application.errors import RetriesExhausted
-from application.usecases.ingestion import RecoverAbandonedDocuments
 from domain import Document, DocumentStatus
 
-from .conftest import SAMPLE, World
-
-LEASE = timedelta(minutes=10)
-
-
-def recover(world: World) -> RecoverAbandonedDocuments:
-    return RecoverAbandonedDocuments(
-        uow_factory=world.db.unit_of_work,
-        queue=world.queue,
-        clock=world.clock,
-        lease=LEASE,
-        max_attempts=world.max_attempts,
-    )
+from .conftest import LEASE, SAMPLE, World, recover
 
 
 def claim(world: World, document: Document, attempts: int = 1) -> None:

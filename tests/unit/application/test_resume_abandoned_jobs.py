@@ -2,27 +2,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from application.usecases.ingestion import RecoverAbandonedDocuments, ResumeAbandonedJobs
+from application.usecases.ingestion import ResumeAbandonedJobs
 from domain import Document, DocumentStatus
 
-from .conftest import SAMPLE, World
-
-LEASE = timedelta(minutes=10)
+from .conftest import LEASE, SAMPLE, World, recover
 
 
 def resume(world: World) -> ResumeAbandonedJobs:
     return ResumeAbandonedJobs(
         uow_factory=world.db.unit_of_work, queue=world.queue, clock=world.clock, lease=LEASE
-    )
-
-
-def recover(world: World) -> RecoverAbandonedDocuments:
-    return RecoverAbandonedDocuments(
-        uow_factory=world.db.unit_of_work,
-        queue=world.queue,
-        clock=world.clock,
-        lease=LEASE,
-        max_attempts=world.max_attempts,
     )
 
 
