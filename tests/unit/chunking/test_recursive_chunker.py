@@ -175,6 +175,15 @@ def test_the_regex_counter_agrees_with_the_hashing_embedder(text: str) -> None:
     assert list(zip(spans.starts.tolist(), spans.ends.tolist(), strict=True)) == found
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.integers(min_value=1, max_value=9))
+def test_the_regex_counter_gives_the_same_spans_block_by_block(text: str, block: int) -> None:
+    spans = RegexTokenCounter(block_chars=block).token_spans(text)
+
+    found = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    assert list(zip(spans.starts.tolist(), spans.ends.tolist(), strict=True)) == found
+
+
 english = st.lists(
     st.sampled_from(
         ["the", "tokenizer", "splits", "unbelievably", "interoperable", "configuration", "words"]
