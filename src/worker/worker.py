@@ -97,6 +97,9 @@ class IngestionWorkerMixin(BaseWorker):
 
     container: ClassVar[punq.Container]
     job_class = AllowlistedJob
+    #: Whether a job's final status is already known here once `execute_job` returns (it ran in
+    #: this process), so recording its outcome needs no read from Redis.
+    runs_jobs_here: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         settings: Settings = self.container.resolve(Settings)
@@ -124,7 +127,7 @@ class IngestionWorkerMixin(BaseWorker):
         self._relay.sink().record_job(
             queue=queue.name,
             job_name=_function_name(job),
-            outcome=_outcome(job),
+            outcome=_outcome(job, refresh=not self.runs_jobs_here),
             seconds=perf_counter() - started,
         )
 
@@ -221,6 +224,8 @@ class InlineIngestionWorker(IngestionWorkerMixin, SimpleWorker):
     """Runs each job in the worker process itself (WORKER_MODE=inline): database connections
     and caches persist across jobs; what a job measures goes straight to `relay.sink()`."""
 
+    runs_jobs_here = True
+
 
 def work_until_stopped(
     worker_class: type[IngestionWorkerMixin],
@@ -289,9 +294,9 @@ def _function_name(job: Job) -> str:
     return name if name in ALLOWED_JOB_FUNCTIONS else "refused"
 
 
-def _outcome(job: Job) -> str:
+def _outcome(job: Job, *, refresh: bool) -> str:
     try:
-        status = job.get_status(refresh=True)
+        status = job.get_status(refresh=refresh)
     except (RedisError, InvalidJobOperation):
         return "unknown"
     if status == JobStatus.FINISHED:

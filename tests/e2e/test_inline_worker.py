@@ -78,6 +78,24 @@ def test_a_job_naming_another_callable_fails_without_running(
     assert not witness.exists()
 
 
+def test_metrics_label_a_failed_job_as_a_failure(
+    start_worker: StartWorker,
+    worker_settings: Settings,
+    redis_connection: Redis,
+    app_container: punq.Container,
+) -> None:
+    worker = start_worker(**INLINE)
+    url = worker.wait_for_line(r"listening on (http://\S+)").group(1)
+    failed = rq_enqueue(worker_settings, PROCESS_DOCUMENT_JOB, "not-a-uuid", str(WORKSPACE))
+    wait_for_job(redis_connection, failed)
+    wait_for_status(app_container, submit(app_container, "after.txt"), DocumentStatus.READY)
+
+    text = scrape_until_jobs_counted(url, 1)
+
+    assert sample(text, "ingestion_jobs_total", **JOB, outcome="failure") == 1
+    assert sample(text, "ingestion_jobs_total", **JOB, outcome="success") == 1
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_metrics_count_every_job_and_stage(
     start_worker: StartWorker, app_container: punq.Container, workers: str
