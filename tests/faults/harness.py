@@ -24,6 +24,7 @@ from urllib.error import HTTPError
 from uuid import UUID
 
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import Engine, text
 
 from application.ports import JobQueue
@@ -238,13 +239,29 @@ class FaultWorld:
         return worker
 
     def stop_workers(self) -> None:
+        """SIGKILL every worker still running, then wait until Redis has dropped their blocked
+        pops: until it notices a dead client, Redis still hands it the next job pushed (moving
+        it to the queue's intermediate list, where only the recovery ever finds it again)."""
         for worker in self.workers:
             if worker.process.poll() is None:
                 worker.kill_everything()
+        client = self.client()
+        try:
+            wait_until(lambda: not _blocked_clients(client), 10, "Redis to drop blocked pops")
+        finally:
+            client.close()
 
     def close(self) -> None:
         self.stop_workers()
         self.engine.dispose()
+
+
+def _blocked_clients(client: Redis) -> int:
+    """Clients waiting in a blocking command (none when Redis is down: nothing to wait for)."""
+    try:
+        return sum("b" in c.get("flags", "") for c in client.client_list())
+    except RedisError:
+        return 0
 
 
 class StatusWatch:
