@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= local,semantic,dev,bench
+# `make bench SIZE=full` for the full corpus (about 8 minutes here)
+SIZE ?= quick
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install lint typecheck unit bench clean
@@ -31,7 +33,7 @@ run: $(STAMP)
 	$(BIN)/python -m worker demo
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --size $(SIZE)
 
 clean:
 	rm -rf $(VENV) var
