@@ -209,7 +209,9 @@ def _handle(queue: Queue, execution_id: str | None) -> str:
 
 
 def _put_back_at_the_head(job: Job, queue: Queue, pipeline: Any) -> None:
-    """What RQ's enqueue does for a job without dependencies, at the front of the queue."""
+    """What RQ's enqueue does for a job without dependencies, at the front of the queue, inside
+    our MULTI (RQ's `enqueue_job` sets up dependencies with WATCH, which a started MULTI
+    refuses)."""
     job.origin = queue.name
     job.enqueued_at = now()
     job.set_status(JobStatus.QUEUED, pipeline=pipeline)
