@@ -56,7 +56,7 @@ def run_ours(
     **settings: str,
 ) -> RunResult:
     """Register `blobs` as `queued` documents, then time enqueue -> every one ready or failed."""
-    from infrastructure.container import job_policy
+    from bootstrap import job_policy
     from infrastructure.db import SqlAlchemyUnitOfWorkFactory, make_engine
     from infrastructure.queue import RqJobQueue
 

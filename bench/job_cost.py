@@ -40,7 +40,7 @@ def main() -> None:
 
 def _drain(context: Context, mode: str, documents: int) -> float:
     from application.usecases.ingestion import SubmitDocument, SubmitUpload
-    from infrastructure.container import build_container
+    from bootstrap import build_container
 
     queue = new_queue(f"cost-{mode}")
     container = build_container(context.settings(queue))

@@ -46,7 +46,7 @@ def _our_worker(queue: str, allow_noop: bool) -> Worker | SimpleWorker:
 
 def _load_stack() -> Any:
     """The container, checked and warmed up, as `python -m worker run` holds it before forking."""
-    from infrastructure.container import build_container, check_startup, release_connections
+    from bootstrap import build_container, check_startup, release_connections
     from infrastructure.settings import load_settings
     from worker import jobs
 

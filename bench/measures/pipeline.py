@@ -271,7 +271,7 @@ def isolated_stage_times(
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Each stage timed alone, in this process, with the adapters the worker is built with."""
     from application.ports import BlobStorage, Chunker, Embedder, TextExtractor, UnitOfWorkFactory
-    from infrastructure.container import build_container
+    from bootstrap import build_container
 
     settings = context.settings()
     container = build_container(settings)

@@ -43,8 +43,8 @@ def new_outcome(rows: int) -> Outcome:
 def prepare(context: Context, rows: int) -> list[Batch]:
     """Chunks of corpus documents (chunked and embedded once, untimed), about `rows` of them."""
     from application.ports import Chunker, Embedder, TextExtractor
+    from bootstrap import build_container
     from domain import EmbeddedChunk
-    from infrastructure.container import build_container
 
     container = build_container(context.settings())
     extractor, chunker = container.resolve(TextExtractor), container.resolve(Chunker)

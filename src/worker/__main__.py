@@ -19,12 +19,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from uuid import UUID, uuid5
 
-import punq
 from redis import Redis
 from rq.worker_pool import WorkerPool
 
-from infrastructure.cli import files_under, result_table, submit_files, wait_for
-from infrastructure.container import (
+from bootstrap import (
+    Container,
     StartupError,
     build_container,
     check_startup,
@@ -33,6 +32,7 @@ from infrastructure.container import (
     release_connections,
     resolve_services,
 )
+from cli.submission import files_under, result_table, submit_files, wait_for
 from infrastructure.observability import (
     IngestionMetrics,
     MetricsRelay,
@@ -115,7 +115,7 @@ def _demo(settings: Settings, *, once: bool) -> int:
     return 0
 
 
-def _report(container: punq.Container, submitted: list, once: bool) -> None:
+def _report(container: Container, submitted: list, once: bool) -> None:
     documents = wait_for(container, submitted, timeout_seconds=600)
     if submitted:
         print(result_table(submitted, documents), flush=True)
@@ -125,7 +125,7 @@ def _report(container: punq.Container, submitted: list, once: bool) -> None:
         print("serving health and metrics; Ctrl-C to stop", flush=True)
 
 
-def _start(settings: Settings) -> punq.Container:
+def _start(settings: Settings) -> Container:
     _log.info(
         "starting: redis %s, database %s, queues %s, jobs run %s",
         masked_url(settings.redis_url),
@@ -139,7 +139,7 @@ def _start(settings: Settings) -> punq.Container:
     return container
 
 
-def _serve_http(container: punq.Container) -> WorkerHttpServer:
+def _serve_http(container: Container) -> WorkerHttpServer:
     settings: Settings = container.resolve(Settings)
     metrics: IngestionMetrics = container.resolve(IngestionMetrics)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -160,7 +160,7 @@ def _serve_http(container: punq.Container) -> WorkerHttpServer:
     return server
 
 
-def _work(container: punq.Container, *, workers: int, burst: bool) -> None:
+def _work(container: Container, *, workers: int, burst: bool) -> None:
     settings: Settings = container.resolve(Settings)
     redis: Redis = container.resolve(Redis)
     worker_class: type[IngestionWorkerMixin] = bind_worker_class(container)

@@ -9,20 +9,19 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-import punq
 from rq import get_current_job
 
 from application.errors import InvalidJobArgument
 from application.usecases.ingestion import ProcessDocument, ProcessUploadedDocument
-from infrastructure.container import build_container
+from bootstrap import Container, build_container
 from infrastructure.observability import job_context
 from infrastructure.settings import load_settings
 
 _log = logging.getLogger(__name__)
-_container: punq.Container | None = None
+_container: Container | None = None
 
 
-def use_container(container: punq.Container | None) -> None:
+def use_container(container: Container | None) -> None:
     """Make `container` the one job functions in this process (and its forks) use."""
     global _container
     _container = container

@@ -39,7 +39,6 @@ from contextlib import AbstractContextManager, nullcontext
 from time import perf_counter
 from typing import Any, ClassVar
 
-import punq
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
@@ -49,6 +48,7 @@ from rq.worker import BaseWorker
 
 from application.errors import PermanentError
 from application.usecases.ingestion import RecoverAbandonedDocuments, ResumeAbandonedJobs
+from bootstrap import Container
 from infrastructure.observability import MetricsRelay
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, SERIALIZER
 from infrastructure.settings import Settings, WorkerMode
@@ -95,7 +95,7 @@ class AllowlistedJob(Job):
 class IngestionWorkerMixin(BaseWorker):
     """What both worker classes share; put it before the RQ class it extends in the bases."""
 
-    container: ClassVar[punq.Container]
+    container: ClassVar[Container]
     job_class = AllowlistedJob
     #: Whether a job's final status is already known here once `execute_job` returns (it ran in
     #: this process), so recording its outcome needs no read from Redis.
@@ -278,7 +278,7 @@ def is_permanent(error: BaseException) -> bool:
     return isinstance(error, PermanentError | DeserializationError)
 
 
-def bind_worker_class(container: punq.Container) -> type[IngestionWorkerMixin]:
+def bind_worker_class(container: Container) -> type[IngestionWorkerMixin]:
     """The worker class WORKER_MODE names, bound to `container` (RQ's pool builds workers by
     class)."""
     settings: Settings = container.resolve(Settings)

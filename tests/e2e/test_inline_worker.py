@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
-import punq
 import pytest
 from redis import Redis
 from rq.job import JobStatus
 from sqlalchemy import Engine, event
 
+from bootstrap import Container
 from domain import DocumentStatus
 from infrastructure.queue import PROCESS_DOCUMENT_JOB
 from infrastructure.settings import Settings, WorkerMode
@@ -44,7 +44,7 @@ STAGES = ("read", "extract", "chunk", "embed", "write")
 
 
 def test_submitted_documents_become_ready_in_the_worker_process(
-    start_worker: StartWorker, app_container: punq.Container
+    start_worker: StartWorker, app_container: Container
 ) -> None:
     worker = start_worker(**INLINE)
     documents = [submit(app_container, f"doc{i}.txt") for i in range(3)]
@@ -82,7 +82,7 @@ def test_metrics_label_a_failed_job_as_a_failure(
     start_worker: StartWorker,
     worker_settings: Settings,
     redis_connection: Redis,
-    app_container: punq.Container,
+    app_container: Container,
 ) -> None:
     worker = start_worker(**INLINE)
     url = worker.wait_for_line(r"listening on (http://\S+)").group(1)
@@ -98,7 +98,7 @@ def test_metrics_label_a_failed_job_as_a_failure(
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_metrics_count_every_job_and_stage(
-    start_worker: StartWorker, app_container: punq.Container, workers: str
+    start_worker: StartWorker, app_container: Container, workers: str
 ) -> None:
     worker = start_worker("run", "--workers", workers, **INLINE)
     url = worker.wait_for_line(r"listening on (http://\S+)").group(1)
@@ -117,7 +117,7 @@ def test_metrics_count_every_job_and_stage(
 
 @pytest.mark.slow
 def test_sigterm_during_a_job_finishes_it_and_exits_zero(
-    start_worker: StartWorker, app_container: punq.Container
+    start_worker: StartWorker, app_container: Container
 ) -> None:
     worker = start_worker(**INLINE)
     worker.wait_until_consuming()
@@ -133,7 +133,7 @@ def test_sigterm_during_a_job_finishes_it_and_exits_zero(
 
 def test_a_job_past_its_timeout_is_stopped_and_its_retry_runs(
     start_worker: StartWorker,
-    app_container: punq.Container,
+    app_container: Container,
     worker_settings: Settings,
     embedding_server: EmbeddingServer,
     redis_connection: Redis,
@@ -175,7 +175,7 @@ def test_a_redis_restart_during_a_job_is_ridden_out(
 
 
 @pytest.fixture
-def inline_container(app_container: punq.Container) -> Iterator[punq.Container]:
+def inline_container(app_container: Container) -> Iterator[Container]:
     """`app_container` set to WORKER_MODE=inline and used by this process's job functions."""
     settings: Settings = app_container.resolve(Settings)
     inline = settings.model_copy(update={"worker_mode": WorkerMode.INLINE})
@@ -189,7 +189,7 @@ def inline_container(app_container: punq.Container) -> Iterator[punq.Container]:
 
 
 def test_inline_jobs_fork_nothing_and_reuse_pooled_connections(
-    inline_container: punq.Container, redis_connection: Redis
+    inline_container: Container, redis_connection: Redis
 ) -> None:
     settings: Settings = inline_container.resolve(Settings)
     engine: Engine = inline_container.resolve(Engine)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 import urllib.request
 
-import punq
-
+from bootstrap import Container
 from domain import DocumentStatus
 from tests.e2e.test_worker_process import StartWorker, submit, wait_for_status
 from tests.unit.observability.metrics_text import sample
@@ -33,7 +32,7 @@ def scrape_until_jobs_counted(url: str, expected: int, timeout: float = 30) -> s
 
 
 def test_metrics_of_a_worker_pool_count_every_job_of_every_process(
-    start_worker: StartWorker, app_container: punq.Container
+    start_worker: StartWorker, app_container: Container
 ) -> None:
     worker = start_worker("run", "--workers", "2")
     url = worker.wait_for_line(r"listening on (http://\S+)").group(1)

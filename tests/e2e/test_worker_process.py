@@ -10,13 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID, uuid4
 
-import punq
 import pytest
 from redis import Redis
 from rq.job import Job, JobStatus
 
 from application.ports import JobQueue, UnitOfWorkFactory
 from application.usecases.ingestion import SubmitDocument, SubmitUpload
+from bootstrap import Container
 from domain import Document, DocumentStatus
 from infrastructure.memory import InMemoryJobQueue
 from infrastructure.observability import read_queue_stats
@@ -29,25 +29,25 @@ WORKSPACE = UUID("6f1c1c36-4a55-4b7b-9d55-1a2b3c4d5e6f")
 TEXT = b"Ingestion turns files into chunks.\n\nEach chunk gets an embedding.\n"
 
 
-def submit(container: punq.Container, name: str = "notes.txt", data: bytes = TEXT) -> Document:
+def submit(container: Container, name: str = "notes.txt", data: bytes = TEXT) -> Document:
     use_case: SubmitDocument = container.resolve(SubmitDocument)
     return use_case(SubmitUpload(WORKSPACE, name, data))
 
 
-def register_without_enqueuing(container: punq.Container, data: bytes = TEXT) -> Document:
+def register_without_enqueuing(container: Container, data: bytes = TEXT) -> Document:
     """A stored, `queued` document whose job an outside client is to enqueue."""
     container.register(JobQueue, instance=InMemoryJobQueue())
     return submit(container, data=data)
 
 
-def load(container: punq.Container, document: Document) -> Document:
+def load(container: Container, document: Document) -> Document:
     uow_factory: UnitOfWorkFactory = container.resolve(UnitOfWorkFactory)
     with uow_factory() as uow:
         return uow.documents.get(document.id, document.workspace_id)
 
 
 def wait_for_status(
-    container: punq.Container, document: Document, *statuses: DocumentStatus, timeout: float = 30
+    container: Container, document: Document, *statuses: DocumentStatus, timeout: float = 30
 ) -> Document:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -104,7 +104,7 @@ def large_text(words: int) -> bytes:
 
 
 def test_submitted_documents_become_ready_with_chunks(
-    start_worker: StartWorker, app_container: punq.Container
+    start_worker: StartWorker, app_container: Container
 ) -> None:
     worker = start_worker()
     documents = [submit(app_container, f"doc{i}.txt") for i in range(3)]
@@ -119,7 +119,7 @@ def test_submitted_documents_become_ready_with_chunks(
 
 def test_a_job_enqueued_with_the_rq_command_line_is_processed(
     start_worker: StartWorker,
-    app_container: punq.Container,
+    app_container: Container,
     worker_settings: Settings,
     redis_connection: Redis,
 ) -> None:
@@ -160,7 +160,7 @@ def test_a_job_naming_another_callable_fails_without_running(
 
 
 def test_two_worker_processes_share_the_queue(
-    start_worker: StartWorker, app_container: punq.Container, redis_connection: Redis
+    start_worker: StartWorker, app_container: Container, redis_connection: Redis
 ) -> None:
     start_worker("run", "--workers", "2")
     deadline = time.monotonic() + 30
@@ -174,7 +174,7 @@ def test_two_worker_processes_share_the_queue(
 
 @pytest.mark.slow
 def test_sigterm_during_a_job_finishes_it_and_exits_zero(
-    start_worker: StartWorker, app_container: punq.Container
+    start_worker: StartWorker, app_container: Container
 ) -> None:
     worker = start_worker()
     worker.wait_until_consuming()
@@ -190,7 +190,7 @@ def test_sigterm_during_a_job_finishes_it_and_exits_zero(
 
 @pytest.mark.slow
 def test_a_document_abandoned_by_a_killed_worker_is_recovered(
-    start_worker: StartWorker, app_container: punq.Container
+    start_worker: StartWorker, app_container: Container
 ) -> None:
     doomed = start_worker(RECOVERY_INTERVAL="1")
     document = submit(app_container, "big.txt", large_text(200_000))

@@ -3,10 +3,10 @@ MAX_ATTEMPTS, for jobs enqueued by an outside client that set no retry policy.""
 
 from __future__ import annotations
 
-import punq
 from redis import Redis
 from rq.job import JobStatus
 
+from bootstrap import Container
 from domain import DocumentStatus
 from infrastructure.observability import read_queue_stats
 from infrastructure.queue import PROCESS_DOCUMENT_JOB
@@ -41,7 +41,7 @@ def openai_worker(
 def test_a_job_failing_transiently_is_retried_with_backoff_until_the_document_is_ready(
     start_worker: StartWorker,
     embedding_server: EmbeddingServer,
-    app_container: punq.Container,
+    app_container: Container,
     worker_settings: Settings,
     redis_connection: Redis,
 ) -> None:
@@ -68,7 +68,7 @@ def test_a_job_failing_transiently_is_retried_with_backoff_until_the_document_is
 def test_a_job_that_keeps_failing_stops_after_max_attempts_with_the_last_reason(
     start_worker: StartWorker,
     embedding_server: EmbeddingServer,
-    app_container: punq.Container,
+    app_container: Container,
     worker_settings: Settings,
     redis_connection: Redis,
 ) -> None:

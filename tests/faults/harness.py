@@ -29,8 +29,8 @@ from sqlalchemy import Engine, text
 
 from application.ports import JobQueue
 from application.usecases.ingestion import SubmitDocument, SubmitUpload
+from bootstrap import build_chunker, build_container, build_embedder, build_extractor
 from domain import Document
-from infrastructure.container import build_chunker, build_container, build_embedder, build_extractor
 from infrastructure.db import make_engine
 from infrastructure.memory import InMemoryJobQueue
 from infrastructure.settings import load_settings

@@ -5,7 +5,7 @@ from infrastructure.memory.documents import (
     InMemoryEmbeddingCache,
     InMemoryUnitOfWork,
 )
-from infrastructure.memory.observability import FixedClock, InMemoryTelemetry, SystemClock
+from infrastructure.memory.observability import FixedClock, InMemoryTelemetry
 from infrastructure.memory.queue import InMemoryJobQueue
 from infrastructure.memory.storage import InMemoryBlobStorage
 from infrastructure.memory.text import ParagraphChunker, PlainUtf8Extractor
@@ -20,5 +20,4 @@ __all__ = [
     "InMemoryUnitOfWork",
     "ParagraphChunker",
     "PlainUtf8Extractor",
-    "SystemClock",
 ]

@@ -10,11 +10,6 @@ from datetime import UTC, datetime, timedelta
 from application.ports import Clock, IngestionTelemetry, Stage
 
 
-class SystemClock(Clock):
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 class FixedClock(Clock):
     """A clock that moves only when told to."""
 

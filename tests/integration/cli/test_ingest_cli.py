@@ -6,15 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID
 
-import punq
 import pytest
 from redis import Redis
 from rq import Queue, Worker
 
 from application.ports import JobQueue, UnitOfWorkFactory
 from application.usecases.ingestion import SubmitDocument, SubmitUpload
+from bootstrap import Container
+from cli import main as cli
 from domain import Document, DocumentStatus
-from infrastructure import cli
 from infrastructure.memory import InMemoryJobQueue
 from infrastructure.observability import read_queue_stats
 from infrastructure.queue import PROCESS_DOCUMENT_JOB, SERIALIZER
@@ -60,14 +60,14 @@ def test_queue_shows_counts_by_status_and_workers_by_state(
     assert workers.startswith("workers: 1 (")
 
 
-def queued_document(container: punq.Container) -> Document:
+def queued_document(container: Container) -> Document:
     """A stored, queued document whose job never reached Redis."""
     container.register(JobQueue, instance=InMemoryJobQueue())
     submit: SubmitDocument = container.resolve(SubmitDocument)
     return submit(SubmitUpload(WORKSPACE, "a.txt", b"some text"))
 
 
-def failed_document(container: punq.Container) -> Document:
+def failed_document(container: Container) -> Document:
     """A stored document marked failed, whose job never reached Redis."""
     document = queued_document(container)
     uow_factory: UnitOfWorkFactory = container.resolve(UnitOfWorkFactory)
@@ -79,7 +79,7 @@ def failed_document(container: punq.Container) -> Document:
     return document
 
 
-def test_status_counts_documents_by_status(ingest: Ingest, app_container: punq.Container) -> None:
+def test_status_counts_documents_by_status(ingest: Ingest, app_container: Container) -> None:
     failed_document(app_container)
     failed_document(app_container)
     queued_document(app_container)
@@ -93,7 +93,7 @@ def test_status_counts_documents_by_status(ingest: Ingest, app_container: punq.C
 
 def test_requeue_failed_queues_them_again_and_enqueues_their_jobs(
     ingest: Ingest,
-    app_container: punq.Container,
+    app_container: Container,
     worker_settings: Settings,
     redis_connection: Redis,
 ) -> None:

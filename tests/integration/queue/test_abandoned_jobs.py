@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-import punq
 from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
@@ -21,6 +20,7 @@ from rq.registry import StartedJobRegistry
 
 from application.ports import Clock, UnitOfWorkFactory
 from application.usecases.ingestion import SubmitDocument, SubmitUpload
+from bootstrap import Container
 from domain import Document, DocumentStatus
 from infrastructure.memory import FixedClock
 from infrastructure.queue import SERIALIZER
@@ -31,7 +31,7 @@ from worker.worker import bind_worker_class
 TEXT = "Ingestion turns files into chunks.\n\nEach chunk gets an embedding.\n"
 
 
-def submit_documents(container: punq.Container, count: int) -> list[Document]:
+def submit_documents(container: Container, count: int) -> list[Document]:
     use_case: SubmitDocument = container.resolve(SubmitDocument)
     workspace = uuid4()
     return [
@@ -49,7 +49,7 @@ def take_and_die(queue: Queue) -> Job:
     return job
 
 
-def maintenance_at(container: punq.Container, settings: Settings, moment: datetime) -> None:
+def maintenance_at(container: Container, settings: Settings, moment: datetime) -> None:
     """One maintenance pass of a live worker of ours, its clock at `moment`."""
     container.register(Clock, instance=FixedClock(moment))
     worker_class = bind_worker_class(container)
@@ -57,14 +57,14 @@ def maintenance_at(container: punq.Container, settings: Settings, moment: dateti
     survivor.run_maintenance_tasks()
 
 
-def load(container: punq.Container, document: Document) -> Document:
+def load(container: Container, document: Document) -> Document:
     uow_factory: UnitOfWorkFactory = container.resolve(UnitOfWorkFactory)
     with uow_factory() as uow:
         return uow.documents.get(document.id, document.workspace_id)
 
 
 def test_a_job_taken_but_never_claimed_is_back_at_the_head_of_a_busy_queue_after_the_lease(
-    app_container: punq.Container,
+    app_container: Container,
     worker_settings: Settings,
     redis_connection: Redis,
     start_worker: Callable[..., WorkerProcess],

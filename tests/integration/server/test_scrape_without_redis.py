@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from infrastructure.container import build_container, readiness_checks
+from bootstrap import build_container, readiness_checks
 from infrastructure.observability import IngestionMetrics
 from infrastructure.settings import load_settings
 from tests.integration.observability.redis_process import RedisProcess

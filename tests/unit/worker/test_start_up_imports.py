@@ -16,7 +16,7 @@ HEAVY = ("torch", "sentence_transformers", "transformers", "httpx", "boto3", "bo
 PROBE = """
 import json, sys
 import worker.__main__, worker.jobs
-from infrastructure.container import build_container
+from bootstrap import build_container
 from infrastructure.settings import load_settings
 build_container(load_settings())
 print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))

@@ -9,7 +9,7 @@ import pytest
 from redis import Redis
 from rq import SimpleWorker, Worker
 
-from infrastructure.container import build_container
+from bootstrap import build_container
 from infrastructure.settings import WorkerMode, load_settings
 from worker.worker import (
     AllowlistedJob,

@@ -1,0 +1,111 @@
+"""One builder per configurable adapter: which one serves a port, made from the settings.
+
+Adapters with heavy dependencies (torch, httpx, boto3) are imported only when the settings
+choose them.
+"""
+
+from __future__ import annotations
+
+from application.ports import BlobStorage, Chunker, Embedder, TextExtractor
+from bootstrap.errors import StartupError
+from bootstrap.services import secret
+from infrastructure.chunking import (
+    HuggingFaceTokenCounter,
+    RecursiveTokenChunker,
+    RegexTokenCounter,
+)
+from infrastructure.embeddings import (
+    HashingEmbedder,
+    SentenceTransformerEmbedder,
+    bundled_minilm_path,
+)
+from infrastructure.extraction import ExtractionLimits, SniffingTextExtractor
+from infrastructure.queue import JobPolicy
+from infrastructure.settings import EmbedderKind, Settings, StorageBackend
+from infrastructure.storage import LocalBlobStorage
+
+
+def job_policy(settings: Settings) -> JobPolicy:
+    """How RQ times out, keeps and retries the jobs we enqueue."""
+    return JobPolicy(
+        job_timeout=settings.job_timeout,
+        result_ttl=settings.result_ttl,
+        failure_ttl=settings.failure_ttl,
+        retry_intervals=tuple(settings.retry_intervals()),
+    )
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The configured embedder, ready to use (a model is loaded here, once per process)."""
+    if settings.embedder is EmbedderKind.SENTENCE_TRANSFORMERS:
+        return _sentence_transformer(settings)
+    if settings.embedder is EmbedderKind.OPENAI:
+        from infrastructure.embeddings import OpenAICompatibleEmbedder  # loads httpx
+
+        return OpenAICompatibleEmbedder(
+            str(settings.embedding_base_url),
+            str(settings.embedding_model),
+            api_key=secret(settings.embedding_api_key) if settings.embedding_api_key else None,
+            dimension=settings.embedding_dimension,
+            batch_size=settings.embedding_batch_size,
+            timeout=settings.embedding_timeout,
+        )
+    return HashingEmbedder(settings.embedding_dimension)
+
+
+def build_storage(settings: Settings) -> BlobStorage:
+    """The configured blob storage."""
+    if settings.storage_backend is StorageBackend.S3:
+        from infrastructure.storage import S3BlobStorage, make_s3_client  # loads boto3
+
+        client = make_s3_client(
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key=settings.s3_access_key_id,
+            secret_key=secret(settings.s3_secret_access_key)
+            if settings.s3_secret_access_key
+            else None,
+        )
+        return S3BlobStorage(str(settings.s3_bucket), client=client)
+    settings.storage_root.mkdir(parents=True, exist_ok=True)
+    return LocalBlobStorage(settings.storage_root)
+
+
+def build_extractor(settings: Settings) -> TextExtractor:
+    """The sniffing extractor, held to the configured size, page and character limits."""
+    limits = ExtractionLimits(
+        max_bytes=settings.max_file_bytes,
+        max_pages=settings.max_pages,
+        max_chars=settings.max_chars,
+    )
+    return SniffingTextExtractor(limits=limits)
+
+
+def build_chunker(settings: Settings, embedder: Embedder) -> Chunker:
+    """A chunker counting in the embedder's own tokens, never past what it reads of one text."""
+    tokenizer = getattr(embedder, "tokenizer", None)
+    counter = HuggingFaceTokenCounter(tokenizer) if tokenizer is not None else RegexTokenCounter()
+    max_tokens = chunk_token_limit(settings, embedder)
+    return RecursiveTokenChunker(
+        max_tokens=max_tokens,
+        overlap_tokens=min(settings.chunk_overlap_tokens, max_tokens // 2),
+        tokenizer=counter,
+    )
+
+
+def chunk_token_limit(settings: Settings, embedder: Embedder) -> int:
+    """CHUNK_MAX_TOKENS, capped at the embedder's input limit when it has one."""
+    limit = embedder.max_input_tokens
+    return settings.chunk_max_tokens if limit is None else min(settings.chunk_max_tokens, limit)
+
+
+def _sentence_transformer(settings: Settings) -> Embedder:
+    path = settings.embedding_model_path or bundled_minilm_path()
+    if path is None:
+        raise StartupError(
+            "EMBEDDING_MODEL_PATH: unset, and the bundled all-MiniLM-L6-v2 is not installed"
+        )
+    try:
+        return SentenceTransformerEmbedder(str(path), batch_size=settings.embedding_batch_size)
+    except (FileNotFoundError, ValueError) as e:
+        raise StartupError(f"EMBEDDING_MODEL_PATH: {e}") from e

@@ -1,0 +1,202 @@
+"""The composition root: which adapter serves each port, built from the settings.
+
+Nothing is built at import time. `build_container(settings)` is called once per process by an
+entry point (the worker, the CLI); tests replace one port afterwards with
+`container.register(Port, instance=fake)`, and the use cases, resolved lazily, pick it up.
+The embedder is built once per container, so a model is loaded once per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar, cast
+
+import punq
+from redis import Redis
+from sqlalchemy import Engine
+
+from application.ports import (
+    BlobStorage,
+    Chunker,
+    Clock,
+    Embedder,
+    EmbeddingCache,
+    IngestionTelemetry,
+    JobQueue,
+    TextExtractor,
+    UnitOfWorkFactory,
+)
+from application.usecases.ingestion import (
+    ProcessUploadedDocument,
+    RecoverAbandonedDocuments,
+    RequeueFailedDocuments,
+    ResumeAbandonedJobs,
+    SubmitDocument,
+)
+from bootstrap.builders import (
+    build_chunker,
+    build_embedder,
+    build_extractor,
+    build_storage,
+    job_policy,
+)
+from bootstrap.services import resolve_services, secret
+from infrastructure.clock import SystemClock
+from infrastructure.db import SqlAlchemyEmbeddingCache, SqlAlchemyUnitOfWorkFactory, make_engine
+from infrastructure.observability import (
+    IngestionMetrics,
+    MetricsRelay,
+    OtelIngestionTelemetry,
+    read_queue_stats,
+)
+from infrastructure.queue import RqJobQueue, connect, quick_client
+from infrastructure.settings import Settings
+
+T = TypeVar("T")
+
+#: How long a start-up or readiness probe, or opening a database connection, waits, in seconds.
+PROBE_TIMEOUT_SECONDS = 2.0
+#: How long a /metrics scrape waits for Redis (one attempt, no retries), in seconds.
+QUICK_REDIS_TIMEOUT_SECONDS = 0.5
+
+
+class Container:
+    """Which object serves each port or use case in this process, resolved by type.
+
+    A typed face over `punq`: `resolve(Embedder)` is an `Embedder` to the type checker too.
+    Registering a type again replaces what served it.
+    """
+
+    def __init__(self) -> None:
+        self._services = punq.Container()
+
+    def register(
+        self,
+        service: type[T],
+        *,
+        instance: T | None = None,
+        factory: Callable[[], T] | None = None,
+    ) -> None:
+        """Serve `service` with `instance`, or with what `factory` builds on each resolve."""
+        if instance is not None:
+            self._services.register(service, instance=instance)
+        else:
+            self._services.register(service, factory=factory)
+
+    def resolve(self, service: type[T]) -> T:
+        """What serves `service`; raises `punq.MissingDependencyError` if nothing does."""
+        return cast(T, self._services.resolve(service))
+
+
+def build_container(settings: Settings) -> Container:
+    """Register every port with its adapter, and the use cases, for `settings`.
+
+    Embedded services are started first when DATABASE_URL or REDIS_URL is unset. Connections
+    open lazily: building the container does not touch the network.
+    """
+    settings = resolve_services(settings)
+    container = Container()
+    container.register(Settings, instance=settings)
+    _register_connections(container, settings)
+    _register_adapters(container, settings)
+    _register_observability(container, settings)
+    _register_use_cases(container, settings)
+    return container
+
+
+# Registration ------------------------------------------------------------------------------
+
+
+def _register_connections(container: Container, settings: Settings) -> None:
+    engine = make_engine(secret(settings.database_url), connect_timeout=PROBE_TIMEOUT_SECONDS)
+    container.register(Engine, instance=engine)
+    container.register(Redis, instance=connect(secret(settings.redis_url)))
+
+
+def _register_adapters(container: Container, settings: Settings) -> None:
+    engine: Engine = container.resolve(Engine)
+    embedder = build_embedder(settings)
+    container.register(Clock, instance=SystemClock())
+    container.register(Embedder, instance=embedder)
+    container.register(
+        UnitOfWorkFactory,
+        instance=SqlAlchemyUnitOfWorkFactory(engine, embedding_dimension=embedder.dimension),
+    )
+    container.register(EmbeddingCache, instance=SqlAlchemyEmbeddingCache(engine))
+    container.register(BlobStorage, instance=build_storage(settings))
+    container.register(TextExtractor, instance=build_extractor(settings))
+    container.register(Chunker, instance=build_chunker(settings, embedder))
+    container.register(
+        JobQueue,
+        instance=RqJobQueue(
+            container.resolve(Redis),
+            settings.queue_name,
+            job_policy(settings),
+            consumed_queues=settings.queues,
+        ),
+    )
+
+
+def _register_observability(container: Container, settings: Settings) -> None:
+    stats_redis = quick_client(container.resolve(Redis), QUICK_REDIS_TIMEOUT_SECONDS)
+    metrics = IngestionMetrics(queue_stats=lambda: read_queue_stats(stats_redis, settings.queues))
+    relay = MetricsRelay(metrics)
+    container.register(IngestionMetrics, instance=metrics)
+    container.register(MetricsRelay, instance=relay)
+    container.register(IngestionTelemetry, instance=OtelIngestionTelemetry(metrics, relay))
+
+
+def _register_use_cases(container: Container, settings: Settings) -> None:
+    container.register(
+        ProcessUploadedDocument,
+        factory=lambda: ProcessUploadedDocument(
+            uow_factory=container.resolve(UnitOfWorkFactory),
+            storage=container.resolve(BlobStorage),
+            extractor=container.resolve(TextExtractor),
+            chunker=container.resolve(Chunker),
+            embedder=container.resolve(Embedder),
+            embedding_cache=container.resolve(EmbeddingCache),
+            clock=container.resolve(Clock),
+            telemetry=container.resolve(IngestionTelemetry),
+            max_file_bytes=settings.max_file_bytes,
+            max_attempts=settings.max_attempts,
+        ),
+    )
+    container.register(
+        SubmitDocument,
+        factory=lambda: SubmitDocument(
+            uow_factory=container.resolve(UnitOfWorkFactory),
+            storage=container.resolve(BlobStorage),
+            queue=container.resolve(JobQueue),
+            clock=container.resolve(Clock),
+            max_file_bytes=settings.max_file_bytes,
+        ),
+    )
+    container.register(
+        RequeueFailedDocuments,
+        factory=lambda: RequeueFailedDocuments(
+            uow_factory=container.resolve(UnitOfWorkFactory),
+            queue=container.resolve(JobQueue),
+            clock=container.resolve(Clock),
+        ),
+    )
+    container.register(
+        RecoverAbandonedDocuments,
+        factory=lambda: RecoverAbandonedDocuments(
+            uow_factory=container.resolve(UnitOfWorkFactory),
+            queue=container.resolve(JobQueue),
+            clock=container.resolve(Clock),
+            lease=timedelta(seconds=settings.processing_lease),
+            max_attempts=settings.max_attempts,
+        ),
+    )
+    container.register(
+        ResumeAbandonedJobs,
+        factory=lambda: ResumeAbandonedJobs(
+            uow_factory=container.resolve(UnitOfWorkFactory),
+            queue=container.resolve(JobQueue),
+            clock=container.resolve(Clock),
+            lease=timedelta(seconds=settings.processing_lease),
+        ),
+    )

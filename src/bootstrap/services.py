@@ -1,0 +1,55 @@
+"""The service URLs a process uses: the configured ones, or the embedded default's."""
+
+from __future__ import annotations
+
+import logging
+
+from bootstrap.errors import StartupError
+from infrastructure.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+
+def resolve_services(settings: Settings) -> Settings:
+    """`settings` with DATABASE_URL and REDIS_URL filled in, starting the embedded default
+    (under DATA_DIR) for whichever is unset. Raises `StartupError` if one cannot start."""
+    updates: dict[str, object] = {}
+    if settings.redis_url is None:
+        updates["redis_url"] = _start_embedded_redis(settings)
+    if settings.database_url is None:
+        updates["database_url"] = _start_embedded_postgres(settings)
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def secret(value: object) -> str:
+    """The plain text of a resolved URL or secret setting."""
+    if value is None:
+        raise StartupError("a service URL was not resolved")
+    return str(value.get_secret_value()) if hasattr(value, "get_secret_value") else str(value)
+
+
+def _start_embedded_redis(settings: Settings) -> str:
+    from infrastructure.local.redis import EmbeddedRedisError, start_embedded_redis
+
+    try:
+        embedded = start_embedded_redis(settings.data_dir)
+    except EmbeddedRedisError as e:
+        raise StartupError(f"REDIS_URL: unset, and {e}") from e
+    how = "started" if embedded.started_here else "attached to"
+    _log.info("REDIS_URL unset: %s the embedded Redis in %s", how, embedded.directory)
+    return embedded.url
+
+
+def _start_embedded_postgres(settings: Settings) -> str:
+    from infrastructure.local.postgres import (
+        EmbeddedPostgresUnavailable,
+        start_embedded_postgres,
+    )
+
+    directory = (settings.data_dir / "postgres").resolve()
+    try:
+        dsn = start_embedded_postgres(directory)
+    except EmbeddedPostgresUnavailable as e:
+        raise StartupError(f"DATABASE_URL: unset, and {e}") from e
+    _log.info("DATABASE_URL unset: using the embedded Postgres in %s", directory)
+    return dsn

@@ -1,0 +1,96 @@
+"""What a process checks before it takes work, and what it does around forks and probes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from redis import Redis
+from sqlalchemy import Engine
+
+from application.errors import DependencyUnavailable
+from application.ports import Embedder, UnitOfWorkFactory
+from bootstrap.container import PROBE_TIMEOUT_SECONDS, QUICK_REDIS_TIMEOUT_SECONDS, Container
+from bootstrap.errors import StartupError
+from bootstrap.services import resolve_services, secret
+from infrastructure.db import (
+    EmbeddingDimensionMismatch,
+    MissingPgvector,
+    SchemaOutOfDate,
+    SqlAlchemyUnitOfWorkFactory,
+    migrations,
+)
+from infrastructure.db import ping as ping_database
+from infrastructure.queue import ping as ping_redis
+from infrastructure.settings import Settings, masked_url
+
+
+def check_startup(container: Container) -> None:
+    """Check, in order, Redis, the database, the schema revision and the vector dimension,
+    then compile the statements a job runs (so forked work horses inherit them).
+
+    Raises `StartupError` naming the setting or dependency at fault.
+    """
+    settings = container.resolve(Settings)
+    try:
+        ping_redis(container.resolve(Redis), PROBE_TIMEOUT_SECONDS)
+    except DependencyUnavailable as e:
+        raise StartupError(f"REDIS_URL: {masked_url(settings.redis_url)}: {e}") from e
+    engine = container.resolve(Engine)
+    try:
+        ping_database(engine, PROBE_TIMEOUT_SECONDS)
+    except DependencyUnavailable as e:
+        raise StartupError(f"DATABASE_URL: {masked_url(settings.database_url)}: {e}") from e
+    _check_schema(engine, container.resolve(Embedder))
+    _warm_up(container, settings)
+
+
+def readiness_checks(container: Container) -> dict[str, Callable[[], None]]:
+    """Named probes for `/readyz`: each returns or raises within the probe timeout."""
+    redis = container.resolve(Redis)
+    engine = container.resolve(Engine)
+    return {
+        "db": lambda: ping_database(engine, PROBE_TIMEOUT_SECONDS),
+        "redis": lambda: ping_redis(redis, QUICK_REDIS_TIMEOUT_SECONDS),
+    }
+
+
+def release_connections(container: Container) -> None:
+    """Close pooled database and Redis connections (before forking worker processes)."""
+    container.resolve(Engine).dispose()
+    container.resolve(Redis).connection_pool.disconnect()
+
+
+def migrate(settings: Settings) -> str:
+    """Bring the database schema to head; return the head revision."""
+    settings = resolve_services(settings)
+    url = secret(settings.database_url)
+    try:
+        migrations.upgrade(url, settings.embedding_dimension)
+    except (DependencyUnavailable, MissingPgvector, EmbeddingDimensionMismatch) as e:
+        raise StartupError(f"DATABASE_URL: {masked_url(url)}: {e}") from e
+    return migrations.head_revision()
+
+
+def _check_schema(engine: Engine, embedder: Embedder) -> None:
+    try:
+        migrations.verify_schema(engine, embedder.dimension)
+    except SchemaOutOfDate as e:
+        current = migrations.schema_revision(engine) or "none"
+        raise StartupError(
+            f"DATABASE_URL: schema is at {current}, head is {migrations.head_revision()}: "
+            "run `ingest migrate`"
+        ) from e
+    except EmbeddingDimensionMismatch as e:
+        raise StartupError(f"EMBEDDING_DIMENSION: {e}") from e
+    except DependencyUnavailable as e:
+        raise StartupError(f"DATABASE_URL: {e}") from e
+
+
+def _warm_up(container: Container, settings: Settings) -> None:
+    uow_factory = container.resolve(UnitOfWorkFactory)
+    if not isinstance(uow_factory, SqlAlchemyUnitOfWorkFactory):
+        return
+    try:
+        uow_factory.warm_up()
+    except DependencyUnavailable as e:
+        raise StartupError(f"DATABASE_URL: {masked_url(settings.database_url)}: {e}") from e
