@@ -36,11 +36,12 @@ _LOADED: list[Any] = []
 
 def _our_worker(queue: str, allow_noop: bool) -> Worker | SimpleWorker:
     import worker.worker as worker_module
+    from infrastructure.settings import Settings
 
     if allow_noop:
         worker_module.ALLOWED_JOB_FUNCTIONS = worker_module.ALLOWED_JOB_FUNCTIONS | {NOOP_JOB}
     container = _load_stack()
-    worker_class = worker_module.bind_worker_class(container)
+    worker_class = worker_module.worker_class_for(container.resolve(Settings))
     return worker_class([queue], connection=container.resolve(Redis))
 
 
@@ -48,11 +49,11 @@ def _load_stack() -> Any:
     """The container, checked and warmed up, as `python -m worker run` holds it before forking."""
     from bootstrap import build_container, check_startup, release_connections
     from infrastructure.settings import load_settings
-    from worker import jobs
+    from worker import runtime
 
     container = build_container(load_settings())
     check_startup(container)
-    jobs.use_container(container)
+    runtime.install(runtime.WorkerRuntime(container))
     release_connections(container)
     return container
 

@@ -1,8 +1,12 @@
-"""The application's error taxonomy.
+"""The application's error taxonomy, and the one registry of error codes.
 
-Every error carries a stable machine `code` (stored on a failed document, used as a metric label)
-and a readable message. `PermanentError`s mean "retrying cannot help": the document is marked
-`failed` once. `TransientError`s mean "a dependency hiccuped": the attempt may be retried.
+Every error carries a stable machine `code` (stored on a failed document, used as a metric label,
+shown to outside clients) and a readable message. Each code is declared once, on its class here;
+code that needs to tell errors apart compares types, never code strings.
+`PermanentError`s mean "retrying cannot help": the document is marked `failed` once.
+`TransientError`s mean "a dependency hiccuped": the attempt may be retried (see `RetryPolicy`).
+What happens to a job and its document for each class is tabled in docs/design-decisions.md
+("Failure").
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ class IngestionError(Exception):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message)
+        #: The document's attempt count when this error ended one of its attempts; None when
+        #: the error came before an attempt claimed the document.
+        self.attempts: int | None = None
 
     @property
     def message(self) -> str:
@@ -51,6 +58,23 @@ class DocumentNotFound(PermanentError):
 class WorkspaceMismatch(PermanentError):
     code = "workspace_mismatch"
     default_message = "the document belongs to another workspace"
+
+
+class ForbiddenJob(PermanentError):
+    """The job names a function, or a callback, this worker does not run."""
+
+    code = "forbidden_job"
+    default_message = "this worker does not run that function"
+
+
+#: Errors about the job itself, found before any document is touched: the document (if there is
+#: one) is left as it is.
+JOB_ERRORS: tuple[type[PermanentError], ...] = (
+    InvalidJobArgument,
+    ForbiddenJob,
+    DocumentNotFound,
+    WorkspaceMismatch,
+)
 
 
 # Permanent: the stored file is unusable -----------------------------------------------------
@@ -96,6 +120,11 @@ class NoExtractableText(PermanentError):
     default_message = "no text could be extracted from the file"
 
 
+class NoChunks(PermanentError):
+    code = "no_chunks"
+    default_message = "the extracted text holds nothing to index"
+
+
 class EmbedderRejected(PermanentError):
     code = "embedder_rejected"
     default_message = "the embedding service rejected the request"
@@ -116,3 +145,10 @@ class DependencyUnavailable(TransientError):
 class EmbedderUnavailable(TransientError):
     code = "embedder_unavailable"
     default_message = "the embedding service is temporarily unavailable"
+
+
+class AbandonedAttempt(TransientError):
+    """The worker running an attempt stopped (killed, crashed, lost) before it ended."""
+
+    code = "abandoned"
+    default_message = "the worker processing it stopped; requeued"

@@ -7,6 +7,7 @@ choose them.
 from __future__ import annotations
 
 from application.ports import BlobStorage, Chunker, Embedder, TextExtractor
+from application.retry_policy import RetryPolicy
 from bootstrap.errors import StartupError
 from bootstrap.services import secret
 from infrastructure.chunking import (
@@ -25,13 +26,18 @@ from infrastructure.settings import EmbedderKind, Settings, StorageBackend
 from infrastructure.storage import LocalBlobStorage
 
 
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """MAX_ATTEMPTS attempts per document, RETRY_BACKOFF between them."""
+    return RetryPolicy(max_attempts=settings.max_attempts, backoff=settings.retry_backoff)
+
+
 def job_policy(settings: Settings) -> JobPolicy:
     """How RQ times out, keeps and retries the jobs we enqueue."""
     return JobPolicy(
         job_timeout=settings.job_timeout,
         result_ttl=settings.result_ttl,
         failure_ttl=settings.failure_ttl,
-        retry_intervals=tuple(settings.retry_intervals()),
+        retry_intervals=retry_policy(settings).retry_delays(),
     )
 
 

@@ -27,11 +27,11 @@ from application.ports import (
     TextExtractor,
     UnitOfWorkFactory,
 )
+from application.retry_policy import RetryPolicy
 from application.usecases.ingestion import (
     ProcessUploadedDocument,
-    RecoverAbandonedDocuments,
+    RecoverAbandonedWork,
     RequeueFailedDocuments,
-    ResumeAbandonedJobs,
     SubmitDocument,
 )
 from bootstrap.builders import (
@@ -40,6 +40,7 @@ from bootstrap.builders import (
     build_extractor,
     build_storage,
     job_policy,
+    retry_policy,
 )
 from bootstrap.services import resolve_services, secret
 from infrastructure.clock import SystemClock
@@ -54,6 +55,9 @@ from infrastructure.queue import RqJobQueue, connect, quick_client
 from infrastructure.settings import Settings
 
 T = TypeVar("T")
+
+#: How many abandoned jobs, or documents, one recovery pass settles at most.
+RECOVERY_BATCH_SIZE = 100
 
 #: How long a start-up or readiness probe, or opening a database connection, waits, in seconds.
 PROBE_TIMEOUT_SECONDS = 2.0
@@ -148,6 +152,7 @@ def _register_observability(container: Container, settings: Settings) -> None:
 
 
 def _register_use_cases(container: Container, settings: Settings) -> None:
+    container.register(RetryPolicy, instance=retry_policy(settings))
     container.register(
         ProcessUploadedDocument,
         factory=lambda: ProcessUploadedDocument(
@@ -160,7 +165,7 @@ def _register_use_cases(container: Container, settings: Settings) -> None:
             clock=container.resolve(Clock),
             telemetry=container.resolve(IngestionTelemetry),
             max_file_bytes=settings.max_file_bytes,
-            max_attempts=settings.max_attempts,
+            retry_policy=container.resolve(RetryPolicy),
         ),
     )
     container.register(
@@ -182,21 +187,14 @@ def _register_use_cases(container: Container, settings: Settings) -> None:
         ),
     )
     container.register(
-        RecoverAbandonedDocuments,
-        factory=lambda: RecoverAbandonedDocuments(
+        RecoverAbandonedWork,
+        factory=lambda: RecoverAbandonedWork(
             uow_factory=container.resolve(UnitOfWorkFactory),
             queue=container.resolve(JobQueue),
             clock=container.resolve(Clock),
             lease=timedelta(seconds=settings.processing_lease),
-            max_attempts=settings.max_attempts,
-        ),
-    )
-    container.register(
-        ResumeAbandonedJobs,
-        factory=lambda: ResumeAbandonedJobs(
-            uow_factory=container.resolve(UnitOfWorkFactory),
-            queue=container.resolve(JobQueue),
-            clock=container.resolve(Clock),
-            lease=timedelta(seconds=settings.processing_lease),
+            interval=timedelta(seconds=settings.recovery_interval),
+            retry_policy=container.resolve(RetryPolicy),
+            batch_size=RECOVERY_BATCH_SIZE,
         ),
     )

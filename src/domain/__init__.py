@@ -2,10 +2,11 @@
 
 from domain.chunk import Chunk, EmbeddedChunk, Vector, content_hash
 from domain.document import Document, DocumentStatus
-from domain.errors import DomainError, IllegalStatusTransition
+from domain.errors import DocumentAlreadyExists, DomainError, IllegalStatusTransition
 
 __all__ = [
     "Chunk",
+    "DocumentAlreadyExists",
     "DomainError",
     "Document",
     "DocumentStatus",

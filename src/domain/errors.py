@@ -12,3 +12,11 @@ class IllegalStatusTransition(DomainError):
         super().__init__(f"a document cannot go from {current!r} to {requested!r}")
         self.current = current
         self.requested = requested
+
+
+class DocumentAlreadyExists(DomainError):
+    """A new document was added under an id that is already taken."""
+
+    def __init__(self, document_id: object) -> None:
+        super().__init__(f"document {document_id} exists already")
+        self.document_id = document_id

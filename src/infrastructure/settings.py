@@ -202,12 +202,6 @@ class Settings(BaseSettings):
         candidates = (_unused_token_advisory(self), _forked_model_advisory(self))
         return [message for message in candidates if message]
 
-    def retry_intervals(self) -> list[int]:
-        """One delay per retry (MAX_ATTEMPTS - 1 of them), the last delay repeated as needed."""
-        retries = self.max_attempts - 1
-        delays = list(self.retry_backoff[:retries])
-        return delays + [self.retry_backoff[-1]] * (retries - len(delays))
-
 
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings; raise `ConfigurationError` naming every bad one."""

@@ -47,12 +47,12 @@ from infrastructure.settings import (
     load_settings,
     masked_url,
 )
-from worker import jobs
+from worker import runtime
 from worker.worker import (
     AllowlistedJob,
     IngestionWorkerMixin,
-    bind_worker_class,
     work_until_stopped,
+    worker_class_for,
 )
 from worker.worker_server import WorkerHttpServer, serve
 
@@ -135,7 +135,7 @@ def _start(settings: Settings) -> Container:
     )
     container = build_container(settings)
     check_startup(container)
-    jobs.use_container(container)
+    runtime.install(runtime.WorkerRuntime(container))
     return container
 
 
@@ -163,7 +163,7 @@ def _serve_http(container: Container) -> WorkerHttpServer:
 def _work(container: Container, *, workers: int, burst: bool) -> None:
     settings: Settings = container.resolve(Settings)
     redis: Redis = container.resolve(Redis)
-    worker_class: type[IngestionWorkerMixin] = bind_worker_class(container)
+    worker_class: type[IngestionWorkerMixin] = worker_class_for(settings)
     release_connections(container)
     if workers == 1:
         work_until_stopped(

@@ -1,6 +1,6 @@
 """The job functions RQ runs, by the dotted paths in `infrastructure.queue.job_paths`.
 
-A job function only checks its JSON arguments, takes the use case from this process's container
+A job function only checks its JSON arguments, takes the use case from this process's runtime
 and runs it: no business rules, no SQL, no adapters here.
 """
 
@@ -12,19 +12,11 @@ from uuid import UUID
 from rq import get_current_job
 
 from application.errors import InvalidJobArgument
-from application.usecases.ingestion import ProcessDocument, ProcessUploadedDocument
-from bootstrap import Container, build_container
+from application.usecases.ingestion import ProcessDocument
 from infrastructure.observability import job_context
-from infrastructure.settings import load_settings
+from worker import runtime
 
 _log = logging.getLogger(__name__)
-_container: Container | None = None
-
-
-def use_container(container: Container | None) -> None:
-    """Make `container` the one job functions in this process (and its forks) use."""
-    global _container
-    _container = container
 
 
 def process_document_job(
@@ -50,7 +42,7 @@ def process_document_job(
         document_id=command.document_id,
         workspace_id=command.workspace_id,
     ):
-        outcome = _process_uploaded_document()(command)
+        outcome = runtime.current().process_uploaded_document()(command)
         _log.info(
             "document %s: %s, %d chunks", outcome.document_id, outcome.status, outcome.chunk_count
         )
@@ -61,14 +53,6 @@ def process_document_job(
         "embedded": outcome.embedded,
         "reused": outcome.reused,
     }
-
-
-def _process_uploaded_document() -> ProcessUploadedDocument:
-    global _container
-    if _container is None:
-        _container = build_container(load_settings())
-    use_case: ProcessUploadedDocument = _container.resolve(ProcessUploadedDocument)
-    return use_case
 
 
 def _uuid(name: str, value: object) -> UUID:

@@ -2,7 +2,7 @@
 /metrics can see them and rescue documents abandoned by dead workers.
 
 Two classes share all of that (`IngestionWorkerMixin`) and differ only in where a job runs
-(WORKER_MODE picks one, see `bind_worker_class`):
+(WORKER_MODE picks one, see `worker_class_for`):
 
 - `IngestionWorker` (`fork`, the default) extends `rq.Worker`: each job runs in a forked work
   horse, so a crash in native code (a hostile PDF taking pdfium down) ends only that horse. The
@@ -16,14 +16,17 @@ Common to both:
 
 - Jobs are JSON (never pickle) and may only name a function in `ALLOWED_JOB_FUNCTIONS`, with no
   callbacks; anything else fails without being imported or run.
-- Permanent errors (`PermanentError`, bad arguments, refused or undecodable jobs) fail at once.
-  Other errors retry with the configured backoff up to MAX_ATTEMPTS, also for jobs enqueued by
-  an outside client that set no retry policy; then the job fails with the last reason.
+- Failures follow the one `RetryPolicy`: permanent errors (`PermanentError`, bad arguments,
+  refused or undecodable jobs) fail at once; other errors retry with its backoff. The document
+  owns the attempt count: a job's remaining retries are set from the attempts its document has
+  had (so no document is tried past MAX_ATTEMPTS, whatever jobs it took); a job that failed
+  before claiming its document keeps the queue's own allowance (the policy's, also for jobs
+  enqueued by an outside client that set none).
 - A job runs at most JOB_TIMEOUT seconds (RQ's SIGALRM death penalty, in the horse or, inline,
   in the worker's main thread).
 - Every RECOVERY_INTERVAL the worker process (never a work horse), before RQ's own registry
-  cleanup, runs `ResumeAbandonedJobs` (jobs taken by a worker that died) and, at most once per
-  interval across all workers on this Redis, `RecoverAbandonedDocuments`.
+  cleanup, runs `RecoverAbandonedWork` (jobs taken by a worker that died, documents stuck
+  mid-attempt or queued with no job).
 - SIGTERM finishes the current job and exits 0 (warm shutdown); a second SIGTERM stops at once.
 """
 
@@ -46,23 +49,13 @@ from rq.exceptions import DeserializationError, InvalidJobOperation, StopRequest
 from rq.job import Job, JobStatus
 from rq.worker import BaseWorker
 
-from application.errors import PermanentError
-from application.usecases.ingestion import RecoverAbandonedDocuments, ResumeAbandonedJobs
-from bootstrap import Container
-from infrastructure.observability import MetricsRelay
+from application.errors import ForbiddenJob, IngestionError
+from application.retry_policy import RetryPolicy
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, SERIALIZER
 from infrastructure.settings import Settings, WorkerMode
+from worker import runtime
 
 _log = logging.getLogger(__name__)
-
-RECOVERY_LOCK_KEY = "ingestion:recovery-lock"
-
-
-class ForbiddenJob(PermanentError):
-    """The job names a function, or a callback, this worker does not run."""
-
-    code = "forbidden_job"
-    default_message = "this worker does not run that function"
 
 
 class AllowlistedJob(Job):
@@ -95,21 +88,21 @@ class AllowlistedJob(Job):
 class IngestionWorkerMixin(BaseWorker):
     """What both worker classes share; put it before the RQ class it extends in the bases."""
 
-    container: ClassVar[Container]
     job_class = AllowlistedJob
     #: Whether a job's final status is already known here once `execute_job` returns (it ran in
     #: this process), so recording its outcome needs no read from Redis.
     runs_jobs_here: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        settings: Settings = self.container.resolve(Settings)
+        self._runtime = runtime.current()
+        settings = self._runtime.settings
         kwargs["serializer"] = SERIALIZER
         kwargs["job_class"] = AllowlistedJob
         kwargs.setdefault("default_result_ttl", settings.result_ttl)
         kwargs.setdefault("maintenance_interval", settings.recovery_interval)
         super().__init__(*args, **kwargs)
         self._settings = settings
-        self._relay: MetricsRelay = self.container.resolve(MetricsRelay)
+        self._relay = self._runtime.relay
         self.push_exc_handler(self._apply_retry_policy)
 
     @property
@@ -134,40 +127,28 @@ class IngestionWorkerMixin(BaseWorker):
     def run_maintenance_tasks(self) -> None:
         """Our recovery first: RQ's registry cleanup would otherwise retry our abandoned jobs
         only after their backoff, or fail them for good once their retries are spent."""
-        self.recover_abandoned_documents()
+        self.recover_abandoned_work()
         super().run_maintenance_tasks()
 
-    def recover_abandoned_documents(self) -> None:
-        """Settle jobs left by dead workers (every worker, every time: it costs a few Redis
-        reads and each job is settled once); requeue documents stuck in `processing` (one
-        worker per interval)."""
-        jobs = self._recover(ResumeAbandonedJobs)
-        if jobs is not None and (jobs.resumed or jobs.retired):
-            _log.info(
-                "abandoned jobs: %d back at the head of the queue, %d retired",
-                len(jobs.resumed),
-                len(jobs.retired),
-            )
-        interval = self._settings.recovery_interval
-        if not self.connection.set(RECOVERY_LOCK_KEY, self.name, nx=True, ex=interval):
-            return
-        report = self._recover(RecoverAbandonedDocuments)
-        if report is not None and (report.requeued or report.failed):
-            _log.info(
-                "recovered abandoned documents: %d requeued, %d failed",
-                len(report.requeued),
-                len(report.failed),
-            )
-
-    def _recover(self, use_case: type[Any]) -> Any:
-        """Run a recovery use case; a failure is logged and left for the next interval."""
+    def recover_abandoned_work(self) -> None:
+        """Run one pass of `RecoverAbandonedWork`; a failure is logged and left for the next."""
         try:
-            return self.container.resolve(use_case)()
+            report = self._runtime.recover_abandoned_work()()
         except StopRequested:
             raise
         except Exception:
             _log.warning("recovery of abandoned work failed; retrying later", exc_info=True)
-            return None
+            return
+        if report:
+            _log.info(
+                "recovered abandoned work: documents %d requeued, %d failed, %d enqueued again; "
+                "jobs %d back at the head of the queue, %d retired",
+                len(report.requeued),
+                len(report.failed),
+                len(report.reenqueued),
+                len(report.resumed_jobs),
+                len(report.retired_jobs),
+            )
 
     def _job_scope(self) -> AbstractContextManager[None]:
         """What surrounds running one job in this worker process."""
@@ -182,16 +163,20 @@ class IngestionWorkerMixin(BaseWorker):
     ) -> bool:
         if is_permanent(exc_value):
             job.retries_left = 0
-        else:
-            self._allow_retries(job)
+            return True
+        self._allow_retries(job)
+        attempts = exc_value.attempts if isinstance(exc_value, IngestionError) else None
+        if attempts is not None:
+            job.retries_left = self._runtime.retry_policy.retries_left_after(attempts)
         return True
 
     def _allow_retries(self, job: Job) -> None:
-        """Give a job that came with no retry policy ours (MAX_ATTEMPTS - 1 retries, backoff)."""
+        """Give a job the policy's delays, and, if it came with no retry allowance (an outside
+        client's), the policy's allowance (MAX_ATTEMPTS - 1 retries)."""
+        delays = list(self._runtime.retry_policy.retry_delays())
+        job.retry_intervals = delays
         if job.retries_left is None and not job.number_of_retries:
-            intervals = self._settings.retry_intervals()
-            job.retries_left = len(intervals)
-            job.retry_intervals = intervals
+            job.retries_left = len(delays)
 
     def _cap_timeout(self, job: Job) -> None:
         limit = self._settings.job_timeout
@@ -200,8 +185,7 @@ class IngestionWorkerMixin(BaseWorker):
 
 
 class IngestionWorker(IngestionWorkerMixin, Worker):
-    """Forks a work horse per job (WORKER_MODE=fork); bound to a container by
-    `bind_worker_class`."""
+    """Forks a work horse per job (WORKER_MODE=fork)."""
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         """Also move everything loaded so far out of the garbage collector's reach: a horse
@@ -274,16 +258,14 @@ def _wait_for_redis(connection: Redis, longest_pause: float = 10.0) -> bool:
 
 
 def is_permanent(error: BaseException) -> bool:
-    """Whether retrying the job cannot help."""
-    return isinstance(error, PermanentError | DeserializationError)
+    """Whether retrying the job cannot help: the policy says so, or RQ could not decode it."""
+    return isinstance(error, DeserializationError) or not RetryPolicy.retries(error)
 
 
-def bind_worker_class(container: Container) -> type[IngestionWorkerMixin]:
-    """The worker class WORKER_MODE names, bound to `container` (RQ's pool builds workers by
-    class)."""
-    settings: Settings = container.resolve(Settings)
-    base = InlineIngestionWorker if settings.worker_mode == WorkerMode.INLINE else IngestionWorker
-    return type(base.__name__, (base,), {"container": container})
+def worker_class_for(settings: Settings) -> type[IngestionWorkerMixin]:
+    """The worker class WORKER_MODE names; it reaches the application through the installed
+    `runtime`."""
+    return InlineIngestionWorker if settings.worker_mode == WorkerMode.INLINE else IngestionWorker
 
 
 def _function_name(job: Job) -> str:

@@ -49,7 +49,7 @@ def test_the_project_keeps_every_contract(project_copy: Path) -> None:
         ("worker/__init__.py", "from domain import Document", "worker stays thin"),
         ("worker/__init__.py", "import infrastructure.db", "worker stays thin"),
         ("infrastructure/memory/queue.py", "import infrastructure.embeddings", "do not import"),
-        ("infrastructure/queue/rq_queue.py", "import infrastructure.observability", "do not import"),
+        ("infrastructure/queue/rq_queue.py", "import infrastructure.local", "do not import"),
         ("infrastructure/db/engine.py", "import bootstrap", "point inward"),
         ("bootstrap/builders.py", "import cli", "point inward"),
     ],

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from application.errors import DependencyUnavailable, DocumentNotFound, WorkspaceMismatch
 from application.ports import UnitOfWork
-from domain import Chunk, Document, DocumentStatus, EmbeddedChunk
+from domain import Chunk, Document, DocumentAlreadyExists, DocumentStatus, EmbeddedChunk
 from infrastructure.db import SqlAlchemyUnitOfWorkFactory, make_engine
 from infrastructure.memory import InMemoryDatabase
 
@@ -140,7 +140,7 @@ class DocumentRepositoryContract:
         doc = document()
         self.store(adapter, doc)
 
-        with adapter() as uow, pytest.raises(ValueError):
+        with adapter() as uow, pytest.raises(DocumentAlreadyExists):
             uow.documents.add(_same_id_as(doc))
             uow.commit()
 

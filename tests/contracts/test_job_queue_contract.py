@@ -118,6 +118,12 @@ class JobQueueContract:
         assert len(adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=2)) == 2
 
 
+    def test_one_recovery_turn_per_interval_whoever_asks(self, adapter: JobQueue) -> None:
+        interval = timedelta(minutes=5)
+        turns = [adapter.take_recovery_turn(interval) for _ in range(3)]
+        assert turns == [True, False, False]
+
+
 class TestInMemoryJobQueue(JobQueueContract):
     @pytest.fixture
     def adapter(self) -> InMemoryJobQueue:
@@ -176,6 +182,14 @@ class TestRqJobQueue(JobQueueContract):
         assert job is not None
         assert (job.timeout, job.failure_ttl, job.retries_left) == (30, 120, 2)
         assert job.retry_intervals == [1, 5]
+
+    def test_workers_on_one_redis_share_one_recovery_turn(self, redis_url: str) -> None:
+        policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120)
+        workers = [RqJobQueue(connect(redis_url), QUEUE, policy) for _ in range(3)]
+
+        turns = [queue.take_recovery_turn(timedelta(minutes=5)) for queue in workers]
+
+        assert turns == [True, False, False]
 
     def test_the_payload_is_json(self, adapter: RqJobQueue, redis_connection: Redis) -> None:
         job_id = adapter.enqueue_processing(UUID(int=1), UUID(int=2))

@@ -34,8 +34,8 @@ from tests.faults.harness import FaultWorld, RestartableRedis, small_document, w
 from tests.faults.worlds import fresh_database, module_root, restartable_redis, world
 from tests.fixtures.embeddings import EmbeddingServer, Reply
 from tests.unit.observability.metrics_text import sample
-from worker import jobs
-from worker.worker import bind_worker_class, work_until_stopped
+from worker.runtime import WorkerRuntime, install
+from worker.worker import work_until_stopped, worker_class_for
 
 __all__ = ["fresh_database", "module_root", "restartable_redis", "world"]
 
@@ -181,9 +181,9 @@ def inline_container(app_container: Container) -> Iterator[Container]:
     inline = settings.model_copy(update={"worker_mode": WorkerMode.INLINE})
     app_container.register(Settings, instance=inline)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    jobs.use_container(app_container)
+    install(WorkerRuntime(app_container))
     yield app_container
-    jobs.use_container(None)
+    install(None)
     for signum, handler in handlers.items():
         signal.signal(signum, handler)
 
@@ -201,7 +201,7 @@ def test_inline_jobs_fork_nothing_and_reuse_pooled_connections(
     event.listen(engine, "connect", lambda *_: connects.append(1))
 
     work_until_stopped(
-        bind_worker_class(inline_container),
+        worker_class_for(settings),
         settings.queues,
         redis_connection,
         burst=True,

@@ -107,7 +107,7 @@ def test_a_second_sigterm_stops_at_once_and_the_lease_rescues_the_job(
     rescuer = _openai_worker(world, server)
     rows = world.wait_for_final([document_id], timeout=60)
     assert (rows[document_id].status, rows[document_id].attempts) == ("ready", 2)
-    rescuer.wait_for_line(r"recovered abandoned documents: 1 requeued")
+    rescuer.wait_for_line(r"recovered abandoned work: documents 1 requeued")
 
 
 def _openai_worker(world: FaultWorld, server: EmbeddingServer) -> WorkerProcess:

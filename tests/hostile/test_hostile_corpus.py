@@ -248,7 +248,7 @@ CASES = [
     Case(
         "look-alike job path",
         "ForbiddenJob",
-        lambda c: c.enqueue(function="worker.jobs.use_container"),
+        lambda c: c.enqueue(function="worker.runtime.install"),
     ),
     Case("pickled payload", "DeserializationError", lambda c: c.pickled()),
     # Stored files.

@@ -22,7 +22,8 @@ class DocumentRepository(Protocol):
     def add(self, document: Document) -> None:
         """Stage a new document for insertion.
 
-        Raises `ValueError` when a document with the same id exists (at the latest on commit).
+        Raises `DocumentAlreadyExists` when a document with the same id exists (at the latest on
+        commit).
         """
         ...
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -65,5 +65,14 @@ class JobQueue(Protocol):
         the queue's own cleanup took it first): of concurrent callers, at most one gets True,
         so a job is put back at most once. Raises `DependencyUnavailable` when the queue cannot
         be reached.
+        """
+        ...
+
+    def take_recovery_turn(self, interval: timedelta) -> bool:
+        """Whether this caller may run the once-per-interval part of recovery now.
+
+        Of all callers sharing this queue (every worker on the same Redis), at most one gets
+        True per `interval`; the turn is not handed back early. Raises `DependencyUnavailable`
+        when the queue cannot be reached.
         """
         ...

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from application.errors import DocumentNotFound, WorkspaceMismatch
 from application.ports import DocumentRepository
-from domain import Chunk, Document, DocumentStatus, EmbeddedChunk
+from domain import Chunk, Document, DocumentAlreadyExists, DocumentStatus, EmbeddedChunk
 from infrastructure.db.engine import VECTOR_READY
 from infrastructure.db.errors import unavailable_as_dependency_error
 from infrastructure.db.schema import stored_vector_dimension_on
@@ -69,7 +69,7 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         with unavailable_as_dependency_error():
             inserted = self._connection.execute(statement).first()
         if inserted is None:
-            raise ValueError(f"document {document.id} exists already")
+            raise DocumentAlreadyExists(document.id)
 
     def get(self, document_id: UUID, workspace_id: UUID) -> Document:
         with unavailable_as_dependency_error():

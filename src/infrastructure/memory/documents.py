@@ -12,7 +12,7 @@ from uuid import UUID
 
 from application.errors import DependencyUnavailable, DocumentNotFound, WorkspaceMismatch
 from application.ports import DocumentRepository, EmbeddingCache, UnitOfWork
-from domain import Document, DocumentStatus, EmbeddedChunk, Vector
+from domain import Document, DocumentAlreadyExists, DocumentStatus, EmbeddedChunk, Vector
 
 
 class InMemoryDatabase:
@@ -47,7 +47,7 @@ class InMemoryDocumentRepository(DocumentRepository):
 
     def add(self, document: Document) -> None:
         if document.id in self.documents:
-            raise ValueError(f"document {document.id} exists already")
+            raise DocumentAlreadyExists(document.id)
         self.documents[document.id] = copy.deepcopy(document)
         self.added.add(document.id)
 
@@ -131,7 +131,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         with self._db.lock:
             for document_id in self.documents.added:
                 if document_id in self._db.documents:
-                    raise ValueError(f"document {document_id} exists already")
+                    raise DocumentAlreadyExists(document_id)
             self._db.documents.update(copy.deepcopy(self.documents.documents))
             self._db.chunks.update(self.documents.chunks)
             self._db.commits += 1

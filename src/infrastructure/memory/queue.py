@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from application.errors import DependencyUnavailable
@@ -24,6 +25,7 @@ class InMemoryJobQueue(JobQueue):
         self.presumed_dead: set[str] = set()
         self.failed: list[str] = []
         self.available = True
+        self._turn_ends = float("-inf")
 
     def enqueue_processing(self, document_id: UUID, workspace_id: UUID) -> str:
         if not self.available:
@@ -54,6 +56,14 @@ class InMemoryJobQueue(JobQueue):
             self.jobs.insert(0, (job.job_id, job.document_id, job.workspace_id))
         else:
             self.failed.append(job.job_id)
+        return True
+
+    def take_recovery_turn(self, interval: timedelta) -> bool:
+        self._check_available()
+        now = time.monotonic()
+        if now < self._turn_ends:
+            return False
+        self._turn_ends = now + interval.total_seconds()
         return True
 
     def abandon(

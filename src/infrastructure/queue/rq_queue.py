@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
@@ -72,6 +72,7 @@ class RqJobQueue(JobQueue):
             name: Queue(name, connection=connection, serializer=SERIALIZER) for name in names
         }
         self._count_keys = _count_keys(names, connection)
+        self._turn_key = f"ingestion:recovery-turn:{queue_name}"
 
     def enqueue_processing(self, document_id: UUID, workspace_id: UUID) -> str:
         policy = self._policy
@@ -154,6 +155,15 @@ class RqJobQueue(JobQueue):
         except (RedisError, OSError) as e:
             raise DependencyUnavailable(f"could not retire an abandoned job on Redis: {e}") from e
         return True
+
+    def take_recovery_turn(self, interval: timedelta) -> bool:
+        """One key per consumed queue set with NX and an expiry of `interval`: whoever sets it
+        has the turn until it expires."""
+        seconds = max(1, round(interval.total_seconds()))
+        try:
+            return bool(self._connection.set(self._turn_key, "taken", nx=True, ex=seconds))
+        except (RedisError, OSError) as e:
+            raise DependencyUnavailable(f"could not take the recovery turn on Redis: {e}") from e
 
     def _document_arguments(self, job_id: str) -> tuple[UUID, UUID] | None:
         """The job's (document id, workspace id) if it is a processing job, else None."""

@@ -26,7 +26,8 @@ from infrastructure.memory import FixedClock
 from infrastructure.queue import SERIALIZER
 from infrastructure.settings import Settings
 from tests.fixtures.worker import WorkerProcess
-from worker.worker import bind_worker_class
+from worker.runtime import WorkerRuntime, install
+from worker.worker import worker_class_for
 
 TEXT = "Ingestion turns files into chunks.\n\nEach chunk gets an embedding.\n"
 
@@ -52,9 +53,14 @@ def take_and_die(queue: Queue) -> Job:
 def maintenance_at(container: Container, settings: Settings, moment: datetime) -> None:
     """One maintenance pass of a live worker of ours, its clock at `moment`."""
     container.register(Clock, instance=FixedClock(moment))
-    worker_class = bind_worker_class(container)
-    survivor = worker_class(list(settings.queues), connection=container.resolve(Redis))
-    survivor.run_maintenance_tasks()
+    install(WorkerRuntime(container))
+    try:
+        survivor = worker_class_for(settings)(
+            list(settings.queues), connection=container.resolve(Redis)
+        )
+        survivor.run_maintenance_tasks()
+    finally:
+        install(None)
 
 
 def load(container: Container, document: Document) -> Document:

@@ -10,10 +10,11 @@ from uuid import UUID, uuid4
 import pytest
 
 from application.ports import Chunker, Embedder, ExtractedText, TextExtractor
+from application.retry_policy import RetryPolicy
 from application.usecases.ingestion import (
     ProcessDocument,
     ProcessUploadedDocument,
-    RecoverAbandonedDocuments,
+    RecoverAbandonedWork,
     SubmitDocument,
     SubmitUpload,
 )
@@ -102,6 +103,10 @@ class World:
     max_file_bytes: int = 1_000_000
     max_attempts: int = 3
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_attempts, backoff=(1,))
+
     def process_use_case(self) -> ProcessUploadedDocument:
         return ProcessUploadedDocument(
             uow_factory=self.db.unit_of_work,
@@ -113,7 +118,7 @@ class World:
             clock=self.clock,
             telemetry=self.telemetry,
             max_file_bytes=self.max_file_bytes,
-            max_attempts=self.max_attempts,
+            retry_policy=self.retry_policy,
         )
 
     def submit_use_case(self) -> SubmitDocument:
@@ -153,11 +158,14 @@ SAMPLE = (
 LEASE = timedelta(minutes=10)
 
 
-def recover(world: World) -> RecoverAbandonedDocuments:
-    return RecoverAbandonedDocuments(
+def recover(world: World, interval: timedelta = timedelta(0)) -> RecoverAbandonedWork:
+    """The recovery use case; with no `interval`, every pass has the recovery turn."""
+    return RecoverAbandonedWork(
         uow_factory=world.db.unit_of_work,
         queue=world.queue,
         clock=world.clock,
         lease=LEASE,
-        max_attempts=world.max_attempts,
+        interval=interval,
+        retry_policy=world.retry_policy,
+        batch_size=100,
     )

@@ -276,3 +276,45 @@ def test_an_abandoned_attempt_can_be_taken_over_by_a_retry(world: World) -> None
 
     assert world.stored(document).status is DocumentStatus.READY
     assert world.stored(document).attempts == 2
+
+
+def test_errors_after_the_claim_carry_the_documents_attempts(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.embedder.error = EmbedderUnavailable()
+    seen = []
+    for _ in range(2):
+        with pytest.raises(EmbedderUnavailable) as raised:
+            world.process(document)
+        seen.append(raised.value.attempts)
+
+    assert seen == [1, 2]
+
+
+def test_errors_before_the_claim_carry_no_attempts(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.storage.available = False
+
+    with pytest.raises(DependencyUnavailable) as raised:
+        world.process(document)
+
+    assert raised.value.attempts is None
+
+
+def test_an_attempt_past_the_budget_is_refused_before_it_starts(world: World) -> None:
+    """Attempts cut short by crashes (the process died, nothing was recorded) still count: a
+    retry of a document that has had every attempt fails it instead of trying again."""
+    document = world.submit(SAMPLE)
+    with world.db.unit_of_work() as uow:
+        crashed = uow.documents.get(document.id, world.workspace_id)
+        for _ in range(world.max_attempts):
+            crashed.start_processing(world.clock.now())
+        uow.documents.save(crashed)
+        uow.commit()
+
+    with pytest.raises(RetriesExhausted):
+        world.process(document)
+
+    stored = world.stored(document)
+    assert stored.status is DocumentStatus.FAILED
+    assert stored.error_code == RetriesExhausted.code
+    assert world.extractor.calls == 0

@@ -11,12 +11,13 @@ from rq import SimpleWorker, Worker
 
 from bootstrap import build_container
 from infrastructure.settings import WorkerMode, load_settings
+from worker.runtime import WorkerRuntime, install
 from worker.worker import (
     AllowlistedJob,
     IngestionWorker,
     IngestionWorkerMixin,
     InlineIngestionWorker,
-    bind_worker_class,
+    worker_class_for,
 )
 
 
@@ -27,7 +28,7 @@ from worker.worker import (
         (WorkerMode.INLINE, InlineIngestionWorker, SimpleWorker),
     ],
 )
-def test_worker_mode_picks_the_class_bound_to_the_container(
+def test_worker_mode_picks_the_class(
     tmp_path: Path, mode: WorkerMode, ingestion_class: type, rq_class: type
 ) -> None:
     settings = load_settings(
@@ -36,15 +37,12 @@ def test_worker_mode_picks_the_class_bound_to_the_container(
         data_dir=tmp_path,
         worker_mode=mode,
     )
-    container = build_container(settings)
+    chosen = worker_class_for(settings)
 
-    bound = bind_worker_class(container)
-
-    assert issubclass(bound, ingestion_class)
-    assert issubclass(bound, IngestionWorkerMixin)
-    assert issubclass(bound, rq_class)
-    assert bound.container is container
-    assert bound.job_class is AllowlistedJob
+    assert issubclass(chosen, ingestion_class)
+    assert issubclass(chosen, IngestionWorkerMixin)
+    assert issubclass(chosen, rq_class)
+    assert chosen.job_class is AllowlistedJob
 
 
 
@@ -57,8 +55,8 @@ def test_a_forking_worker_freezes_what_it_loaded_before_its_first_horse(
         data_dir=tmp_path,
         worker_mode=WorkerMode.FORK,
     )
-    worker_class = bind_worker_class(build_container(settings))
-    worker = worker_class(["frozen"], connection=Redis.from_url(redis_url))
+    install(WorkerRuntime(build_container(settings)))
+    worker = worker_class_for(settings)(["frozen"], connection=Redis.from_url(redis_url))
     gc.unfreeze()
     try:
         worker.bootstrap(logging_level="WARNING")
@@ -66,5 +64,6 @@ def test_a_forking_worker_freezes_what_it_loaded_before_its_first_horse(
     finally:
         gc.unfreeze()
         worker.teardown()
+        install(None)
 
     assert frozen > 0

@@ -5,17 +5,13 @@ from application.usecases.ingestion.process_uploaded_document import (
     ProcessingOutcome,
     ProcessUploadedDocument,
 )
-from application.usecases.ingestion.recover_abandoned_documents import (
-    RecoverAbandonedDocuments,
+from application.usecases.ingestion.recover_abandoned_work import (
+    RecoverAbandonedWork,
     RecoveryReport,
 )
 from application.usecases.ingestion.requeue_failed_documents import (
     RequeueFailed,
     RequeueFailedDocuments,
-)
-from application.usecases.ingestion.resume_abandoned_jobs import (
-    ResumeAbandonedJobs,
-    ResumeReport,
 )
 from application.usecases.ingestion.submit_document import SubmitDocument, SubmitUpload
 
@@ -23,12 +19,10 @@ __all__ = [
     "ProcessDocument",
     "ProcessUploadedDocument",
     "ProcessingOutcome",
-    "RecoverAbandonedDocuments",
+    "RecoverAbandonedWork",
     "RecoveryReport",
     "RequeueFailed",
     "RequeueFailedDocuments",
-    "ResumeAbandonedJobs",
-    "ResumeReport",
     "SubmitDocument",
     "SubmitUpload",
 ]

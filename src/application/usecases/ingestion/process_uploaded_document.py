@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from application.errors import PermanentError, RetriesExhausted, TransientError
+from application.errors import (
+    JOB_ERRORS,
+    IngestionError,
+    NoChunks,
+    PermanentError,
+    RetriesExhausted,
+    TransientError,
+)
 from application.ports import (
     BlobStorage,
     Chunker,
@@ -19,6 +26,7 @@ from application.ports import (
     TextExtractor,
     UnitOfWorkFactory,
 )
+from application.retry_policy import RetryPolicy
 from domain import Chunk, Document, DocumentStatus, EmbeddedChunk, Vector
 
 
@@ -60,8 +68,11 @@ class ProcessUploadedDocument:
     Errors: a `PermanentError` marks the document `failed` with the error's code and message and
     is re-raised (retrying cannot help). `DocumentNotFound` and `WorkspaceMismatch` touch
     nothing. A `TransientError` puts the document back to `queued` with the reason (best effort)
-    and is re-raised so the caller retries; once the document has had `max_attempts`
-    attempts it is marked `failed` instead and `RetriesExhausted` is raised.
+    and is re-raised so the caller retries; once the document has had the policy's
+    `max_attempts` attempts it is marked `failed` instead and `RetriesExhausted` is raised. An
+    attempt that would exceed the budget (earlier ones were cut short by crashes) is refused the
+    same way before it starts. Every error raised after the claim carries the document's
+    `attempts`, from which the caller's queue derives the job's remaining retries.
     """
 
     def __init__(
@@ -76,7 +87,7 @@ class ProcessUploadedDocument:
         clock: Clock,
         telemetry: IngestionTelemetry,
         max_file_bytes: int,
-        max_attempts: int = 5,
+        retry_policy: RetryPolicy,
     ) -> None:
         self._uow_factory = uow_factory
         self._storage = storage
@@ -87,20 +98,23 @@ class ProcessUploadedDocument:
         self._clock = clock
         self._telemetry = telemetry
         self._max_file_bytes = max_file_bytes
-        self._max_attempts = max_attempts
+        self._policy = retry_policy
 
     def __call__(self, command: ProcessDocument) -> ProcessingOutcome:
         """Run one attempt. Returns the outcome, or raises as described on the class."""
         document = self._load(command)
+        attempts_before = document.attempts
         try:
             return self._process(document)
         except PermanentError as error:
-            self._fail(command, error.code, error.message)
+            self._fail(command, error)
             self._telemetry.document_processed(
                 outcome=error.code, size_bytes=document.size_bytes, chunks=0, tokens=0
             )
             raise
         except TransientError as error:
+            if document.attempts > attempts_before:  # this attempt claimed the document
+                error.attempts = document.attempts
             self._handle_transient(command, error)
             raise
 
@@ -161,6 +175,9 @@ class ProcessUploadedDocument:
             return uow.documents.get(command.document_id, command.workspace_id)
 
     def _start(self, document: Document) -> Document:
+        if not self._policy.may_attempt_again(document.attempts):
+            message = f"gave up after {document.attempts} attempts; last error: "
+            raise RetriesExhausted(message + (document.error_message or "none recorded"))
         document.start_processing(self._clock.now())
         with self._uow_factory() as uow:
             uow.documents.save(document)
@@ -181,17 +198,18 @@ class ProcessUploadedDocument:
             uow.documents.save(document)
             uow.commit()
 
-    def _fail(self, command: ProcessDocument, code: str, message: str) -> None:
-        if code in _UNTOUCHABLE:
+    def _fail(self, command: ProcessDocument, error: IngestionError) -> None:
+        if isinstance(error, JOB_ERRORS):
             return
         with self._uow_factory() as uow:
             document = uow.documents.get(command.document_id, command.workspace_id)
             now = self._clock.now()
             if document.status is not DocumentStatus.PROCESSING:
                 document.start_processing(now)
-            document.mark_failed(code=code, message=message, now=now)
+            document.mark_failed(code=error.code, message=error.message, now=now)
             uow.documents.save(document)
             uow.commit()
+        error.attempts = document.attempts
 
     def _handle_transient(self, command: ProcessDocument, error: TransientError) -> None:
         try:
@@ -199,31 +217,24 @@ class ProcessUploadedDocument:
                 document = uow.documents.get(command.document_id, command.workspace_id)
                 if document.status is not DocumentStatus.PROCESSING:
                     return
-                if document.attempts >= self._max_attempts:
+                if not self._policy.may_attempt_again(document.attempts):
                     raise _GiveUp(document.attempts) from error
                 document.requeue(self._clock.now(), reason_code=error.code, reason=error.message)
                 uow.documents.save(document)
                 uow.commit()
         except _GiveUp as give_up:
             message = f"gave up after {give_up.attempts} attempts; last error: {error.message}"
-            self._fail(command, RetriesExhausted.code, message)
-            raise RetriesExhausted(message) from error
+            exhausted = RetriesExhausted(message)
+            self._fail(command, exhausted)
+            raise exhausted from error
         except TransientError:
             return
-
-
-class NoChunks(PermanentError):
-    code = "no_text"
-    default_message = "the extracted text holds nothing to index"
 
 
 class _GiveUp(Exception):
     def __init__(self, attempts: int) -> None:
         super().__init__(attempts)
         self.attempts = attempts
-
-
-_UNTOUCHABLE = frozenset({"document_not_found", "workspace_mismatch"})
 
 
 def _unique_missing(chunks: Sequence[Chunk], cached: dict[str, Vector]) -> list[Chunk]:

@@ -1,0 +1,53 @@
+"""The one object through which this process's worker and job functions reach the application.
+
+An entry point installs it once (`install`); RQ's forked work horses and pool processes inherit
+it. A job function called in a process that installed nothing (a Python shell, `rq worker`
+started by hand) builds one from the settings on first use.
+"""
+
+from __future__ import annotations
+
+from application.retry_policy import RetryPolicy
+from application.usecases.ingestion import ProcessUploadedDocument, RecoverAbandonedWork
+from bootstrap import Container, build_container
+from infrastructure.observability import MetricsRelay
+from infrastructure.settings import Settings, load_settings
+
+
+class WorkerRuntime:
+    """Typed access to what a worker process uses, resolved from its container.
+
+    Use cases are resolved on each access, so a port replaced in the container (tests do) is
+    what the next job sees.
+    """
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.settings = container.resolve(Settings)
+        self.retry_policy = container.resolve(RetryPolicy)
+        self.relay = container.resolve(MetricsRelay)
+
+    def process_uploaded_document(self) -> ProcessUploadedDocument:
+        """The ingestion use case, as the container serves it now."""
+        return self.container.resolve(ProcessUploadedDocument)
+
+    def recover_abandoned_work(self) -> RecoverAbandonedWork:
+        """The recovery use case, as the container serves it now."""
+        return self.container.resolve(RecoverAbandonedWork)
+
+
+_installed: WorkerRuntime | None = None
+
+
+def install(runtime: WorkerRuntime | None) -> None:
+    """Make `runtime` the one this process (and its forks) uses; None forgets it."""
+    global _installed
+    _installed = runtime
+
+
+def current() -> WorkerRuntime:
+    """The installed runtime, or one built from the settings (and installed) on first use."""
+    global _installed
+    if _installed is None:
+        _installed = WorkerRuntime(build_container(load_settings()))
+    return _installed
