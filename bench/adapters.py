@@ -34,20 +34,16 @@ from bench.paths import OUT, REPO, ensure_importable
 
 ensure_importable()
 
-from application.ports import ExtractedText  # noqa: E402
+from application.ports import ExtractedText, TokenCounter  # noqa: E402
 from bench.corpus import Corpus, build_corpus  # noqa: E402
 from bench.machine import describe_machine  # noqa: E402
 from bench.services import create_database, drop_database, running_services  # noqa: E402
 from bench.stats import Series, format_value  # noqa: E402
 from domain import Chunk, Document, EmbeddedChunk  # noqa: E402
-from infrastructure.chunking import (  # noqa: E402
-    HuggingFaceTokenCounter,
-    RecursiveTokenChunker,
-    RegexTokenCounter,
-    TokenCounter,
-)
+from infrastructure.chunking import RecursiveTokenChunker  # noqa: E402
 from infrastructure.embeddings import (  # noqa: E402
     HashingEmbedder,
+    RegexTokenCounter,
     SentenceTransformerEmbedder,
     bundled_minilm_path,
 )
@@ -277,11 +273,11 @@ def measure_chunking(table: Table, documents: Sequence[ExtractedText]) -> None:
 
 
 def _minilm_counter() -> TokenCounter:
-    return HuggingFaceTokenCounter(minilm(16).tokenizer)
+    return minilm(16).token_counter
 
 
 def _chunking_rate(counter: TokenCounter, work: Sequence[ExtractedText], size: int) -> float:
-    chunker = RecursiveTokenChunker(max_tokens=256, overlap_tokens=32, tokenizer=counter)
+    chunker = RecursiveTokenChunker(max_tokens=256, overlap_tokens=32, token_counter=counter)
     started = time.perf_counter()
     for document in work:
         chunker.split(document)

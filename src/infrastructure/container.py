@@ -37,11 +37,7 @@ from application.usecases.ingestion import (
     ResumeAbandonedJobs,
     SubmitDocument,
 )
-from infrastructure.chunking import (
-    HuggingFaceTokenCounter,
-    RecursiveTokenChunker,
-    RegexTokenCounter,
-)
+from infrastructure.chunking import RecursiveTokenChunker
 from infrastructure.db import (
     EmbeddingDimensionMismatch,
     MissingPgvector,
@@ -315,13 +311,11 @@ def build_extractor(settings: Settings) -> TextExtractor:
 
 def build_chunker(settings: Settings, embedder: Embedder) -> Chunker:
     """A chunker counting in the embedder's own tokens, never past what it reads of one text."""
-    tokenizer = getattr(embedder, "tokenizer", None)
-    counter = HuggingFaceTokenCounter(tokenizer) if tokenizer is not None else RegexTokenCounter()
     max_tokens = chunk_token_limit(settings, embedder)
     return RecursiveTokenChunker(
         max_tokens=max_tokens,
         overlap_tokens=min(settings.chunk_overlap_tokens, max_tokens // 2),
-        tokenizer=counter,
+        token_counter=embedder.token_counter,
     )
 
 

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from application.ports import Chunker, Embedder, ExtractedText, TextExtractor
+from application.ports import Chunker, Embedder, ExtractedText, TextExtractor, TokenCounter
 from application.usecases.ingestion import (
     ProcessDocument,
     ProcessUploadedDocument,
@@ -76,8 +76,9 @@ class CountingEmbedder(Embedder):
     def max_input_tokens(self) -> int | None:
         return None
 
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
+    @property
+    def token_counter(self) -> TokenCounter:
+        return self.inner.token_counter
 
     def embed(self, texts: Sequence[str]) -> list[Vector]:
         if self.on_embed:
