@@ -59,11 +59,12 @@ from infrastructure.observability import (
     IngestionMetrics,
     MetricsRelay,
     OtelIngestionTelemetry,
+    masked_url,
     read_queue_stats,
 )
 from infrastructure.queue import JobPolicy, RqJobQueue, connect, quick_client
 from infrastructure.queue import ping as ping_redis
-from infrastructure.settings import EmbedderKind, Settings, StorageBackend, masked_url
+from infrastructure.settings import EmbedderKind, Settings, StorageBackend
 from infrastructure.storage import LocalBlobStorage
 
 _log = logging.getLogger(__name__)

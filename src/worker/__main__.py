@@ -37,6 +37,7 @@ from infrastructure.observability import (
     IngestionMetrics,
     MetricsRelay,
     configure_logging,
+    masked_url,
     register_secret,
 )
 from infrastructure.queue import SERIALIZER
@@ -45,7 +46,6 @@ from infrastructure.settings import (
     Settings,
     WorkerMode,
     load_settings,
-    masked_url,
 )
 from worker import jobs
 from worker.worker import (

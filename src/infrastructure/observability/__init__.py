@@ -10,7 +10,12 @@ from infrastructure.observability.logs import (
 )
 from infrastructure.observability.metrics import PROMETHEUS_CONTENT_TYPE, IngestionMetrics
 from infrastructure.observability.queue_stats import QueueStats, read_queue_stats
-from infrastructure.observability.redaction import forget_secrets, redact, register_secret
+from infrastructure.observability.redaction import (
+    forget_secrets,
+    masked_url,
+    redact,
+    register_secret,
+)
 from infrastructure.observability.relay import MetricsRelay
 from infrastructure.observability.telemetry import OtelIngestionTelemetry
 
@@ -27,6 +32,7 @@ __all__ = [
     "current_job_context",
     "forget_secrets",
     "job_context",
+    "masked_url",
     "read_queue_stats",
     "redact",
     "register_secret",
