@@ -279,7 +279,7 @@ def build_embedder(settings: Settings) -> Embedder:
             batch_size=settings.embedding_batch_size,
             timeout=settings.embedding_timeout,
         )
-    return HashingEmbedder(settings.embedding_dimension)
+    return HashingEmbedder(dimension=settings.embedding_dimension)
 
 
 def build_storage(settings: Settings) -> BlobStorage:

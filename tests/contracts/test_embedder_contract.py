@@ -73,7 +73,9 @@ class TestHashingEmbedder(EmbedderContract):
 class TestOpenAICompatibleEmbedder(EmbedderContract):
     @pytest.fixture
     def adapter(self, embedding_server: EmbeddingServer) -> OpenAICompatibleEmbedder:
-        return OpenAICompatibleEmbedder(embedding_server.url, "hashing", dimension=32, batch_size=3)
+        return OpenAICompatibleEmbedder(
+            embedding_server.url, "hashing", dimension=32, batch_size=3, timeout=30.0
+        )
 
 
 @pytest.mark.semantic

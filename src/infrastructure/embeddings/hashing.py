@@ -26,7 +26,7 @@ class HashingEmbedder(Embedder):
     bucket keeps repeated words from being hashed again. Never raises for any text.
     """
 
-    def __init__(self, dimension: int = 384) -> None:
+    def __init__(self, *, dimension: int) -> None:
         if dimension < 2:
             raise ValueError("the dimension must be at least 2")
         self._dimension = dimension

@@ -41,7 +41,7 @@ class SentenceTransformerEmbedder(Embedder):
         self,
         model_path: str,
         *,
-        batch_size: int = 16,
+        batch_size: int,
         device: str = "cpu",
         normalize: bool = True,
         model_name: str | None = None,

@@ -10,6 +10,7 @@ from application.ports import Embedder, ExtractedText, TextSection
 from infrastructure.container import build_chunker
 from infrastructure.embeddings import HashingEmbedder, OpenAICompatibleEmbedder
 from infrastructure.settings import load_settings
+from tests.fixtures.defaults import http_defaults
 from tests.fixtures.embeddings import EmbeddingServer
 
 TEXT = " ".join(
@@ -30,11 +31,13 @@ def assert_chunks_counted_by(embedder: Embedder) -> None:
 
 
 def test_hashing_embedder() -> None:
-    assert_chunks_counted_by(HashingEmbedder(32))
+    assert_chunks_counted_by(HashingEmbedder(dimension=32))
 
 
 def test_openai_compatible_embedder(embedding_server: EmbeddingServer) -> None:
-    embedder = OpenAICompatibleEmbedder(embedding_server.url, "hashing", dimension=32)
+    embedder = OpenAICompatibleEmbedder(
+        embedding_server.url, "hashing", dimension=32, **http_defaults()
+    )
     try:
         assert_chunks_counted_by(embedder)
     finally:
@@ -44,7 +47,7 @@ def test_openai_compatible_embedder(embedding_server: EmbeddingServer) -> None:
 @pytest.mark.semantic
 def test_sentence_transformer_embedder(minilm_embedder: Any) -> None:
     """The model's wordpieces outnumber words and marks here, so a regex count would differ."""
-    assert minilm_embedder.token_counter.count(TEXT) != HashingEmbedder(32).token_counter.count(
-        TEXT
-    )
+    assert minilm_embedder.token_counter.count(TEXT) != HashingEmbedder(
+        dimension=32
+    ).token_counter.count(TEXT)
     assert_chunks_counted_by(minilm_embedder)

@@ -38,7 +38,7 @@ def test_a_missing_model_directory_fails_at_construction(tmp_path: Path) -> None
     from infrastructure.embeddings import SentenceTransformerEmbedder
 
     with pytest.raises(FileNotFoundError, match="no sentence-transformers model"):
-        SentenceTransformerEmbedder(str(tmp_path / "absent"))
+        SentenceTransformerEmbedder(str(tmp_path / "absent"), batch_size=16)
 
 
 @pytest.mark.semantic

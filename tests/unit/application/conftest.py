@@ -29,11 +29,12 @@ from infrastructure.memory import (
     ParagraphChunker,
     PlainUtf8Extractor,
 )
+from tests.fixtures.defaults import DEFAULTS
 
 
 class BreakableExtractor(TextExtractor):
     def __init__(self) -> None:
-        self.inner = PlainUtf8Extractor()
+        self.inner = PlainUtf8Extractor(max_chars=DEFAULTS.max_chars)
         self.error: Exception | None = None
         self.calls = 0
 
@@ -59,7 +60,7 @@ class CountingEmbedder(Embedder):
     """The hashing embedder, counting the texts it is asked to embed; can be made to fail."""
 
     def __init__(self, dimension: int = 32) -> None:
-        self.inner = HashingEmbedder(dimension)
+        self.inner = HashingEmbedder(dimension=dimension)
         self.embedded_texts: list[str] = []
         self.error: Exception | None = None
         self.on_embed: Callable[[], None] | None = None

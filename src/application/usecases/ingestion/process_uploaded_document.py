@@ -76,7 +76,7 @@ class ProcessUploadedDocument:
         clock: Clock,
         telemetry: IngestionTelemetry,
         max_file_bytes: int,
-        max_attempts: int = 5,
+        max_attempts: int,
     ) -> None:
         self._uow_factory = uow_factory
         self._storage = storage
