@@ -34,24 +34,21 @@ from bench.paths import OUT, REPO, ensure_importable
 
 ensure_importable()
 
-from application.ports import ExtractedText  # noqa: E402
+from application.ports import ExtractedText, TextExtractor, TokenCounter  # noqa: E402
 from bench.corpus import Corpus, build_corpus  # noqa: E402
 from bench.machine import describe_machine  # noqa: E402
 from bench.services import create_database, drop_database, running_services  # noqa: E402
 from bench.stats import Series, format_value  # noqa: E402
+from bootstrap import build_extractor  # noqa: E402
 from domain import Chunk, Document, EmbeddedChunk  # noqa: E402
-from infrastructure.chunking import (  # noqa: E402
-    HuggingFaceTokenCounter,
-    RecursiveTokenChunker,
-    RegexTokenCounter,
-    TokenCounter,
-)
+from infrastructure.chunking import RecursiveTokenChunker  # noqa: E402
 from infrastructure.embeddings import (  # noqa: E402
     HashingEmbedder,
+    RegexTokenCounter,
     SentenceTransformerEmbedder,
     bundled_minilm_path,
 )
-from infrastructure.extraction import SniffingTextExtractor  # noqa: E402
+from infrastructure.settings import load_settings  # noqa: E402
 
 REPORT = REPO / "docs" / "adapters.md"
 MB = 1_000_000
@@ -155,7 +152,7 @@ class Input:
 
 
 def measure_extraction(table: Table, corpus: Corpus, documents: Sequence[ExtractedText]) -> None:
-    extractor = SniffingTextExtractor()
+    extractor = build_extractor(load_settings())
     pdfs = _inputs(corpus, "pdf")
     pages = sum(extractor.extract(i.data, i.name).page_count or 0 for i in pdfs)
     table.measure(
@@ -182,7 +179,7 @@ def measure_extraction(table: Table, corpus: Corpus, documents: Sequence[Extract
 
 def _measure_bytes(
     table: Table,
-    extractor: SniffingTextExtractor,
+    extractor: TextExtractor,
     adapter: str,
     workload: str,
     inputs: Sequence[Input],
@@ -209,7 +206,7 @@ def _size(inputs: Sequence[Input]) -> str:
 
 
 def _extract_all(
-    extractor: SniffingTextExtractor, inputs: Sequence[Input], kind: str, *, by_pages: bool
+    extractor: TextExtractor, inputs: Sequence[Input], kind: str, *, by_pages: bool
 ) -> float:
     """Pages (or MB of input) extracted; fails when the sniffer picks another type's extractor."""
     units = 0.0
@@ -223,7 +220,7 @@ def _extract_all(
 
 def extract_corpus(corpus: Corpus) -> list[ExtractedText]:
     """Every corpus document's text (not timed); files the extractor refuses are left out."""
-    extractor = SniffingTextExtractor()
+    extractor = build_extractor(load_settings())
     documents = []
     for file in corpus.files:
         try:
@@ -277,11 +274,11 @@ def measure_chunking(table: Table, documents: Sequence[ExtractedText]) -> None:
 
 
 def _minilm_counter() -> TokenCounter:
-    return HuggingFaceTokenCounter(minilm(16).tokenizer)
+    return minilm(16).token_counter
 
 
 def _chunking_rate(counter: TokenCounter, work: Sequence[ExtractedText], size: int) -> float:
-    chunker = RecursiveTokenChunker(max_tokens=256, overlap_tokens=32, tokenizer=counter)
+    chunker = RecursiveTokenChunker(max_tokens=256, overlap_tokens=32, token_counter=counter)
     started = time.perf_counter()
     for document in work:
         chunker.split(document)
@@ -351,7 +348,7 @@ def measure_chunk_write(table: Table, database_url: str | None, texts: Sequence[
 
 def embedded_chunks(texts: Sequence[str]) -> list[EmbeddedChunk]:
     """Chunks of `texts` with their hashing vectors, as the pipeline would hand them over."""
-    vectors = HashingEmbedder(DIMENSION).embed(texts)
+    vectors = HashingEmbedder(dimension=DIMENSION).embed(texts)
     return [
         EmbeddedChunk(
             chunk=Chunk(ordinal=n, text=text, token_count=len(text) // 4, page_start=n // 40),
@@ -436,7 +433,7 @@ def minilm(batch_size: int) -> SentenceTransformerEmbedder:
 
 def measure_embedders(table: Table, texts: Sequence[str]) -> None:
     hashing_texts = texts[:HASHING_CHUNKS]
-    hashing = HashingEmbedder(DIMENSION)
+    hashing = HashingEmbedder(dimension=DIMENSION)
     table.measure(
         "embedding",
         "HashingEmbedder",
@@ -473,7 +470,7 @@ def _measure_http(table: Table, base_url: str, texts: Sequence[str]) -> None:
     from infrastructure.embeddings import OpenAICompatibleEmbedder
 
     embedder = OpenAICompatibleEmbedder(
-        base_url, "hashing", dimension=DIMENSION, batch_size=64, max_retries=0
+        base_url, "hashing", dimension=DIMENSION, batch_size=64, timeout=30.0, max_retries=0
     )
     try:
         table.measure(
@@ -492,7 +489,7 @@ class _EmbeddingsHandler(BaseHTTPRequestHandler):
     """`POST /v1/embeddings` answered with `HashingEmbedder` vectors, keeping connections open."""
 
     protocol_version = "HTTP/1.1"
-    embedder = HashingEmbedder(DIMENSION)
+    embedder = HashingEmbedder(dimension=DIMENSION)
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
         if self.path != "/v1/embeddings":

@@ -76,7 +76,7 @@ def ingest_document(document_id: str, path: str) -> int:
 
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
     pieces = splitter.split_text(_extract(Path(path)))
-    vectors = HashingEmbedder(DIMENSION).embed(pieces)
+    vectors = HashingEmbedder(dimension=DIMENSION).embed(pieces)
     with Session(_get_engine()) as session:
         session.add_all(
             BaselineChunk(document_id=uuid.UUID(document_id), ordinal=n, content=t, embedding=v)

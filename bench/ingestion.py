@@ -69,7 +69,7 @@ def run_ours(
     ids = database.register_documents(SqlAlchemyUnitOfWorkFactory(engine), workspace, blobs)
     engine.dispose()
     redis = Redis.from_url(context.services.redis_url)
-    jobs = RqJobQueue(redis, queue, job_policy(context.settings(queue)))
+    jobs = RqJobQueue(redis, queue, job_policy(context.settings(queue)), consumed_queues=[queue])
     with (
         fleet(our_worker_command(), workers, env, context.services.redis_url, queue) as procs,
         watch(procs) if watch else nullcontext(),

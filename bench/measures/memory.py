@@ -68,7 +68,12 @@ def measure(context: Context, outcome: Outcome, text_mb: int) -> None:
     workspace = uuid.uuid4()
     ids = database.register_documents(SqlAlchemyUnitOfWorkFactory(engine), workspace, blobs)
     engine.dispose()
-    jobs = RqJobQueue(Redis.from_url(context.services.redis_url), queue, JobPolicy(1800, 600, 600))
+    jobs = RqJobQueue(
+        Redis.from_url(context.services.redis_url),
+        queue,
+        JobPolicy(job_timeout=1800, result_ttl=600, failure_ttl=600, retry_intervals=()),
+        consumed_queues=[queue],
+    )
     series = outcome.series[1:] if largest is not None else outcome.series[2:]
     with fleet(our_worker_command(), 1, env, context.services.redis_url, queue) as processes:
         worker = psutil.Process(processes[0].pid)

@@ -10,11 +10,7 @@ from application.ports import BlobStorage, Chunker, Embedder, TextExtractor
 from application.retry_policy import RetryPolicy
 from bootstrap.errors import StartupError
 from bootstrap.services import secret
-from infrastructure.chunking import (
-    HuggingFaceTokenCounter,
-    RecursiveTokenChunker,
-    RegexTokenCounter,
-)
+from infrastructure.chunking import RecursiveTokenChunker
 from infrastructure.embeddings import (
     HashingEmbedder,
     SentenceTransformerEmbedder,
@@ -56,7 +52,7 @@ def build_embedder(settings: Settings) -> Embedder:
             batch_size=settings.embedding_batch_size,
             timeout=settings.embedding_timeout,
         )
-    return HashingEmbedder(settings.embedding_dimension)
+    return HashingEmbedder(dimension=settings.embedding_dimension)
 
 
 def build_storage(settings: Settings) -> BlobStorage:
@@ -89,13 +85,11 @@ def build_extractor(settings: Settings) -> TextExtractor:
 
 def build_chunker(settings: Settings, embedder: Embedder) -> Chunker:
     """A chunker counting in the embedder's own tokens, never past what it reads of one text."""
-    tokenizer = getattr(embedder, "tokenizer", None)
-    counter = HuggingFaceTokenCounter(tokenizer) if tokenizer is not None else RegexTokenCounter()
     max_tokens = chunk_token_limit(settings, embedder)
     return RecursiveTokenChunker(
         max_tokens=max_tokens,
         overlap_tokens=min(settings.chunk_overlap_tokens, max_tokens // 2),
-        tokenizer=counter,
+        token_counter=embedder.token_counter,
     )
 
 

@@ -21,7 +21,8 @@ from infrastructure.db import (
 )
 from infrastructure.db import ping as ping_database
 from infrastructure.queue import ping as ping_redis
-from infrastructure.settings import Settings, masked_url
+from infrastructure.redaction import masked_url
+from infrastructure.settings import Settings
 
 
 def check_startup(container: Container) -> None:

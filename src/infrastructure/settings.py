@@ -3,7 +3,7 @@
 Names are the environment variables (case-insensitive). `load_settings()` validates them all at
 start-up and raises `ConfigurationError` whose message names each bad setting, e.g.
 `REDIS_URL: unsupported scheme 'http'`. Secrets are `SecretStr` and never appear in messages;
-URLs are shown with their password masked (`masked_url`).
+URLs are shown with their password masked (`infrastructure.observability.masked_url`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -209,19 +209,6 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise ConfigurationError(_describe(error)) from None
-
-
-def masked_url(url: str | SecretStr | None) -> str:
-    """The URL with any password replaced by `***`, safe to log."""
-    if url is None:
-        return "(embedded)"
-    raw = url.get_secret_value() if isinstance(url, SecretStr) else url
-    parts = urlsplit(raw)
-    if parts.password is None:
-        return raw
-    userinfo = f"{parts.username or ''}:***@"
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=userinfo + host))
 
 
 def _split_commas(value: Any) -> Any:

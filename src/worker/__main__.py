@@ -37,15 +37,14 @@ from infrastructure.observability import (
     IngestionMetrics,
     MetricsRelay,
     configure_logging,
-    register_secret,
 )
 from infrastructure.queue import SERIALIZER
+from infrastructure.redaction import masked_url, register_secret
 from infrastructure.settings import (
     ConfigurationError,
     Settings,
     WorkerMode,
     load_settings,
-    masked_url,
 )
 from worker import runtime
 from worker.worker import (

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from infrastructure.observability.redaction import redact
+from infrastructure.redaction import redact
 
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"

@@ -10,7 +10,8 @@ import pytest
 
 from application.ports import ExtractedText, TextSection
 from domain import Chunk
-from infrastructure.chunking import RecursiveTokenChunker, RegexTokenCounter
+from infrastructure.chunking import RecursiveTokenChunker
+from infrastructure.embeddings import RegexTokenCounter
 from infrastructure.memory import ParagraphChunker
 
 _SPACE = re.compile(r"\s+")
@@ -113,10 +114,12 @@ class TestParagraphChunker(ChunkerContract):
 class TestRecursiveTokenChunker(ChunkerContract):
     @pytest.fixture
     def adapter(self) -> RecursiveTokenChunker:
-        return RecursiveTokenChunker(max_tokens=48, overlap_tokens=8, tokenizer=RegexTokenCounter())
+        return RecursiveTokenChunker(
+            max_tokens=48, overlap_tokens=8, token_counter=RegexTokenCounter()
+        )
 
 
 class TestRecursiveTokenChunkerWithTheModelTokenizer(ChunkerContract):
     @pytest.fixture
     def adapter(self, minilm_counter: Any) -> RecursiveTokenChunker:
-        return RecursiveTokenChunker(max_tokens=48, overlap_tokens=8, tokenizer=minilm_counter)
+        return RecursiveTokenChunker(max_tokens=48, overlap_tokens=8, token_counter=minilm_counter)

@@ -67,7 +67,6 @@ class JobQueueContract:
         second = adapter.enqueue_processing(document_id, workspace_id)
         assert first != second
 
-
     def test_a_job_whose_worker_died_is_listed_with_its_document(self, adapter: JobQueue) -> None:
         document_id, workspace_id = uuid4(), uuid4()
         job_id = adapter.enqueue_processing(document_id, workspace_id)
@@ -152,7 +151,7 @@ class TestRqJobQueue(JobQueueContract):
     def adapter(self, redis_connection: Redis, redis_url: str) -> RqJobQueue:
         self.connection = redis_connection
         policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120, retry_intervals=(1, 5))
-        return RqJobQueue(connect(redis_url), QUEUE, policy)
+        return RqJobQueue(connect(redis_url), QUEUE, policy, consumed_queues=[QUEUE])
 
     def enqueued(self, adapter: JobQueue, job_id: str) -> tuple[str, list[object]]:
         job = Job.fetch(job_id, connection=self.connection, serializer=SERIALIZER)
@@ -184,8 +183,10 @@ class TestRqJobQueue(JobQueueContract):
         assert job.retry_intervals == [1, 5]
 
     def test_workers_on_one_redis_share_one_recovery_turn(self, redis_url: str) -> None:
-        policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120)
-        workers = [RqJobQueue(connect(redis_url), QUEUE, policy) for _ in range(3)]
+        policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120, retry_intervals=())
+        workers = [
+            RqJobQueue(connect(redis_url), QUEUE, policy, consumed_queues=[QUEUE]) for _ in range(3)
+        ]
 
         turns = [queue.take_recovery_turn(timedelta(minutes=5)) for queue in workers]
 
@@ -198,8 +199,8 @@ class TestRqJobQueue(JobQueueContract):
         assert json.loads(zlib.decompress(payload))[0] == PROCESS_DOCUMENT_JOB
 
     def test_an_unreachable_redis_raises_dependency_unavailable(self) -> None:
-        policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120)
-        queue = RqJobQueue(connect("redis://127.0.0.1:1/0"), QUEUE, policy)
+        policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120, retry_intervals=())
+        queue = RqJobQueue(connect("redis://127.0.0.1:1/0"), QUEUE, policy, consumed_queues=[QUEUE])
         with pytest.raises(DependencyUnavailable):
             queue.enqueue_processing(uuid4(), uuid4())
         with pytest.raises(DependencyUnavailable):
@@ -208,7 +209,7 @@ class TestRqJobQueue(JobQueueContract):
     def test_unfinished_jobs_include_every_consumed_queue_and_retries(
         self, redis_url: str, redis_connection: Redis
     ) -> None:
-        policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120)
+        policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120, retry_intervals=())
         adapter = RqJobQueue(connect(redis_url), QUEUE, policy, consumed_queues=[QUEUE, "other"])
         Queue("other", connection=redis_connection, serializer=SERIALIZER).enqueue_call(
             PROCESS_DOCUMENT_JOB, args=(str(uuid4()), str(uuid4()))

@@ -13,8 +13,9 @@ from application.errors import (
     UnsupportedMediaType,
 )
 from application.ports import ExtractedText, TextExtractor
-from infrastructure.extraction import ExtractionLimits, SniffingTextExtractor
+from infrastructure.extraction import SniffingTextExtractor
 from infrastructure.memory import PlainUtf8Extractor
+from tests.fixtures.defaults import extraction_limits
 
 MakeExtractor = Callable[[int], TextExtractor]
 PROSE = (
@@ -75,4 +76,6 @@ class TestPlainUtf8Extractor(TextExtractorContract):
 class TestSniffingTextExtractor(TextExtractorContract):
     @pytest.fixture
     def make_adapter(self) -> MakeExtractor:
-        return lambda max_chars: SniffingTextExtractor(ExtractionLimits(max_chars=max_chars))
+        return lambda max_chars: SniffingTextExtractor(
+            limits=extraction_limits(max_chars=max_chars)
+        )

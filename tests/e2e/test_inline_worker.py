@@ -16,6 +16,7 @@ from sqlalchemy import Engine, event
 
 from bootstrap import Container
 from domain import DocumentStatus
+from infrastructure.local.redis import RedisServer
 from infrastructure.queue import PROCESS_DOCUMENT_JOB
 from infrastructure.settings import Settings, WorkerMode
 from tests.e2e.test_worker_pool_metrics import JOB, scrape_until_jobs_counted
@@ -30,7 +31,7 @@ from tests.e2e.test_worker_process import (
     wait_for_job,
     wait_for_status,
 )
-from tests.faults.harness import FaultWorld, RestartableRedis, small_document, wait_until
+from tests.faults.harness import FaultWorld, small_document, wait_until
 from tests.faults.worlds import fresh_database, module_root, restartable_redis, world
 from tests.fixtures.embeddings import EmbeddingServer, Reply
 from tests.unit.observability.metrics_text import sample
@@ -159,7 +160,7 @@ def test_a_job_past_its_timeout_is_stopped_and_its_retry_runs(
 
 @pytest.mark.slow
 def test_a_redis_restart_during_a_job_is_ridden_out(
-    world: FaultWorld, restartable_redis: RestartableRedis
+    world: FaultWorld, restartable_redis: RedisServer
 ) -> None:
     worker = world.start_worker(**INLINE)
     worker.wait_until_consuming()

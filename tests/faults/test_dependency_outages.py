@@ -13,11 +13,11 @@ from uuid import uuid4
 import pytest
 
 from infrastructure.db import migrations
+from infrastructure.local.redis import RedisServer
 from tests.faults.harness import (
     DIMENSION,
     DedicatedPostgres,
     FaultWorld,
-    RestartableRedis,
     http_address,
     http_get,
     small_document,
@@ -53,7 +53,7 @@ def own_postgres() -> Iterator[DedicatedPostgres]:
 
 @pytest.fixture(scope="module")
 def outage_world(
-    own_postgres: DedicatedPostgres, restartable_redis: RestartableRedis, module_root: Path
+    own_postgres: DedicatedPostgres, restartable_redis: RedisServer, module_root: Path
 ) -> Iterator[FaultWorld]:
     created = FaultWorld(
         database_url=own_postgres.url,
@@ -71,7 +71,7 @@ def submit_batch(world: FaultWorld) -> list:
 
 
 def test_a_redis_restart_with_its_data_kept_is_ridden_out(
-    outage_world: FaultWorld, restartable_redis: RestartableRedis
+    outage_world: FaultWorld, restartable_redis: RedisServer
 ) -> None:
     worker = outage_world.start_worker()
     worker.wait_until_consuming()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from infrastructure.db import migrations
-from tests.faults.harness import DIMENSION, FaultWorld, RestartableRedis
+from infrastructure.local.redis import RedisServer
+from tests.faults.harness import DIMENSION, FaultWorld
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,8 @@ def fresh_database(new_database_url: Callable[[], str]) -> Callable[[], str]:
 
 
 @pytest.fixture(scope="module")
-def restartable_redis(module_root: Path) -> Iterator[RestartableRedis]:
-    server = RestartableRedis(module_root / "redis")
+def restartable_redis(module_root: Path) -> Iterator[RedisServer]:
+    server = RedisServer(module_root / "redis", keep_data=True)
     server.start()
     yield server
     server.stop()
@@ -41,7 +42,7 @@ def restartable_redis(module_root: Path) -> Iterator[RestartableRedis]:
 
 @pytest.fixture(scope="module")
 def world(
-    fresh_database: Callable[[], str], restartable_redis: RestartableRedis, module_root: Path
+    fresh_database: Callable[[], str], restartable_redis: RedisServer, module_root: Path
 ) -> Iterator[FaultWorld]:
     """A world on a database and a Redis of this module's own."""
     created = FaultWorld(

@@ -15,7 +15,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import make_url
 
-from tests.faults.harness import FaultWorld, RestartableRedis, http_address, http_get
+from infrastructure.local.redis import RedisServer
+from tests.faults.harness import FaultWorld, http_address, http_get
 
 DB_PASSWORD = "db-pass-Zq8x1T"
 REDIS_PASSWORD = "redis-pass-Kp2m9W"
@@ -48,8 +49,8 @@ def embedder_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def guarded_redis(module_root: Path) -> Iterator[RestartableRedis]:
-    server = RestartableRedis(module_root / "guarded-redis", password=REDIS_PASSWORD)
+def guarded_redis(module_root: Path) -> Iterator[RedisServer]:
+    server = RedisServer(module_root / "guarded-redis", keep_data=True, password=REDIS_PASSWORD)
     server.start()
     yield server
     server.stop()
@@ -58,7 +59,7 @@ def guarded_redis(module_root: Path) -> Iterator[RestartableRedis]:
 @pytest.fixture(scope="module")
 def secret_world(
     fresh_database: Callable[[], str],
-    guarded_redis: RestartableRedis,
+    guarded_redis: RedisServer,
     embedder_url: str,
     module_root: Path,
 ) -> Iterator[FaultWorld]:

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import RestartableRedis
+from infrastructure.local.redis import RedisServer
 from tests.faults.worlds import fresh_database, module_root, world
 
 __all__ = ["fresh_database", "module_root", "restartable_redis", "world"]
 
 
 @pytest.fixture(scope="module")
-def restartable_redis(module_root: Path) -> Iterator[RestartableRedis]:
-    server = RestartableRedis(module_root / "redis")
+def restartable_redis(module_root: Path) -> Iterator[RedisServer]:
+    server = RedisServer(module_root / "redis", keep_data=True)
     server.start()
     server.client().config_set("appendfsync", "everysec")
     yield server

@@ -6,6 +6,7 @@ from application.ports.observability import Clock, IngestionTelemetry, Stage
 from application.ports.queue import AbandonedJob, JobQueue
 from application.ports.storage import BlobStorage
 from application.ports.text import Chunker, ExtractedText, TextExtractor, TextSection
+from application.ports.tokens import TokenCounter, TokenSpans
 
 __all__ = [
     "AbandonedJob",
@@ -21,6 +22,8 @@ __all__ = [
     "Stage",
     "TextExtractor",
     "TextSection",
+    "TokenCounter",
+    "TokenSpans",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]

@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from typing import Protocol
 from uuid import UUID
 
+from application.ports.tokens import TokenCounter
 from domain import Vector
 
 
@@ -26,8 +27,11 @@ class Embedder(Protocol):
         """The length of every vector returned."""
         ...
 
-    def count_tokens(self, text: str) -> int:
-        """How many model tokens `text` takes (an estimate when there is no tokenizer)."""
+    @property
+    def token_counter(self) -> TokenCounter:
+        """Counts tokens as this embedder reads them: the model's own tokenizer when it has one,
+        else an estimate (words and punctuation marks). The chunker sizes chunks with it, so a
+        chunk within `max_input_tokens` by this count is read whole."""
         ...
 
     @property

@@ -1,17 +1,5 @@
-"""Token-aware chunking: a recursive structural splitter and the token counters it sizes with."""
+"""Token-aware chunking: a recursive splitter, sized by the embedder's token counter."""
 
 from infrastructure.chunking.recursive import RecursiveTokenChunker
-from infrastructure.chunking.tokens import (
-    HuggingFaceTokenCounter,
-    RegexTokenCounter,
-    TokenCounter,
-    TokenSpans,
-)
 
-__all__ = [
-    "HuggingFaceTokenCounter",
-    "RecursiveTokenChunker",
-    "RegexTokenCounter",
-    "TokenCounter",
-    "TokenSpans",
-]
+__all__ = ["RecursiveTokenChunker"]

@@ -7,9 +7,8 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from application.ports import Chunker, ExtractedText, TextSection
+from application.ports import Chunker, ExtractedText, TextSection, TokenCounter, TokenSpans
 from domain import Chunk
-from infrastructure.chunking.tokens import TokenCounter, TokenSpans
 
 #: Boundaries tried in order, coarsest first: blank lines, line breaks, sentence ends, spaces.
 _SEPARATORS = (
@@ -53,14 +52,16 @@ class RecursiveTokenChunker(Chunker):
     previous one, cut at a sentence or word start; content is packed to `max_tokens -
     overlap_tokens` so that a chunk with its overlap still fits in `max_tokens`.
 
-    Tokens are counted with `tokenizer`, once per text: pass the embedder's own tokenizer
-    (`HuggingFaceTokenCounter`) so chunks fit the model, and cap `max_tokens` at the embedder's
+    Tokens are counted with `token_counter`, once per text: pass the embedder's own
+    (`Embedder.token_counter`) so chunks fit the model, and cap `max_tokens` at the embedder's
     `max_input_tokens` (the composition root does both). Pure computation: no I/O.
     Cutting a word longer than the budget at token boundaries may make the model tokenize the cut
     pieces slightly differently than the whole word.
     """
 
-    def __init__(self, *, max_tokens: int, overlap_tokens: int, tokenizer: TokenCounter) -> None:
+    def __init__(
+        self, *, max_tokens: int, overlap_tokens: int, token_counter: TokenCounter
+    ) -> None:
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
         if not 0 <= overlap_tokens < max_tokens:
@@ -68,7 +69,7 @@ class RecursiveTokenChunker(Chunker):
         self._max_tokens = max_tokens
         self._overlap_tokens = overlap_tokens
         self._budget = max_tokens - overlap_tokens
-        self._tokenizer = tokenizer
+        self._token_counter = token_counter
 
     def split(self, text: ExtractedText) -> list[Chunk]:
         chunks: list[Chunk] = []
@@ -90,7 +91,7 @@ class RecursiveTokenChunker(Chunker):
     def _split_run(self, text: str) -> Iterator[tuple[int, int, int]]:
         if not _NON_SPACE.search(text):
             return
-        spans = self._tokenizer.token_spans(text)
+        spans = self._token_counter.token_spans(text)
         previous: Span | None = None
         for span in self._pack(text, spans, (0, len(text)), 0):
             start, stop = _trim(text, span)
@@ -103,7 +104,7 @@ class RecursiveTokenChunker(Chunker):
         """Tokens of `text[start:stop]`: from the whole text's spans, unless a word was cut at an
         end (a cut piece of a word may tokenize differently on its own)."""
         if _inside_a_word(text, start) or _inside_a_word(text, stop):
-            return len(self._tokenizer.token_spans(text[start:stop]))
+            return len(self._token_counter.token_spans(text[start:stop]))
         return spans.count(start, stop)
 
     def _pack(self, text: str, spans: TokenSpans, span: Span, level: int) -> list[Span]:
@@ -144,13 +145,13 @@ class RecursiveTokenChunker(Chunker):
         first, past = spans.first_token(start), spans.past_token(stop)
         cuts = [start]
         for index in range(first + step, past, step):
-            cut = int(spans.starts[index])
+            cut = spans.start_of(index)
             if cut > cuts[-1]:
                 cuts.append(cut)
         cuts.append(stop)
         pieces: list[Span] = []
         for piece in zip(cuts, cuts[1:], strict=False):
-            fits = len(self._tokenizer.token_spans(text[piece[0] : piece[1]])) <= self._budget
+            fits = len(self._token_counter.token_spans(text[piece[0] : piece[1]])) <= self._budget
             if fits or step == 1:
                 pieces.append(piece)
             else:
@@ -166,7 +167,7 @@ class RecursiveTokenChunker(Chunker):
         index = max(last - self._overlap_tokens, spans.first_token(prev_start))
         if index >= last:
             return start
-        earliest = max(int(spans.starts[index]), prev_start + 1)
+        earliest = max(spans.start_of(index), prev_start + 1)
         for boundary in (_SENTENCE_START, _WORD_START):
             if boundary is _SENTENCE_START and self._overlap_tokens < 4:
                 continue

@@ -10,7 +10,6 @@ import psycopg
 from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from application.errors import DependencyUnavailable
@@ -26,11 +25,6 @@ def sqlalchemy_url(database_url: str) -> str:
         if database_url.startswith(prefix):
             return "postgresql+psycopg://" + database_url[len(prefix) :]
     return database_url
-
-
-def describe(database_url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    return make_url(sqlalchemy_url(database_url)).render_as_string(hide_password=True)
 
 
 def make_engine(database_url: str, *, pool_size: int = 5, connect_timeout: float = 5.0) -> Engine:

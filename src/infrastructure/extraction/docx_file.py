@@ -32,8 +32,8 @@ class PythonDocxExtractor(TextExtractor):
     macro-enabled documents), `NoExtractableText` for a document without text.
     """
 
-    def __init__(self, limits: ExtractionLimits | None = None) -> None:
-        self._limits = limits or ExtractionLimits()
+    def __init__(self, *, limits: ExtractionLimits) -> None:
+        self._limits = limits
 
     def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
         check_input(data, self._limits)

@@ -53,8 +53,8 @@ class SelectolaxHtmlExtractor(TextExtractor):
     grows with the square of the depth; the parser and the walk never recurse in Python.
     """
 
-    def __init__(self, limits: ExtractionLimits | None = None) -> None:
-        self._limits = limits or ExtractionLimits()
+    def __init__(self, *, limits: ExtractionLimits) -> None:
+        self._limits = limits
 
     def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
         check_input(data, self._limits)

@@ -10,19 +10,20 @@ from application.ports import ExtractedText, TextSection
 _MIB = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExtractionLimits:
     """What a single document may cost; going past any of them is `DocumentTooLarge`.
 
     `max_unpacked_bytes` and `max_compression_ratio` bound what a DOCX (a ZIP archive) declares
     it unpacks to, checked before anything is decompressed; the ratio applies to members over
     1 MiB. `max_html_depth` bounds how deeply HTML elements nest (parsing cost grows with the
-    square of the depth).
+    square of the depth). The first three are settings (MAX_FILE_BYTES, MAX_PAGES, MAX_CHARS),
+    so they have no defaults here.
     """
 
-    max_bytes: int = 100 * _MIB
-    max_pages: int = 5000
-    max_chars: int = 20_000_000
+    max_bytes: int
+    max_pages: int
+    max_chars: int
     max_unpacked_bytes: int = 500 * _MIB
     max_compression_ratio: int = 100
     max_html_depth: int = 4096

@@ -34,8 +34,8 @@ class MarkdownItExtractor(TextExtractor):
     like `PlainTextExtractor`.
     """
 
-    def __init__(self, limits: ExtractionLimits | None = None) -> None:
-        self._limits = limits or ExtractionLimits()
+    def __init__(self, *, limits: ExtractionLimits) -> None:
+        self._limits = limits
         self._parser = MarkdownIt("commonmark").enable("table")
 
     def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:

@@ -29,8 +29,8 @@ class PdfiumPdfExtractor(TextExtractor):
     a scan without a text layer).
     """
 
-    def __init__(self, limits: ExtractionLimits | None = None) -> None:
-        self._limits = limits or ExtractionLimits()
+    def __init__(self, *, limits: ExtractionLimits) -> None:
+        self._limits = limits
 
     def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
         check_input(data, self._limits)

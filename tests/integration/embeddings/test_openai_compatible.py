@@ -11,6 +11,7 @@ import pytest
 
 from application.errors import EmbedderRejected, EmbedderUnavailable
 from infrastructure.embeddings import HashingEmbedder, OpenAICompatibleEmbedder
+from tests.fixtures.defaults import http_defaults
 from tests.fixtures.embeddings import SERVER_KEY, EmbeddingServer, Reply
 
 
@@ -27,7 +28,7 @@ def sleeps() -> Sleeps:
 
 
 def embedder(server: EmbeddingServer, sleeps: Sleeps, **options: Any) -> OpenAICompatibleEmbedder:
-    options = {"dimension": 32, "max_retries": 3, "sleep": sleeps, **options}
+    options = {"dimension": 32, "max_retries": 3, "sleep": sleeps, **http_defaults(), **options}
     return OpenAICompatibleEmbedder(server.url, "hashing", **options)
 
 
@@ -36,7 +37,11 @@ def test_posts_the_model_and_inputs_to_v1_embeddings(
     embedding_server: EmbeddingServer, sleeps: Sleeps, suffix: str
 ) -> None:
     client = OpenAICompatibleEmbedder(
-        embedding_server.url + suffix, "nomic-embed", api_key=SERVER_KEY, dimension=32
+        embedding_server.url + suffix,
+        "nomic-embed",
+        api_key=SERVER_KEY,
+        dimension=32,
+        **http_defaults(),
     )
 
     vectors = client.embed(["one text", "another text"])
@@ -45,7 +50,7 @@ def test_posts_the_model_and_inputs_to_v1_embeddings(
     assert request.path == "/v1/embeddings"
     assert request.body == {"model": "nomic-embed", "input": ["one text", "another text"]}
     assert request.headers["authorization"] == f"Bearer {SERVER_KEY}"
-    expected = HashingEmbedder(32).embed(["one text", "another text"])
+    expected = HashingEmbedder(dimension=32).embed(["one text", "another text"])
     assert [list(v) for v in vectors] == [pytest.approx(e, abs=1e-6) for e in expected]
 
 
@@ -67,7 +72,7 @@ def test_batches_by_count_and_keeps_the_order(
     vectors = embedder(embedding_server, sleeps, batch_size=3).embed(texts)
 
     assert [len(r.body["input"]) for r in embedding_server.requests] == [3, 3, 1]
-    expected = HashingEmbedder(32).embed(texts)
+    expected = HashingEmbedder(dimension=32).embed(texts)
     assert [list(v) for v in vectors] == [pytest.approx(e, abs=1e-6) for e in expected]
 
 
@@ -204,7 +209,13 @@ def test_a_refused_connection_is_transient(sleeps: Sleeps) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = OpenAICompatibleEmbedder(
-        f"http://127.0.0.1:{port}", "m", api_key="sk-x", dimension=4, max_retries=2, sleep=sleeps
+        f"http://127.0.0.1:{port}",
+        "m",
+        api_key="sk-x",
+        dimension=4,
+        max_retries=2,
+        sleep=sleeps,
+        **http_defaults(),
     )
 
     with pytest.raises(EmbedderUnavailable, match="connection failed") as raised:
@@ -215,6 +226,8 @@ def test_a_refused_connection_is_transient(sleeps: Sleeps) -> None:
 
 
 def test_the_model_id_names_model_and_dimension() -> None:
-    client = OpenAICompatibleEmbedder("http://127.0.0.1:1", "text-embedding-3-small", dimension=512)
+    client = OpenAICompatibleEmbedder(
+        "http://127.0.0.1:1", "text-embedding-3-small", dimension=512, **http_defaults()
+    )
 
     assert client.model_id == "openai-compatible/text-embedding-3-small:512"

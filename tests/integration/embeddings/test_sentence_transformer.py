@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from application.ports import ExtractedText, TextSection
-from infrastructure.chunking import HuggingFaceTokenCounter, RecursiveTokenChunker
+from infrastructure.chunking import RecursiveTokenChunker
 from infrastructure.embeddings import bundled_minilm_path
 
 
@@ -38,7 +38,7 @@ def test_a_missing_model_directory_fails_at_construction(tmp_path: Path) -> None
     from infrastructure.embeddings import SentenceTransformerEmbedder
 
     with pytest.raises(FileNotFoundError, match="no sentence-transformers model"):
-        SentenceTransformerEmbedder(str(tmp_path / "absent"))
+        SentenceTransformerEmbedder(str(tmp_path / "absent"), batch_size=16)
 
 
 @pytest.mark.semantic
@@ -55,14 +55,15 @@ def test_describes_the_model_and_its_input_limit(minilm_embedder: Any) -> None:
     assert minilm_embedder.model_id == "sentence-transformers/all-MiniLM-L6-v2:384"
     assert minilm_embedder.dimension == 384
     assert minilm_embedder.max_input_tokens == 254
-    assert minilm_embedder.count_tokens("unbelievable tokenizers") > 2
+    assert minilm_embedder.token_counter.count("unbelievable tokenizers") > 2
 
 
 @pytest.mark.semantic
 def test_chunks_sized_with_its_tokenizer_fit_its_limit(minilm_embedder: Any) -> None:
-    counter = HuggingFaceTokenCounter(minilm_embedder.tokenizer)
     chunker = RecursiveTokenChunker(
-        max_tokens=minilm_embedder.max_input_tokens, overlap_tokens=32, tokenizer=counter
+        max_tokens=minilm_embedder.max_input_tokens,
+        overlap_tokens=32,
+        token_counter=minilm_embedder.token_counter,
     )
     text = " ".join(f"Interoperability of item {n} is undocumented." for n in range(400))
 
@@ -70,7 +71,7 @@ def test_chunks_sized_with_its_tokenizer_fit_its_limit(minilm_embedder: Any) -> 
 
     assert len(chunks) > 3
     for chunk in chunks:
-        assert minilm_embedder.count_tokens(chunk.text) == chunk.token_count
+        assert minilm_embedder.token_counter.count(chunk.text) == chunk.token_count
         assert chunk.token_count <= minilm_embedder.max_input_tokens
     vectors = minilm_embedder.embed([chunk.text for chunk in chunks[:2]])
     assert all(math.isclose(cosine(v, v), 1.0, abs_tol=1e-4) for v in vectors)

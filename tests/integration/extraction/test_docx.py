@@ -14,13 +14,14 @@ from application.errors import (
     NoExtractableText,
     UnsupportedMediaType,
 )
-from infrastructure.extraction import ExtractionLimits, PythonDocxExtractor, SniffingTextExtractor
+from infrastructure.extraction import PythonDocxExtractor, SniffingTextExtractor
+from tests.fixtures.defaults import extraction_limits
 from tests.fixtures.files import MakeDocx
 
 
 @pytest.fixture
 def extractor() -> SniffingTextExtractor:
-    return SniffingTextExtractor()
+    return SniffingTextExtractor(limits=extraction_limits())
 
 
 def test_headings_build_the_heading_path(
@@ -71,9 +72,9 @@ def test_a_zip_bomb_is_refused_before_parsing(
 
 
 def test_declared_unpacked_size_past_the_limit_is_too_large(report_docx: bytes) -> None:
-    limits = ExtractionLimits(max_unpacked_bytes=10_000)
+    limits = extraction_limits(max_unpacked_bytes=10_000)
     with pytest.raises(DocumentTooLarge, match="max_unpacked_bytes"):
-        PythonDocxExtractor(limits).extract(report_docx)
+        PythonDocxExtractor(limits=limits).extract(report_docx)
 
 
 def test_a_truncated_docx_is_corrupt(extractor: SniffingTextExtractor, report_docx: bytes) -> None:

@@ -8,10 +8,10 @@ import pytest
 
 from application.errors import DocumentTooLarge
 from infrastructure.extraction import (
-    ExtractionLimits,
     SelectolaxHtmlExtractor,
     SniffingTextExtractor,
 )
+from tests.fixtures.defaults import extraction_limits
 from tests.fixtures.files import read_data
 
 PAGE = """<!DOCTYPE html>
@@ -39,7 +39,7 @@ PAGE = """<!DOCTYPE html>
 
 @pytest.fixture
 def extractor() -> SniffingTextExtractor:
-    return SniffingTextExtractor()
+    return SniffingTextExtractor(limits=extraction_limits())
 
 
 def text_of(extractor: SniffingTextExtractor, data: bytes) -> str:
@@ -123,7 +123,9 @@ def test_nesting_within_the_limit_is_read(extractor: SniffingTextExtractor) -> N
 
 def test_many_shallow_elements_are_not_mistaken_for_depth() -> None:
     page = "<html><body>" + "<div><p>item</p><br></div>" * 20_000 + "</body></html>"
-    extracted = SelectolaxHtmlExtractor(ExtractionLimits(max_html_depth=50)).extract(page.encode())
+    extracted = SelectolaxHtmlExtractor(limits=extraction_limits(max_html_depth=50)).extract(
+        page.encode()
+    )
     assert extracted.char_count == len("item") * 20_000 + 2 * (20_000 - 1)
 
 

@@ -9,6 +9,7 @@ import pytest
 from application.errors import NoExtractableText
 from infrastructure.extraction import MarkdownItExtractor, SniffingTextExtractor
 from infrastructure.extraction.markdown import PIECE_CHARS, pieces
+from tests.fixtures.defaults import extraction_limits
 from tests.fixtures.files import read_data
 
 GUIDE = """# Guide
@@ -41,7 +42,7 @@ pip install thing
 
 @pytest.fixture
 def extractor() -> SniffingTextExtractor:
-    return SniffingTextExtractor()
+    return SniffingTextExtractor(limits=extraction_limits())
 
 
 def test_atx_headings_build_heading_paths(extractor: SniffingTextExtractor) -> None:
@@ -79,18 +80,18 @@ def test_markdown_is_recognised_without_its_extension(extractor: SniffingTextExt
 
 
 def test_headings_alone_have_text(extractor: SniffingTextExtractor) -> None:
-    extracted = MarkdownItExtractor().extract(b"# Only a title\n")
+    extracted = MarkdownItExtractor(limits=extraction_limits()).extract(b"# Only a title\n")
     assert extracted.sections[0].text == "Only a title"
 
 
 def test_markup_without_words_has_no_text() -> None:
     with pytest.raises(NoExtractableText):
-        MarkdownItExtractor().extract(b"---\n\n***\n")
+        MarkdownItExtractor(limits=extraction_limits()).extract(b"---\n\n***\n")
 
 
 def test_deep_nesting_does_not_recurse_without_bound(extractor: SniffingTextExtractor) -> None:
     text = ">" * 50_000 + " deep\n\n# After\n\nstill read\n"
-    extracted = MarkdownItExtractor().extract(text.encode())
+    extracted = MarkdownItExtractor(limits=extraction_limits()).extract(text.encode())
     assert extracted.sections[-1].text == "After\n\nstill read"
 
 
@@ -108,10 +109,14 @@ def test_pieces_rejoin_to_the_text_and_never_cut_a_fence() -> None:
 
 def test_a_long_document_is_parsed_in_pieces_with_the_same_sections() -> None:
     copies = PIECE_CHARS // len(GUIDE) * 4
-    one = MarkdownItExtractor().extract(GUIDE.encode()).sections
+    one = MarkdownItExtractor(limits=extraction_limits()).extract(GUIDE.encode()).sections
 
     tracemalloc.start()
-    many = MarkdownItExtractor().extract(((GUIDE + "\n") * copies).encode()).sections
+    many = (
+        MarkdownItExtractor(limits=extraction_limits())
+        .extract(((GUIDE + "\n") * copies).encode())
+        .sections
+    )
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 

@@ -10,13 +10,14 @@ from application.errors import (
     EncryptedDocument,
     NoExtractableText,
 )
-from infrastructure.extraction import ExtractionLimits, PdfiumPdfExtractor, SniffingTextExtractor
+from infrastructure.extraction import PdfiumPdfExtractor, SniffingTextExtractor
+from tests.fixtures.defaults import extraction_limits
 from tests.fixtures.files import SAMPLE_PDFS, read_data
 
 
 @pytest.fixture
 def extractor() -> PdfiumPdfExtractor:
-    return PdfiumPdfExtractor()
+    return PdfiumPdfExtractor(limits=extraction_limits())
 
 
 def test_each_page_is_a_section_numbered_from_one(
@@ -32,7 +33,7 @@ def test_each_page_is_a_section_numbered_from_one(
 
 @pytest.mark.parametrize("name", SAMPLE_PDFS)
 def test_sample_pdfs_are_read_through_the_registry(name: str) -> None:
-    extracted = SniffingTextExtractor().extract(read_data(name), name)
+    extracted = SniffingTextExtractor(limits=extraction_limits()).extract(read_data(name), name)
     assert extracted.media_type == "application/pdf"
     assert extracted.page_count == len(extracted.sections) > 10
     assert extracted.char_count > 20_000
@@ -62,7 +63,9 @@ def test_a_truncated_pdf_is_corrupt(
 
 def test_a_pdf_header_on_garbage_is_corrupt() -> None:
     with pytest.raises(CorruptDocument):
-        SniffingTextExtractor().extract(b"%PDF-1.7\n" + b"garbage " * 100, "x.pdf")
+        SniffingTextExtractor(limits=extraction_limits()).extract(
+            b"%PDF-1.7\n" + b"garbage " * 100, "x.pdf"
+        )
 
 
 def test_blank_pages_have_no_extractable_text(
@@ -74,17 +77,17 @@ def test_blank_pages_have_no_extractable_text(
 
 def test_more_pages_than_max_pages_is_too_large(spec_pdf: bytes) -> None:
     with pytest.raises(DocumentTooLarge, match="17 pages.*max_pages.*10"):
-        PdfiumPdfExtractor(ExtractionLimits(max_pages=10)).extract(spec_pdf)
+        PdfiumPdfExtractor(limits=extraction_limits(max_pages=10)).extract(spec_pdf)
 
 
 def test_more_text_than_max_chars_is_too_large(spec_pdf: bytes) -> None:
     with pytest.raises(DocumentTooLarge, match="max_chars"):
-        PdfiumPdfExtractor(ExtractionLimits(max_chars=5_000)).extract(spec_pdf)
+        PdfiumPdfExtractor(limits=extraction_limits(max_chars=5_000)).extract(spec_pdf)
 
 
 def test_more_bytes_than_max_bytes_is_too_large(spec_pdf: bytes) -> None:
     with pytest.raises(DocumentTooLarge, match="max_bytes"):
-        PdfiumPdfExtractor(ExtractionLimits(max_bytes=1000)).extract(spec_pdf)
+        PdfiumPdfExtractor(limits=extraction_limits(max_bytes=1000)).extract(spec_pdf)
 
 
 def test_repeated_extraction_gives_the_same_text(

@@ -9,12 +9,13 @@ import pytest
 
 from application.errors import CorruptDocument, UnsupportedMediaType
 from infrastructure.extraction import PlainTextExtractor, SniffingTextExtractor
+from tests.fixtures.defaults import extraction_limits
 from tests.fixtures.files import read_data
 
 
 @pytest.fixture
 def extractor() -> SniffingTextExtractor:
-    return SniffingTextExtractor()
+    return SniffingTextExtractor(limits=extraction_limits())
 
 
 def only_text(extractor: SniffingTextExtractor, data: bytes, name: str = "a.txt") -> str:
@@ -49,7 +50,9 @@ def test_a_bom_names_the_encoding(extractor: SniffingTextExtractor, bom: bytes, 
 
 def test_bytes_breaking_their_bom_are_corrupt() -> None:
     with pytest.raises(CorruptDocument, match="utf-8"):
-        PlainTextExtractor().extract(codecs.BOM_UTF8 + b"ok \xff\xfe\xfd broken")
+        PlainTextExtractor(limits=extraction_limits()).extract(
+            codecs.BOM_UTF8 + b"ok \xff\xfe\xfd broken"
+        )
 
 
 def test_form_feeds_separate_pages(extractor: SniffingTextExtractor) -> None:

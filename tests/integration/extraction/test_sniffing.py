@@ -11,6 +11,7 @@ import pytest
 
 from application.errors import UnsupportedMediaType
 from infrastructure.extraction import SniffingTextExtractor, sniff_media_type
+from tests.fixtures.defaults import extraction_limits
 from tests.fixtures.files import read_data
 
 MARKDOWNISH = b"# Title\n\nSee [docs](https://example.org) and `code`.\n"
@@ -70,14 +71,16 @@ def test_xml_is_not_html() -> None:
 @pytest.mark.parametrize("filename", ["logo.png", "logo.txt", None])
 def test_an_image_is_unsupported_whatever_its_name(filename: str | None) -> None:
     with pytest.raises(UnsupportedMediaType, match="PNG"):
-        SniffingTextExtractor().extract(read_data("git-logo.png"), filename)
+        SniffingTextExtractor(limits=extraction_limits()).extract(
+            read_data("git-logo.png"), filename
+        )
 
 
 def test_an_executable_is_unsupported() -> None:
     with open(Path(sys.executable).resolve(), "rb") as executable:
         head = executable.read(65_536)
     with pytest.raises(UnsupportedMediaType, match="ELF"):
-        SniffingTextExtractor().extract(head, "program.txt")
+        SniffingTextExtractor(limits=extraction_limits()).extract(head, "program.txt")
 
 
 def test_a_plain_zip_is_unsupported() -> None:
@@ -85,4 +88,4 @@ def test_a_plain_zip_is_unsupported() -> None:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("data.csv", "a,b\n1,2\n")
     with pytest.raises(UnsupportedMediaType):
-        SniffingTextExtractor().extract(buffer.getvalue(), "data.docx")
+        SniffingTextExtractor(limits=extraction_limits()).extract(buffer.getvalue(), "data.docx")

@@ -12,8 +12,8 @@ from redis.retry import Retry
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
+from infrastructure.local.redis import RedisServer
 from infrastructure.observability import IngestionMetrics, QueueStats, read_queue_stats
-from tests.integration.observability.redis_process import RedisProcess
 
 JOB = "json.dumps"
 
@@ -77,7 +77,7 @@ def test_counts_registered_workers_by_state_and_skips_expired_ones(redis_client:
 
 
 def test_rq_gauges_follow_redis_and_vanish_while_it_is_down(
-    redis_process: RedisProcess, redis_client: Redis
+    redis_process: RedisServer, redis_client: Redis
 ) -> None:
     _queue(redis_client).enqueue(JOB, [1])
     no_retries = Redis(port=redis_process.port, retry=Retry(NoBackoff(), 0))

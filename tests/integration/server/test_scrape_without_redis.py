@@ -11,9 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bootstrap import build_container, readiness_checks
+from infrastructure.local.redis import RedisServer
 from infrastructure.observability import IngestionMetrics
 from infrastructure.settings import load_settings
-from tests.integration.observability.redis_process import RedisProcess
 from worker.worker_server import WorkerHttpServer, serve
 
 
@@ -75,7 +75,7 @@ def accepted_connections(listener: socket.socket) -> int:
 
 
 def test_a_scrape_with_redis_stopped_returns_the_ingestion_metrics(
-    migrated_database_url: str, redis_process: RedisProcess, tmp_path: Path
+    migrated_database_url: str, redis_process: RedisServer, tmp_path: Path
 ) -> None:
     server = start_server(migrated_database_url, redis_process.url, tmp_path)
     try:

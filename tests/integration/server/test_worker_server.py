@@ -16,8 +16,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from application.errors import DependencyUnavailable
+from infrastructure.local.redis import RedisServer
 from infrastructure.observability import IngestionMetrics
-from tests.integration.observability.redis_process import RedisProcess
 from worker.worker_server import WorkerHttpServer, serve
 
 TOKEN = "metrics-token-7f3a"
@@ -86,7 +86,7 @@ def test_healthz_follows_the_liveness_callable_only(start: Callable[..., WorkerH
 
 
 def test_readyz_names_redis_while_it_is_down_and_recovers_after_restart(
-    start: Callable[..., WorkerHttpServer], redis_process: RedisProcess
+    start: Callable[..., WorkerHttpServer], redis_process: RedisServer
 ) -> None:
     client = Redis(
         port=redis_process.port,

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from application.ports import Chunker, Embedder, ExtractedText, TextExtractor
+from application.ports import Chunker, Embedder, ExtractedText, TextExtractor, TokenCounter
 from application.retry_policy import RetryPolicy
 from application.usecases.ingestion import (
     ProcessDocument,
@@ -30,11 +30,12 @@ from infrastructure.memory import (
     ParagraphChunker,
     PlainUtf8Extractor,
 )
+from tests.fixtures.defaults import DEFAULTS
 
 
 class BreakableExtractor(TextExtractor):
     def __init__(self) -> None:
-        self.inner = PlainUtf8Extractor()
+        self.inner = PlainUtf8Extractor(max_chars=DEFAULTS.max_chars)
         self.error: Exception | None = None
         self.calls = 0
 
@@ -60,7 +61,7 @@ class CountingEmbedder(Embedder):
     """The hashing embedder, counting the texts it is asked to embed; can be made to fail."""
 
     def __init__(self, dimension: int = 32) -> None:
-        self.inner = HashingEmbedder(dimension)
+        self.inner = HashingEmbedder(dimension=dimension)
         self.embedded_texts: list[str] = []
         self.error: Exception | None = None
         self.on_embed: Callable[[], None] | None = None
@@ -77,8 +78,9 @@ class CountingEmbedder(Embedder):
     def max_input_tokens(self) -> int | None:
         return None
 
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
+    @property
+    def token_counter(self) -> TokenCounter:
+        return self.inner.token_counter
 
     def embed(self, texts: Sequence[str]) -> list[Vector]:
         if self.on_embed:

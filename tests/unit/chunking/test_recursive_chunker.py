@@ -10,12 +10,8 @@ from hypothesis import strategies as st
 
 from application.ports import ExtractedText, TextSection
 from domain import Chunk
-from infrastructure.chunking import (
-    HuggingFaceTokenCounter,
-    RecursiveTokenChunker,
-    RegexTokenCounter,
-)
-from infrastructure.embeddings import HashingEmbedder
+from infrastructure.chunking import RecursiveTokenChunker
+from infrastructure.embeddings import HashingEmbedder, HuggingFaceTokenCounter, RegexTokenCounter
 from tests.contracts.test_chunker_contract import overlaps, squeeze
 
 REGEX = RegexTokenCounter()
@@ -55,7 +51,9 @@ def tokens(text: str) -> int:
 
 
 def chunk(sections: list[TextSection], max_tokens: int, overlap: int) -> list[Chunk]:
-    chunker = RecursiveTokenChunker(max_tokens=max_tokens, overlap_tokens=overlap, tokenizer=REGEX)
+    chunker = RecursiveTokenChunker(
+        max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX
+    )
     return chunker.split(ExtractedText("text/plain", sections))
 
 
@@ -162,7 +160,7 @@ def test_a_word_longer_than_the_budget_is_cut_at_token_boundaries() -> None:
 @pytest.mark.parametrize(("max_tokens", "overlap"), [(0, 0), (10, 10), (10, -1)])
 def test_rejects_impossible_sizes(max_tokens: int, overlap: int) -> None:
     with pytest.raises(ValueError):
-        RecursiveTokenChunker(max_tokens=max_tokens, overlap_tokens=overlap, tokenizer=REGEX)
+        RecursiveTokenChunker(max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX)
 
 
 @settings(max_examples=300, deadline=None)
@@ -170,7 +168,7 @@ def test_rejects_impossible_sizes(max_tokens: int, overlap: int) -> None:
 def test_the_regex_counter_agrees_with_the_hashing_embedder(text: str) -> None:
     spans = REGEX.token_spans(text)
 
-    assert len(spans) == HashingEmbedder().count_tokens(text) == tokens(text)
+    assert len(spans) == HashingEmbedder(dimension=384).token_counter.count(text) == tokens(text)
     found = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
     assert list(zip(spans.starts.tolist(), spans.ends.tolist(), strict=True)) == found
 
@@ -201,7 +199,7 @@ def test_with_the_model_tokenizer_no_chunk_exceeds_the_budget(
 ) -> None:
     """Exact as long as no word is longer than the budget (a longer one is cut inside)."""
     chunker = RecursiveTokenChunker(
-        max_tokens=max_tokens, overlap_tokens=overlap, tokenizer=minilm_counter
+        max_tokens=max_tokens, overlap_tokens=overlap, token_counter=minilm_counter
     )
 
     chunks = chunker.split(ExtractedText("text/plain", [TextSection(text)]))

@@ -3,8 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 
-from infrastructure.observability import forget_secrets, redact, register_secret
+from infrastructure.redaction import forget_secrets, masked_url, redact, register_secret
 
 
 @pytest.fixture(autouse=True)
@@ -50,3 +51,20 @@ def test_masks_each_url_in_a_longer_message() -> None:
 
     assert "one" not in masked.split("//")[1] and ":two@" not in masked
     assert masked == "tried postgresql://a:***@h1/db then redis://:***@h2:6379 and failed"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://user:secret@host:5432/db", "postgresql://user:***@host:5432/db"),
+        (SecretStr("redis://:hunter2@cache:6379/0"), "redis://:***@cache:6379/0"),
+        ("rediss://default:p@ss@cache:6380/1", "rediss://default:***@cache:6380/1"),
+        ("postgresql://user@host/db?password=kept", "postgresql://user@host/db?password=kept"),
+        ("unix:///var/redis.sock", "unix:///var/redis.sock"),
+        (None, "(embedded)"),
+    ],
+)
+def test_masked_url_hides_only_the_password_of_a_configured_url(
+    url: str | SecretStr | None, expected: str
+) -> None:
+    assert masked_url(url) == expected

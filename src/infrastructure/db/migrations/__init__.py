@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.pool import NullPool
 
-from infrastructure.db.engine import describe, sqlalchemy_url
+from infrastructure.db.engine import sqlalchemy_url
 from infrastructure.db.errors import (
     EmbeddingDimensionMismatch,
     MissingPgvector,
@@ -26,6 +26,7 @@ from infrastructure.db.errors import (
 )
 from infrastructure.db.migrations.dimension import DIMENSION_KEY
 from infrastructure.db.schema import stored_vector_dimension_on, vector_extension_available
+from infrastructure.redaction import masked_url
 
 _HERE = Path(__file__).resolve().parent
 
@@ -54,7 +55,7 @@ def upgrade(database_url: str, embedding_dimension: int, revision: str = "head")
     try:
         with unavailable_as_dependency_error("Postgres"), engine.begin() as connection:
             if not vector_extension_available(connection):
-                raise MissingPgvector(describe(database_url))
+                raise MissingPgvector(masked_url(database_url))
             command.upgrade(alembic_config(embedding_dimension, connection), revision)
             stored = stored_vector_dimension_on(connection)
         if stored is not None and stored != embedding_dimension:

@@ -1,8 +1,9 @@
-"""Token counters for the chunker: where each token of a text starts and ends, computed once.
+"""The embedders' token counters: where each token of a text starts and ends, computed once.
 
-A counter tokenizes a whole text in one pass and returns its `TokenSpans`; the chunker then counts
+A counter tokenizes a whole text in one pass and returns its spans; the chunker then counts
 the tokens between any two character offsets by binary search instead of tokenizing candidate
-pieces again and again (token counting is what costs, not splitting).
+pieces again and again (token counting is what costs, not splitting). `RegexTokenCounter` is the
+estimate of embedders without a tokenizer; `HuggingFaceTokenCounter` is a model's own.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from application.ports import TokenCounter, TokenSpans
 
 Offsets = npt.NDArray[np.int64]
 
@@ -27,7 +30,7 @@ _WORD_CHAR = re.compile(r"\w")
 _SPACE_CHAR = re.compile(r"\s")
 
 
-class TokenSpans:
+class NumpyTokenSpans(TokenSpans):
     """The character spans of a text's tokens, in order: `starts[i]`..`ends[i]` is token i."""
 
     __slots__ = ("ends", "starts")
@@ -40,32 +43,22 @@ class TokenSpans:
         return len(self.starts)
 
     def count(self, start: int, stop: int) -> int:
-        """How many tokens overlap the characters `start`..`stop`."""
         first = int(self.ends.searchsorted(start, side="right"))
         return max(0, int(self.starts.searchsorted(stop, side="left")) - first)
 
     def counts(self, starts: Sequence[int], stops: Sequence[int]) -> tuple[list[int], list[int]]:
-        """For many ranges at once: the index of the first token each range overlaps, and the
-        index past the last one (so tokens of ranges i..j number `past[j] - first[i]`)."""
         first = self.ends.searchsorted(starts, side="right")
         past = self.starts.searchsorted(stops, side="left")
         return first.tolist(), past.tolist()
 
     def first_token(self, offset: int) -> int:
-        """The index of the first token ending after `offset`."""
         return int(self.ends.searchsorted(offset, side="right"))
 
     def past_token(self, offset: int) -> int:
-        """The index past the last token starting before `offset`."""
         return int(self.starts.searchsorted(offset, side="left"))
 
-
-class TokenCounter(Protocol):
-    """Tokenizes a text once and tells where each token is."""
-
-    def token_spans(self, text: str) -> TokenSpans:
-        """The spans of `text`'s tokens, sorted, without special tokens."""
-        ...
+    def start_of(self, index: int) -> int:
+        return int(self.starts[index])
 
 
 class RegexTokenCounter(TokenCounter):
@@ -90,7 +83,7 @@ class RegexTokenCounter(TokenCounter):
         dtype=np.uint8,
     )
 
-    def token_spans(self, text: str) -> TokenSpans:
+    def token_spans(self, text: str) -> NumpyTokenSpans:
         starts: list[Offsets] = [np.zeros(0, dtype=np.int64)]
         ends: list[Offsets] = [np.zeros(0, dtype=np.int64)]
         word_before = False
@@ -108,7 +101,10 @@ class RegexTokenCounter(TokenCounter):
             starts.append(np.flatnonzero((word & ~before) | mark) + begin)
             ends.append(np.flatnonzero((word & ~after) | mark) + (begin + 1))
             word_before = bool(word[-1])
-        return TokenSpans(np.concatenate(starts), np.concatenate(ends))
+        return NumpyTokenSpans(np.concatenate(starts), np.concatenate(ends))
+
+    def count(self, text: str) -> int:
+        return len(self.token_spans(text))
 
     def _classes(self, block: str) -> npt.NDArray[np.uint8]:
         codes = np.frombuffer(block.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -159,7 +155,7 @@ class HuggingFaceTokenCounter(TokenCounter):
             file = file / "tokenizer.json"
         return cls(Tokenizer.from_file(str(file)))
 
-    def token_spans(self, text: str) -> TokenSpans:
+    def token_spans(self, text: str) -> NumpyTokenSpans:
         bounds = _piece_bounds(text)
         encodings = self._tokenizer.encode_batch(
             [text[a:b] for a, b in bounds], add_special_tokens=False
@@ -169,10 +165,9 @@ class HuggingFaceTokenCounter(TokenCounter):
             for (a, _), encoding in zip(bounds, encodings, strict=True)
         ]
         spans = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
-        return TokenSpans(np.ascontiguousarray(spans[:, 0]), np.ascontiguousarray(spans[:, 1]))
+        return NumpyTokenSpans(np.ascontiguousarray(spans[:, 0]), np.ascontiguousarray(spans[:, 1]))
 
     def count(self, text: str) -> int:
-        """How many tokens `text` takes, without special tokens."""
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
 

@@ -4,12 +4,15 @@ Three kinds of secret are masked: the password part of a URL's user info
 (`postgresql://user:secret@host` -> `postgresql://user:***@host`, `redis://:secret@host`),
 `key=value` pairs whose key names a secret (`password=...`, `token=...`, libpq keyword DSNs,
 query strings), bearer tokens, and any value registered with `register_secret`.
+`masked_url` applies the URL rule alone, to show a configured URL.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+
+from pydantic import SecretStr
 
 MASK = "***"
 
@@ -38,15 +41,28 @@ def forget_secrets() -> None:
         _registered.clear()
 
 
+def masked_url(url: str | SecretStr | None) -> str:
+    """The URL with the password of its user info masked, safe to log; `(embedded)` when unset
+    (the service is then the embedded one)."""
+    if url is None:
+        return "(embedded)"
+    raw = url.get_secret_value() if isinstance(url, SecretStr) else url
+    return _masked(_URL_PASSWORD, raw)
+
+
 def redact(text: str) -> str:
     """`text` with URL passwords, secret-named values, bearer tokens and known secrets masked."""
     for pattern in (_URL_PASSWORD, _SECRET_PAIR, _BEARER):
-        text = pattern.sub(lambda match: match.group("prefix") + MASK + _tail(match), text)
+        text = _masked(pattern, text)
     with _lock:
         secrets = sorted(_registered, key=len, reverse=True)
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
+
+
+def _masked(pattern: re.Pattern[str], text: str) -> str:
+    return pattern.sub(lambda match: match.group("prefix") + MASK + _tail(match), text)
 
 
 def _tail(match: re.Match[str]) -> str:
