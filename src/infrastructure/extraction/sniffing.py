@@ -16,7 +16,7 @@ from infrastructure.extraction.limits import ExtractionLimits, check_input
 from infrastructure.extraction.markdown import MarkdownItExtractor
 from infrastructure.extraction.pdf import PdfiumPdfExtractor
 from infrastructure.extraction.plain_text import PlainTextExtractor
-from infrastructure.extraction.text_decoding import bom_encoding, refuse_nul_bytes
+from infrastructure.extraction.text_decoding import evident_encoding, refuse_nul_bytes
 
 _HEAD_BYTES = 65_536
 _KNOWN_BINARIES = (
@@ -134,7 +134,7 @@ def _refuse_known_binaries(data: bytes) -> None:
 
 def _text_head(data: bytes) -> str:
     """The start of the text, decoded leniently: enough to judge markup and syntax."""
-    encoding = bom_encoding(data)
+    encoding = evident_encoding(data)
     head = data[:_HEAD_BYTES]
     if encoding is None:
         refuse_nul_bytes(head)
