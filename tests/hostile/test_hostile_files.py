@@ -37,7 +37,15 @@ _W = b"http://schemas.openxmlformats.org/wordprocessingml/2006/main"
         b"<!--" * 16_384,
         b"a\n" + b"=" * 65_536 + b"x",
     ],
-    ids=["brackets", "link openers", "bold openers", "underscores", "backticks", "comments", "rule"],
+    ids=[
+        "brackets",
+        "link openers",
+        "bold openers",
+        "underscores",
+        "backticks",
+        "comments",
+        "rule",
+    ],
 )
 def test_the_sniffer_answers_pathological_text_in_linear_time(text: bytes) -> None:
     assert sniff_media_type(text) in {"text/plain", "text/markdown"}
@@ -89,29 +97,30 @@ def test_nul_characters_after_a_bom_are_refused_like_without_one(bom: bytes) -> 
 
 def _empty_paragraphs(count: int, tail: bytes = b"</w:body></w:document>") -> bytes:
     return (
-        b'<?xml version="1.0"?><w:document xmlns:w="' + _W + b'"><w:body>'
+        b'<?xml version="1.0"?><w:document xmlns:w="'
+        + _W
+        + b'"><w:body>'
         + b"<w:p/>" * count
         + tail
     )
 
 
 def test_a_docx_of_endless_empty_paragraphs_is_too_large() -> None:
-    limits = ExtractionLimits(max_chars=4_000)
+    limits = ExtractionLimits(max_chars=100_000)
 
     with pytest.raises(DocumentTooLarge, match="elements"):
-        PythonDocxExtractor(limits).extract(docx_with(_empty_paragraphs(10_000)))
+        PythonDocxExtractor(limits).extract(docx_with(_empty_paragraphs(30_000)))
 
 
 def test_the_docx_element_count_stops_before_the_rest_is_read() -> None:
     """Past the limit comes broken XML: counting while parsing never reaches it."""
-    limits = ExtractionLimits(max_chars=4_000)
+    limits = ExtractionLimits(max_chars=100_000)
     broken_tail = b"<w:p><<<not xml at all" * 10
 
     with pytest.raises(DocumentTooLarge):
-        PythonDocxExtractor(limits).extract(docx_with(_empty_paragraphs(10_000, broken_tail)))
+        PythonDocxExtractor(limits).extract(docx_with(_empty_paragraphs(30_000, broken_tail)))
 
 
 def test_a_docx_within_the_element_limit_is_read(report_docx: bytes) -> None:
-    limits = ExtractionLimits(max_chars=4_000)
+    limits = ExtractionLimits(max_chars=100_000)
     assert PythonDocxExtractor(limits).extract(report_docx).sections
-

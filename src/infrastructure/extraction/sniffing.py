@@ -39,15 +39,14 @@ _ELEMENT_TAG = re.compile(
     re.IGNORECASE,
 )
 # Each sign costs linear time on any text: a pattern that may start at every position either
-# stops at the next possible start (link text stops at `[`) or looks at most a line's span ahead.
-_SPAN = 200
+# stops at the next possible start (link text stops at `[`) or looks at most 200 characters ahead.
 _MARKDOWN_SIGNS = (
     re.compile(r"^#{1,6}[ \t]+\S", re.MULTILINE),
     re.compile(r"^[^\s=-][^\n]*\n(?:=+|-{2,})[ \t]*$", re.MULTILINE),
     re.compile(r"^(?:```|~~~)", re.MULTILINE),
-    re.compile(r"\[[^\[\]\n]{1,%d}\]\([^()\s]{1,%d}\)" % (_SPAN, _SPAN)),
+    re.compile(r"\[[^\[\]\n]{1,200}\]\([^()\s]{1,200}\)"),
     re.compile(r"^[ \t]*[-*+][ \t]+\S", re.MULTILINE),
-    re.compile(r"(\*\*|__)\S[^\n]{0,%d}?\S\1" % _SPAN),
+    re.compile(r"(\*\*|__)\S[^\n]{0,200}?\S\1"),
     re.compile(r"`[^`\n]+`"),
     re.compile(r"^>[ \t]?\S", re.MULTILINE),
 )
