@@ -4,17 +4,28 @@ The server runs in a daemon thread next to the RQ worker. It knows nothing about
 queues: the runtime passes the readiness checks, the liveness test and the metrics renderer in
 as callables. Responses never include exception text; request lines are logged at debug level
 without headers or query strings.
+
+Hostile clients cannot take its threads: a connection waits in a selector, without a thread,
+until its first bytes arrive; at most `max_connections` are handled at once (the next ones are
+answered 503 and closed); at most `max_idle_connections` wait (past that the one waiting longest
+is closed); and a connection silent for `read_timeout_seconds`, waiting or mid-request, is
+closed. Keep-alive and pipelined requests are answered in order (HTTP/1.1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
+import selectors
+import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 from infrastructure.observability.metrics import PROMETHEUS_CONTENT_TYPE
@@ -23,6 +34,11 @@ from worker.worker_health import DependencyCheck, liveness_payload, readiness_pa
 JSON_CONTENT_TYPE = "application/json"
 ALLOWED_METHODS = "GET, HEAD"
 _SHUTDOWN_POLL_SECONDS = 0.05
+_BUSY_BODY = b'{"error": "busy"}'
+_BUSY_REPLY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
 
 _log = logging.getLogger(__name__)
 
@@ -30,7 +46,7 @@ _log = logging.getLogger(__name__)
 class WorkerHttpServer:
     """A running probe/metrics server; `port` is the bound port, `shutdown()` stops it."""
 
-    def __init__(self, server: ThreadingHTTPServer) -> None:
+    def __init__(self, server: _GuardedHttpServer) -> None:
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -68,11 +84,15 @@ def serve(
     render_metrics: Callable[[], bytes],
     metrics_token: str | None,
     readiness_timeout_seconds: float = 1.0,
+    max_connections: int = 64,
+    max_idle_connections: int = 256,
+    read_timeout_seconds: float = 5.0,
 ) -> WorkerHttpServer:
     """Bind `host:port` (port 0 picks a free one) and serve in a daemon thread.
 
     With a `metrics_token`, /metrics requires `Authorization: Bearer <token>` (else 403).
-    Raises `OSError` when the address cannot be bound.
+    `max_connections`, `max_idle_connections` and `read_timeout_seconds` bound what clients can
+    hold (see the module's docstring). Raises `OSError` when the address cannot be bound.
     """
     routes: dict[str, Callable[[BaseHTTPRequestHandler], tuple[int, str, bytes]]] = {
         "/healthz": lambda _request: _json_response(*liveness_payload(is_alive)),
@@ -81,14 +101,121 @@ def serve(
         ),
         "/metrics": lambda request: _metrics_response(request, render_metrics, metrics_token),
     }
-    handler = type("WorkerRequestHandler", (_RequestHandler,), {"routes": routes})
-    return WorkerHttpServer(ThreadingHTTPServer((host, port), handler))
+    handler = type(
+        "WorkerRequestHandler",
+        (_RequestHandler,),
+        {"routes": routes, "timeout": read_timeout_seconds},
+    )
+    server = _GuardedHttpServer(
+        (host, port),
+        handler,
+        max_connections=max_connections,
+        max_idle_connections=max_idle_connections,
+        read_timeout_seconds=read_timeout_seconds,
+    )
+    return WorkerHttpServer(server)
+
+
+class _GuardedHttpServer(ThreadingHTTPServer):
+    """A threading HTTP server whose connections get a thread only once they have sent bytes,
+    and then at most `max_connections` at once (see the module's docstring).
+
+    `serve_forever` and `shutdown` replace the base class's: the loop selects on the listening
+    socket and the waiting connections together. Handler threads are not joined on close: a
+    keep-alive client may hold one until its read timeout.
+    """
+
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        max_connections: int,
+        max_idle_connections: int,
+        read_timeout_seconds: float,
+    ) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._max_waiting = max_idle_connections
+        self._read_timeout = read_timeout_seconds
+        self._waiting: dict[socket.socket, tuple[Any, float]] = {}
+        self._selector = selectors.DefaultSelector()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+
+    def serve_forever(self, poll_interval: float = _SHUTDOWN_POLL_SECONDS) -> None:
+        self._selector.register(self.socket, selectors.EVENT_READ)
+        try:
+            while not self._stopping.is_set():
+                for key, _ in self._selector.select(poll_interval):
+                    if key.fileobj is self.socket:
+                        self._accept()
+                    else:
+                        self._dispatch(key.fileobj)  # type: ignore[arg-type]
+                self._close_expired()
+        finally:
+            for connection in list(self._waiting):
+                self._drop(connection)
+            self._selector.close()
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        self._stopped.wait()
+
+    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _accept(self) -> None:
+        try:
+            connection, address = self.get_request()
+        except OSError:
+            return
+        if len(self._waiting) >= self._max_waiting:
+            self._drop(next(iter(self._waiting)))
+        self._waiting[connection] = (address, time.monotonic() + self._read_timeout)
+        self._selector.register(connection, selectors.EVENT_READ)
+
+    def _dispatch(self, connection: socket.socket) -> None:
+        address, _ = self._waiting.pop(connection)
+        self._selector.unregister(connection)
+        if not self._slots.acquire(blocking=False):
+            _answer_busy(connection)
+            self.shutdown_request(connection)
+            return
+        self.process_request(connection, address)
+
+    def _close_expired(self) -> None:
+        now = time.monotonic()
+        expired = [conn for conn, (_, deadline) in self._waiting.items() if deadline <= now]
+        for connection in expired:
+            self._drop(connection)
+
+    def _drop(self, connection: socket.socket) -> None:
+        del self._waiting[connection]
+        self._selector.unregister(connection)
+        self.shutdown_request(connection)
+
+
+def _answer_busy(connection: socket.socket) -> None:
+    """The 503 fits any fresh socket's send buffer; a client that cannot take it loses it."""
+    connection.setblocking(False)
+    with contextlib.suppress(OSError):
+        connection.send(_BUSY_REPLY)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
     routes: dict[str, Callable[[BaseHTTPRequestHandler], tuple[int, str, bytes]]]
     server_version = "ingestion-worker"
     sys_version = ""
+    protocol_version = "HTTP/1.1"
+    path = ""  # until a request line is parsed: an overlong one never is, yet is logged
 
     def do_GET(self) -> None:
         self._respond(include_body=True)
@@ -99,7 +226,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._refuse()
 
-    do_PUT = do_DELETE = do_PATCH = do_POST
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = do_POST
 
     def _path(self) -> str:
         return urlsplit(self.path).path
@@ -149,7 +276,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        _log.debug("%s %s -> %s", self.command, self._path(), code)
+        _log.debug("%s %s -> %s", self.command or "-", self._path(), code)
 
     def log_message(self, format: str, *args: object) -> None:
         _log.debug("http server: " + format, *args)

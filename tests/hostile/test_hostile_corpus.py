@@ -8,6 +8,7 @@ already `ready`) has exactly the row and chunks it had before.
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import pickle
@@ -138,6 +139,20 @@ def docx_bomb(megabytes: int = 200) -> bytes:
                 part.write(block)
             part.write(b"</w:t></w:r></w:p></w:body></w:document>")
     return buffer.getvalue()
+
+
+def docx_of_empty_paragraphs(count: int = 3_000_000) -> bytes:
+    """A DOCX of `count` empty paragraphs, each with a random revision id so that the archive
+    compresses no better than real documents do (about 70 MB of XML in 16 MB)."""
+    ids = os.urandom(4 * count).hex().encode()
+    paragraphs = b'"/><w:p w:rsidR="'.join(ids[i : i + 8] for i in range(0, 8 * count, 8))
+    return docx_with(
+        b'<?xml version="1.0"?><w:document xmlns:w="'
+        + _W
+        + b'"><w:body><w:p w:rsidR="'
+        + paragraphs
+        + b'"/></w:body></w:document>'
+    )
 
 
 def docx_with(document_xml: bytes) -> bytes:
@@ -301,6 +316,17 @@ CASES = [
         "ready",
         lambda c: c.upload("latin.txt", b"caf\xe9 cr\xe8me \xff\xfe br\xfbl\xe9e " * 20),
     ),
+    Case(
+        "UTF-16 without a BOM",
+        "ready",
+        lambda c: c.upload("utf16.txt", TEXT.decode().encode("utf-16-le")),
+    ),
+    Case(
+        "NUL bytes after a UTF-8 BOM",
+        "unsupported_media_type",
+        lambda c: c.upload("nul.txt", codecs.BOM_UTF8 + TEXT + b"\x00\x00" + TEXT),
+    ),
+    Case("64 KB of [", "ready", lambda c: c.upload("brackets.md", b"[" * 65_536)),
     Case("whitespace only", "no_text", lambda c: c.upload("blank.txt", b" \n\t\r\n " * 100)),
     Case(
         "corrupt PDF",
@@ -317,6 +343,11 @@ CASES = [
     Case("PDF of 6,000 empty pages", "too_large", lambda c: c.upload("pages.pdf", pdf_pages(6000))),
     Case("PDF of 50 empty pages", "no_text", lambda c: c.upload("blank.pdf", pdf_pages(50))),
     Case("DOCX zip bomb", "too_large", lambda c: c.upload("bomb.docx", docx_bomb())),
+    Case(
+        "DOCX of 3 million empty paragraphs",
+        "too_large",
+        lambda c: c.upload("paragraphs.docx", docx_of_empty_paragraphs()),
+    ),
     Case(
         "DOCX billion laughs",
         "corrupt_document",

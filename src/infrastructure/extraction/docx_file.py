@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import zipfile
@@ -10,7 +11,7 @@ import docx
 from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from docx.text.paragraph import Paragraph
-from lxml.etree import XMLSyntaxError
+from lxml.etree import XMLParser, XMLSyntaxError
 
 from application.errors import CorruptDocument, DocumentTooLarge, UnsupportedMediaType
 from application.ports import ExtractedText, TextExtractor
@@ -19,6 +20,8 @@ from infrastructure.extraction.limits import ExtractionLimits, SectionBuilder, c
 
 _HEADING_STYLE = re.compile(r"heading\s*([1-9])", re.IGNORECASE)
 _RATIO_FLOOR_BYTES = 1024 * 1024
+_XML_MEMBERS = (".xml", ".rels")
+_READ_BYTES = 65_536
 
 
 class PythonDocxExtractor(TextExtractor):
@@ -27,7 +30,9 @@ class PythonDocxExtractor(TextExtractor):
     Paragraphs styled `Title` or `Heading 1`..`Heading 9` open sections and build the heading
     path; a table becomes one block of rows, cells joined by " | ". Before parsing, the
     archive's declared member sizes are checked against `max_unpacked_bytes` and
-    `max_compression_ratio` (zip bombs: `DocumentTooLarge`). Raises `CorruptDocument` for a
+    `max_compression_ratio` (zip bombs), and its XML elements are counted in a streaming pass
+    that stops at `max_docx_elements` (a body of endless empty paragraphs): both
+    `DocumentTooLarge`. Raises `CorruptDocument` for a
     damaged archive or XML, `UnsupportedMediaType` for other Office packages (templates,
     macro-enabled documents), `NoExtractableText` for a document without text.
     """
@@ -51,9 +56,12 @@ class PythonDocxExtractor(TextExtractor):
     def _check_archive(self, data: bytes) -> None:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                members = archive.infolist()
+                self._check_declared_sizes(archive.infolist())
+                _count_elements(archive, self._limits.max_docx_elements)
         except (zipfile.BadZipFile, ValueError) as error:
             raise CorruptDocument(f"the DOCX archive is damaged: {error}") from error
+
+    def _check_declared_sizes(self, members: list[zipfile.ZipInfo]) -> None:
         limits = self._limits
         unpacked = sum(member.file_size for member in members)
         if unpacked > limits.max_unpacked_bytes:
@@ -68,6 +76,40 @@ class PythonDocxExtractor(TextExtractor):
                     f"DOCX member {member.filename!r} is compressed {ratio:.0f}:1; "
                     f"the limit (max_compression_ratio) is {limits.max_compression_ratio}:1"
                 )
+
+
+def _count_elements(archive: zipfile.ZipFile, limit: int) -> None:
+    """Stream every XML part through a parser that builds nothing and only counts elements,
+    raising `DocumentTooLarge` at the first one past `limit`. A part that is not well-formed
+    is left for python-docx to judge (only the parts it reads matter)."""
+    counter = _ElementCounter(limit)
+    for member in archive.infolist():
+        if not member.filename.endswith(_XML_MEMBERS):
+            continue
+        parser = XMLParser(target=counter, resolve_entities=False, no_network=True)
+        with archive.open(member) as part, contextlib.suppress(XMLSyntaxError):
+            while chunk := part.read(_READ_BYTES):
+                parser.feed(chunk)
+            parser.close()
+
+
+class _ElementCounter:
+    """An lxml parser target that counts start tags up to a limit."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._count = 0
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self._count += 1
+        if self._count > self._limit:
+            raise DocumentTooLarge(
+                f"the DOCX holds more than {self._limit} XML elements, the limit "
+                "(max_docx_elements, a quarter of max_chars)"
+            )
+
+    def close(self) -> None:
+        return None
 
 
 def _parse(data: bytes) -> docx.document.Document:

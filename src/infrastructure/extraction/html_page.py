@@ -12,7 +12,7 @@ from application.errors import DocumentTooLarge
 from application.ports import ExtractedText, TextExtractor
 from infrastructure.extraction import media_types
 from infrastructure.extraction.limits import ExtractionLimits, SectionBuilder, check_input
-from infrastructure.extraction.text_decoding import bom_encoding, decode_text
+from infrastructure.extraction.text_decoding import decode_text, evident_encoding
 
 # Markers woven into the tree before flattening it to text; private-use characters, which are
 # removed from the input first so the page itself cannot forge them.
@@ -70,8 +70,9 @@ class SelectolaxHtmlExtractor(TextExtractor):
 
 
 def decode_html(data: bytes) -> str:
-    """The page as text: BOM, else `<meta charset>`, else UTF-8, else a detected encoding."""
-    if bom_encoding(data):
+    """The page as text: its evident encoding (BOM or UTF-16's NULs), else `<meta charset>`,
+    else UTF-8, else a detected encoding."""
+    if evident_encoding(data):
         return decode_text(data)
     declared = _declared_encoding(data[:4096])
     if declared:

@@ -8,6 +8,7 @@ from application.errors import DocumentTooLarge, EmptyDocument, NoExtractableTex
 from application.ports import ExtractedText, TextSection
 
 _MIB = 1024 * 1024
+_CHARS_PER_DOCX_ELEMENT = 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,7 +19,7 @@ class ExtractionLimits:
     it unpacks to, checked before anything is decompressed; the ratio applies to members over
     1 MiB. `max_html_depth` bounds how deeply HTML elements nest (parsing cost grows with the
     square of the depth). The first three are settings (MAX_FILE_BYTES, MAX_PAGES, MAX_CHARS),
-    so they have no defaults here.
+    so they have no defaults here; `max_docx_elements` follows from `max_chars`.
     """
 
     max_bytes: int
@@ -27,6 +28,13 @@ class ExtractionLimits:
     max_unpacked_bytes: int = 500 * _MIB
     max_compression_ratio: int = 100
     max_html_depth: int = 4096
+
+    @property
+    def max_docx_elements(self) -> int:
+        """How many XML elements a DOCX's parts may hold in all: one per four characters of
+        `max_chars`. Real documents carry several characters per element; every element costs
+        python-docx about 120 bytes of tree, so empty ones must not be free."""
+        return self.max_chars // _CHARS_PER_DOCX_ELEMENT
 
 
 def check_input(data: bytes, limits: ExtractionLimits) -> None:

@@ -11,10 +11,10 @@ from infrastructure.extraction.text_decoding import decode_text
 class PlainTextExtractor(TextExtractor):
     """The whole text as one section per form-feed-separated page.
 
-    The encoding comes from a BOM, else strict UTF-8, else charset_normalizer; it is never
-    assumed. Raises `UnsupportedMediaType` for binary bytes or text in no recognisable
-    encoding, `CorruptDocument` when the bytes break the encoding their BOM names,
-    `DocumentTooLarge`, `NoExtractableText` for whitespace only.
+    The encoding comes from a BOM (or UTF-16's NUL pattern), else strict UTF-8, else
+    charset_normalizer; it is never assumed. Raises `UnsupportedMediaType` for binary bytes or
+    text in no recognisable encoding, `CorruptDocument` when the bytes break the encoding their
+    BOM names, `DocumentTooLarge`, `NoExtractableText` for whitespace only.
     """
 
     def __init__(self, *, limits: ExtractionLimits) -> None:

@@ -16,7 +16,7 @@ from infrastructure.extraction.limits import ExtractionLimits, check_input
 from infrastructure.extraction.markdown import MarkdownItExtractor
 from infrastructure.extraction.pdf import PdfiumPdfExtractor
 from infrastructure.extraction.plain_text import PlainTextExtractor
-from infrastructure.extraction.text_decoding import bom_encoding, refuse_nul_bytes
+from infrastructure.extraction.text_decoding import evident_encoding, refuse_nul_bytes
 
 _HEAD_BYTES = 65_536
 _KNOWN_BINARIES = (
@@ -38,13 +38,15 @@ _ELEMENT_TAG = re.compile(
     r"article|main|nav|header|ul|ol)[\s/>]",
     re.IGNORECASE,
 )
+# Each sign costs linear time on any text: a pattern that may start at every position either
+# stops at the next possible start (link text stops at `[`) or looks at most 200 characters ahead.
 _MARKDOWN_SIGNS = (
     re.compile(r"^#{1,6}[ \t]+\S", re.MULTILINE),
     re.compile(r"^[^\s=-][^\n]*\n(?:=+|-{2,})[ \t]*$", re.MULTILINE),
     re.compile(r"^(?:```|~~~)", re.MULTILINE),
-    re.compile(r"\[[^\]\n]+\]\([^)\s]+\)"),
+    re.compile(r"\[[^\[\]\n]{1,200}\]\([^()\s]{1,200}\)"),
     re.compile(r"^[ \t]*[-*+][ \t]+\S", re.MULTILINE),
-    re.compile(r"(\*\*|__)\S[^\n]*?\S\1"),
+    re.compile(r"(\*\*|__)\S[^\n]{0,200}?\S\1"),
     re.compile(r"`[^`\n]+`"),
     re.compile(r"^>[ \t]?\S", re.MULTILINE),
 )
@@ -132,7 +134,7 @@ def _refuse_known_binaries(data: bytes) -> None:
 
 def _text_head(data: bytes) -> str:
     """The start of the text, decoded leniently: enough to judge markup and syntax."""
-    encoding = bom_encoding(data)
+    encoding = evident_encoding(data)
     head = data[:_HEAD_BYTES]
     if encoding is None:
         refuse_nul_bytes(head)

@@ -20,8 +20,14 @@ _BOMS = (
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
 _CONTROL_SAMPLE = 65_536
 _MAX_CONTROL_RATIO = 0.02
+_NUL_MESSAGE = "the file is binary (it holds NUL bytes), not text"
 _WESTERN = "cp1252"
 _NEAR_TIE = 0.05
+# BOM-less UTF-16 of mostly-ASCII text: a NUL in at least half the code units' high bytes, and
+# almost never in their low bytes (U+0100, U+0400... are rare).
+_UTF16_SAMPLE = 4096
+_MIN_HIGH_NULS = 0.5
+_MAX_LOW_NULS = 0.01
 
 
 def bom_encoding(data: bytes) -> str | None:
@@ -32,16 +38,24 @@ def bom_encoding(data: bytes) -> str | None:
     return None
 
 
-def decode_text(data: bytes, declared: str | None = None) -> str:
-    """`data` as text: by its BOM, else strict UTF-8, else `declared`, else charset detection.
+def evident_encoding(data: bytes) -> str | None:
+    """The encoding the bytes show by themselves: their BOM's, or UTF-16's without a BOM
+    when NULs fill every other byte of mostly-ASCII text."""
+    return bom_encoding(data) or _bomless_utf16(data[:_UTF16_SAMPLE])
 
-    Raises `UnsupportedMediaType` for binary content (NUL bytes, many control characters) and
-    for bytes that are no encoding charset_normalizer is confident about; `CorruptDocument`
-    when a BOM promises an encoding the bytes then break.
+
+def decode_text(data: bytes, declared: str | None = None) -> str:
+    """`data` as text: by its evident encoding (a BOM, or UTF-16's NUL pattern), else strict
+    UTF-8, else `declared`, else charset detection.
+
+    Raises `UnsupportedMediaType` for binary content (NUL bytes or NUL characters, many control
+    characters) and for bytes that are no encoding charset_normalizer is confident about;
+    `CorruptDocument` when the bytes break the encoding they evidently are in.
     """
-    encoding = bom_encoding(data)
+    encoding = evident_encoding(data)
     if encoding:
         text = _decode_strictly(data, encoding)
+        _refuse_nul_characters(text)
     else:
         refuse_nul_bytes(data)
         text = _decode_without_bom(data, declared)
@@ -51,14 +65,35 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
 
 def refuse_nul_bytes(data: bytes) -> None:
     if b"\x00" in data:
-        raise UnsupportedMediaType("the file is binary (it holds NUL bytes), not text")
+        raise UnsupportedMediaType(_NUL_MESSAGE)
+
+
+def _refuse_nul_characters(text: str) -> None:
+    """NULs decoded from a BOM's encoding are binary just as NUL bytes are (and no database
+    text column takes them)."""
+    if "\x00" in text:
+        raise UnsupportedMediaType(_NUL_MESSAGE)
+
+
+def _bomless_utf16(sample: bytes) -> str | None:
+    units = len(sample) // 2
+    if not units:
+        return None
+    even_nuls, odd_nuls = sample[0 : units * 2 : 2].count(0), sample[1 : units * 2 : 2].count(0)
+    for high_nuls, low_nuls, encoding in (
+        (odd_nuls, even_nuls, "utf-16-le"),
+        (even_nuls, odd_nuls, "utf-16-be"),
+    ):
+        if high_nuls >= _MIN_HIGH_NULS * units and low_nuls <= _MAX_LOW_NULS * units:
+            return encoding
+    return None
 
 
 def _decode_strictly(data: bytes, encoding: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as error:
-        raise CorruptDocument(f"the text breaks the {encoding} encoding its BOM names") from error
+        raise CorruptDocument(f"the text breaks the {encoding} encoding it announces") from error
 
 
 def _decode_without_bom(data: bytes, declared: str | None) -> str:

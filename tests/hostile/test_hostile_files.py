@@ -1,0 +1,128 @@
+"""Crafted files against the extractors directly: each is refused or read in bounded work.
+
+Costs are shown without clocks: a generous timeout stands guard over inputs that used to take
+tens of seconds, and bounded work is shown by what the extractor never gets to (garbage placed
+past a limit is never read).
+"""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from application.errors import DocumentTooLarge, UnsupportedMediaType
+from infrastructure.extraction import (
+    PlainTextExtractor,
+    PythonDocxExtractor,
+    SniffingTextExtractor,
+    sniff_media_type,
+)
+from tests.fixtures.defaults import extraction_limits
+from tests.hostile.test_hostile_corpus import docx_with
+
+PROSE = "A perfectly ordinary paragraph about ingestion.\n\nAnd a second one.\n" * 20
+_W = b"http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"[" * 65_536,
+        b"[a](" * 16_384,
+        b"**a " * 16_384,
+        b"_" * 65_536,
+        b"`" * 65_536,
+        b"<!--" * 16_384,
+        b"a\n" + b"=" * 65_536 + b"x",
+    ],
+    ids=[
+        "brackets",
+        "link openers",
+        "bold openers",
+        "underscores",
+        "backticks",
+        "comments",
+        "rule",
+    ],
+)
+def test_the_sniffer_answers_pathological_text_in_linear_time(text: bytes) -> None:
+    assert sniff_media_type(text) in {"text/plain", "text/markdown"}
+    assert sniff_media_type(text * 64) == sniff_media_type(text)
+
+
+def test_markdown_links_are_still_a_sign_of_markdown() -> None:
+    text = b"See [the docs](https://example.org/a) and [more [nested] text](b.md).\n# Title\n"
+    assert sniff_media_type(text) == "text/markdown"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_text(encoding: str) -> None:
+    data = ("Grüße aus Köln, café crème.\n" + PROSE).encode(encoding)
+
+    extracted = SniffingTextExtractor(limits=extraction_limits()).extract(data, "notes.txt")
+
+    assert extracted.media_type == "text/plain"
+    assert extracted.sections[0].text.startswith("Grüße aus Köln, café crème.")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_markdown_when_it_says_so(encoding: str) -> None:
+    data = "# Title\n\nSee [docs](https://example.org) and `code`.\n".encode(encoding)
+    assert sniff_media_type(data) == "text/markdown"
+
+
+def test_binary_with_nuls_at_every_other_byte_is_still_binary() -> None:
+    data = bytes(range(1, 30)).replace(b"", b"\x00")[1:] * 200
+
+    with pytest.raises(UnsupportedMediaType):
+        SniffingTextExtractor(limits=extraction_limits()).extract(data, "data.txt")
+
+
+@pytest.mark.parametrize(
+    "bom", [codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE], ids=["8", "16le", "16be"]
+)
+def test_nul_characters_after_a_bom_are_refused_like_without_one(bom: bytes) -> None:
+    encoding = {codecs.BOM_UTF8: "utf-8", codecs.BOM_UTF16_LE: "utf-16-le"}.get(bom, "utf-16-be")
+    data = bom + (PROSE + "\x00 and more prose\n").encode(encoding)
+
+    with pytest.raises(UnsupportedMediaType) as with_bom:
+        SniffingTextExtractor(limits=extraction_limits()).extract(data, "notes.txt")
+    with pytest.raises(UnsupportedMediaType) as without_bom:
+        plain = PlainTextExtractor(limits=extraction_limits())
+        plain.extract((PROSE + "\x00 and more prose\n").encode())
+
+    assert str(with_bom.value) == str(without_bom.value)
+
+
+def _empty_paragraphs(count: int, tail: bytes = b"</w:body></w:document>") -> bytes:
+    return (
+        b'<?xml version="1.0"?><w:document xmlns:w="'
+        + _W
+        + b'"><w:body>'
+        + b"<w:p/>" * count
+        + tail
+    )
+
+
+def test_a_docx_of_endless_empty_paragraphs_is_too_large() -> None:
+    limits = extraction_limits(max_chars=100_000)
+
+    with pytest.raises(DocumentTooLarge, match="elements"):
+        PythonDocxExtractor(limits=limits).extract(docx_with(_empty_paragraphs(30_000)))
+
+
+def test_the_docx_element_count_stops_before_the_rest_is_read() -> None:
+    """Past the limit comes broken XML: counting while parsing never reaches it."""
+    limits = extraction_limits(max_chars=100_000)
+    broken_tail = b"<w:p><<<not xml at all" * 10
+
+    with pytest.raises(DocumentTooLarge):
+        docx = docx_with(_empty_paragraphs(30_000, broken_tail))
+        PythonDocxExtractor(limits=limits).extract(docx)
+
+
+def test_a_docx_within_the_element_limit_is_read(report_docx: bytes) -> None:
+    limits = extraction_limits(max_chars=100_000)
+    assert PythonDocxExtractor(limits=limits).extract(report_docx).sections
