@@ -51,6 +51,7 @@ from application.usecases.ingestion import RecoverAbandonedDocuments, ResumeAban
 from bootstrap import Container
 from infrastructure.observability import MetricsRelay
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, SERIALIZER
+from infrastructure.rq_internals import stop_was_requested
 from infrastructure.settings import Settings, WorkerMode
 
 _log = logging.getLogger(__name__)
@@ -107,10 +108,10 @@ class IngestionWorkerMixin(BaseWorker):
         kwargs["job_class"] = AllowlistedJob
         kwargs.setdefault("default_result_ttl", settings.result_ttl)
         kwargs.setdefault("maintenance_interval", settings.recovery_interval)
+        kwargs["exception_handlers"] = [self._apply_retry_policy]
         super().__init__(*args, **kwargs)
         self._settings = settings
         self._relay: MetricsRelay = self.container.resolve(MetricsRelay)
-        self.push_exc_handler(self._apply_retry_policy)
 
     @property
     def dequeue_timeout(self) -> int:
@@ -210,10 +211,14 @@ class IngestionWorker(IngestionWorkerMixin, Worker):
         super().bootstrap(*args, **kwargs)
         gc.freeze()
 
-    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
-        """A horse that died (timeout, OOM, kill) is a transient failure: allow retries."""
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["work_horse_killed_handler"] = self._work_horse_killed
+        super().__init__(*args, **kwargs)
+
+    def _work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """A horse that died (timeout, OOM, kill) is a transient failure: allow retries (RQ
+        calls this before it records the failure)."""
         self._allow_retries(job)
-        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
 
     def _job_scope(self) -> AbstractContextManager[None]:
         """The relay's pipe, which brings back what the horse measures."""
@@ -247,8 +252,7 @@ def work_until_stopped(
             worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
         except RedisError as error:
             _log.warning("lost Redis while leaving the work loop: %s", error)
-        stop_requested = worker._shutdown_requested_date is not None  # set by RQ's signal handler
-        if burst or stop_requested:
+        if burst or stop_was_requested(worker):
             return
         _log.warning("the work loop ended unexpectedly; waiting for Redis to start again")
         if not _wait_for_redis(connection):
