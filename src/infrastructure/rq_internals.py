@@ -8,7 +8,7 @@ retries them late or fails them; count jobs and workers without RQ's counters, w
 Each function below names the internal it relies on and why no public API does it.
 
 pyproject.toml pins RQ to the minor version these were written against, and
-tests/unit/queue/test_rq_internals_canary.py fails, naming the internal, when an RQ release
+tests/integration/queue/test_rq_internals_canary.py fails, naming the internal, when an RQ release
 no longer has one. Other modules use only RQ's public API plus this module.
 """
 

@@ -12,6 +12,7 @@ import threading
 
 from opentelemetry.sdk.metrics import MeterProvider
 
+
 class ForkQuietMeterProvider(MeterProvider):
     """A meter provider that, in a forked child, only renews its locks.
 
