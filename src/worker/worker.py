@@ -52,6 +52,7 @@ from rq.worker import BaseWorker
 from application.errors import ForbiddenJob, IngestionError
 from application.retry_policy import RetryPolicy
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, SERIALIZER
+from infrastructure.rq_internals import stop_was_requested
 from infrastructure.settings import Settings, WorkerMode
 from worker import runtime
 
@@ -100,10 +101,10 @@ class IngestionWorkerMixin(BaseWorker):
         kwargs["job_class"] = AllowlistedJob
         kwargs.setdefault("default_result_ttl", settings.result_ttl)
         kwargs.setdefault("maintenance_interval", settings.recovery_interval)
+        kwargs["exception_handlers"] = [self._apply_retry_policy]
         super().__init__(*args, **kwargs)
         self._settings = settings
         self._relay = self._runtime.relay
-        self.push_exc_handler(self._apply_retry_policy)
 
     @property
     def dequeue_timeout(self) -> int:
@@ -194,10 +195,14 @@ class IngestionWorker(IngestionWorkerMixin, Worker):
         super().bootstrap(*args, **kwargs)
         gc.freeze()
 
-    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
-        """A horse that died (timeout, OOM, kill) is a transient failure: allow retries."""
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["work_horse_killed_handler"] = self._work_horse_killed
+        super().__init__(*args, **kwargs)
+
+    def _work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """A horse that died (timeout, OOM, kill) is a transient failure: allow retries (RQ
+        calls this before it records the failure)."""
         self._allow_retries(job)
-        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
 
     def _job_scope(self) -> AbstractContextManager[None]:
         """The relay's pipe, which brings back what the horse measures."""
@@ -231,8 +236,7 @@ def work_until_stopped(
             worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
         except RedisError as error:
             _log.warning("lost Redis while leaving the work loop: %s", error)
-        stop_requested = worker._shutdown_requested_date is not None  # set by RQ's signal handler
-        if burst or stop_requested:
+        if burst or stop_was_requested(worker):
             return
         _log.warning("the work loop ended unexpectedly; waiting for Redis to start again")
         if not _wait_for_redis(connection):

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from prometheus_client import CollectorRegistry, generate_latest
 
+from infrastructure.observability.otel_internals import ForkQuietMeterProvider
 from infrastructure.observability.queue_stats import QueueStats
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -46,21 +46,6 @@ STAGE_DURATION = "ingestion_stage_duration_seconds"
 _log = logging.getLogger(__name__)
 
 QueueStatsReader = Callable[[], QueueStats]
-
-
-class ForkQuietMeterProvider(MeterProvider):
-    """A meter provider that, in a forked child, only renews its locks.
-
-    The SDK's own fork handler also re-detects the resource (process id and the like), running
-    its detectors on a fresh thread pool in every child: about a millisecond per RQ work horse,
-    spent on attributes this exporter never shows (`disable_target_info`). Work horses record
-    through the relay's pipe, not through this provider, so nothing is lost.
-    """
-
-    def _handle_fork(self) -> None:
-        self._lock = threading.Lock()
-        self._meter_lock = threading.Lock()
-        type(self)._all_metric_readers_lock = threading.Lock()
 
 
 class IngestionMetrics:

@@ -2,7 +2,7 @@
 
 RQ's own counters (`rq info`, `registry.count`) run registry cleanup, which moves expired jobs
 and fires failure callbacks; a probe or a scrape must not do that. These reads only use
-LLEN / ZCARD / SMEMBERS / HGET in one pipeline.
+LLEN / ZCARD / SMEMBERS / HGET in one pipeline, on the keys `infrastructure.rq_internals` names.
 """
 
 from __future__ import annotations
@@ -12,16 +12,13 @@ from dataclasses import dataclass, field
 
 from redis import Redis
 
-QUEUE_KEY = "rq:queue:{queue}"
-REGISTRY_KEYS: Mapping[str, str] = {
-    "started": "rq:wip:{queue}",
-    "finished": "rq:finished:{queue}",
-    "failed": "rq:failed:{queue}",
-    "deferred": "rq:deferred:{queue}",
-    "scheduled": "rq:scheduled:{queue}",
-    "canceled": "rq:canceled:{queue}",
-}
-WORKERS_KEY = "rq:workers"
+from infrastructure.rq_internals import (
+    WORKER_STATE_FIELD,
+    WORKERS_KEY,
+    queue_key,
+    registry_keys,
+)
+
 UNKNOWN_STATE = "unknown"
 
 
@@ -46,10 +43,10 @@ def _read_jobs(redis: Redis, queues: list[str]) -> dict[tuple[str, str], int]:
     pipeline = redis.pipeline(transaction=False)
     labels: list[tuple[str, str]] = []
     for queue in queues:
-        pipeline.llen(QUEUE_KEY.format(queue=queue))
+        pipeline.llen(queue_key(queue))
         labels.append((queue, "queued"))
-        for status, template in REGISTRY_KEYS.items():
-            pipeline.zcard(template.format(queue=queue))
+        for status, key in registry_keys(queue).items():
+            pipeline.zcard(key)
             labels.append((queue, status))
     return {label: int(count) for label, count in zip(labels, pipeline.execute(), strict=True)}
 
@@ -59,7 +56,7 @@ def _read_workers(redis: Redis) -> dict[str, int]:
     pipeline = redis.pipeline(transaction=False)
     for key in worker_keys:
         pipeline.exists(key)
-        pipeline.hget(key, "state")
+        pipeline.hget(key, WORKER_STATE_FIELD)
     replies = pipeline.execute()
     counts: dict[str, int] = {}
     for exists, state in zip(replies[::2], replies[1::2], strict=True):

@@ -6,14 +6,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.exceptions import DeserializationError, NoSuchJobError
-from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus
 from rq.registry import (
     DeferredJobRegistry,
@@ -21,12 +20,22 @@ from rq.registry import (
     ScheduledJobRegistry,
     StartedJobRegistry,
 )
-from rq.utils import as_text, current_timestamp, now
 
 from application.errors import DependencyUnavailable
 from application.ports import AbandonedJob, JobQueue
 from infrastructure.queue.connection import SERIALIZER
 from infrastructure.queue.job_paths import PROCESS_DOCUMENT_JOB
+from infrastructure.rq_internals import (
+    first_seen_in_intermediate,
+    forget_execution,
+    forget_first_seen,
+    intermediate_job_ids,
+    intermediate_list_key,
+    overdue_in_intermediate,
+    put_back_at_the_head,
+    started_executions,
+    started_registry_entry,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +59,9 @@ class RqJobQueue(JobQueue):
     Abandoned jobs are found where RQ leaves them when a worker dies: an execution in a consumed
     queue's StartedJobRegistry that began before the cutoff or whose heartbeat expired (RQ's
     own test), or a job id left in the queue's intermediate list (taken, never started) first
-    seen before the cutoff or longer ago than RQ's own limit. Retiring one removes that entry
+    seen before the cutoff or longer ago than RQ's own limit. Listing only reads: RQ's registry
+    cleanup records when it first saw an intermediate entry, and an entry it has not seen yet
+    counts as first seen now. Retiring one removes that entry
     first (ZREM or LREM: only one caller can succeed), then clears the rest in one MULTI/EXEC
     and either pushes the same job back to the head of its queue or records it failed, so RQ's
     registry cleanup never retries it later.
@@ -130,24 +141,23 @@ class RqJobQueue(JobQueue):
         if queue is None:
             return False
         connection = self._connection
-        intermediate = queue.intermediate_queue
+        intermediate_key = intermediate_list_key(queue)
         try:
             stored = Job.fetch(job.job_id, connection=connection, serializer=SERIALIZER)
-            execution = Execution(execution_id, job.job_id, connection) if execution_id else None
-            if execution is not None:
-                taken = connection.zrem(queue.started_job_registry.key, execution.composite_key)
+            if execution_id:
+                entry = started_registry_entry(job.job_id, execution_id, connection)
+                taken = connection.zrem(queue.started_job_registry.key, entry)
             else:
-                taken = connection.lrem(intermediate.key, 1, job.job_id)
+                taken = connection.lrem(intermediate_key, 1, job.job_id)
             if not taken:
                 return False
             with connection.pipeline() as pipeline:
-                pipeline.lrem(intermediate.key, 0, job.job_id)
-                pipeline.delete(intermediate.get_first_seen_key(job.job_id))
-                if execution is not None:
-                    pipeline.delete(execution.key)
-                    pipeline.zrem(ExecutionRegistry(job.job_id, connection).key, execution.id)
+                pipeline.lrem(intermediate_key, 0, job.job_id)
+                forget_first_seen(queue, job.job_id, pipeline)
+                if execution_id:
+                    forget_execution(job.job_id, execution_id, connection, pipeline)
                 if run_again:
-                    _put_back_at_the_head(stored, queue, pipeline)
+                    put_back_at_the_head(stored, queue, pipeline)
                 else:
                     _record_abandoned(stored, queue, pipeline)
                 pipeline.execute()
@@ -183,34 +193,25 @@ class RqJobQueue(JobQueue):
 
 
 def _taken_and_abandoned(queue: Queue, cutoff: float) -> list[tuple[str, float, str]]:
-    """(job id, when taken, handle) of each job a worker took from `queue` and abandoned."""
-    connection = queue.connection
-    intermediate = queue.intermediate_queue
-    waiting_to_start = intermediate.get_job_ids()  # read first: a live job moves on from here
-    entries = cast(
-        list[tuple[bytes, float]],
-        connection.zrange(queue.started_job_registry.key, 0, -1, withscores=True),
-    )
-    executions = [Execution.from_composite_key(as_text(m), connection) for m, _ in entries]
-    pipeline = connection.pipeline(transaction=False)
-    for execution in executions:
-        pipeline.hget(execution.key, "created_at")
-    started = pipeline.execute()
-    expired = current_timestamp()
+    """(job id, when taken, handle) of each job a worker took from `queue` and abandoned.
+
+    Reads only. An intermediate entry RQ's cleanup has not seen yet counts as first seen now: it
+    is listed only with a cutoff in the future, as it was when this listing recorded the moment
+    itself."""
+    waiting_to_start = intermediate_job_ids(queue)  # read first: a live job moves on from here
+    executions = started_executions(queue)
     found: list[tuple[str, float, str]] = []
-    for execution, (_, expires), created in zip(executions, entries, started, strict=True):
-        taken_at = float(created) if created is not None else float(expires)
-        if taken_at < cutoff or expires <= expired:
-            found.append((execution.job_id, taken_at, _handle(queue, execution.id)))
+    for execution in executions:
+        if execution.started_at < cutoff or execution.heartbeat_expired:
+            found.append(
+                (execution.job_id, execution.started_at, _handle(queue, execution.execution_id))
+            )
     running = {execution.job_id for execution in executions}
     for job_id in waiting_to_start:
         if job_id in running:
             continue
-        intermediate.set_first_seen(job_id)
-        first_seen = intermediate.get_first_seen(job_id)
-        if first_seen is None:
-            continue
-        if first_seen.timestamp() < cutoff or intermediate.should_be_cleaned_up(job_id):
+        first_seen = first_seen_in_intermediate(queue, job_id) or datetime.now(UTC)
+        if first_seen.timestamp() < cutoff or overdue_in_intermediate(queue, job_id):
             found.append((job_id, first_seen.timestamp(), _handle(queue, None)))
     return found
 
@@ -219,19 +220,8 @@ def _handle(queue: Queue, execution_id: str | None) -> str:
     return json.dumps([queue.name, execution_id])
 
 
-def _put_back_at_the_head(job: Job, queue: Queue, pipeline: Any) -> None:
-    """What RQ's enqueue does for a job without dependencies, at the front of the queue, inside
-    our MULTI (RQ's `enqueue_job` sets up dependencies with WATCH, which a started MULTI
-    refuses)."""
-    job.origin = queue.name
-    job.enqueued_at = now()
-    job.set_status(JobStatus.QUEUED, pipeline=pipeline)
-    job.save(pipeline=pipeline)
-    queue.push_job_id(job.id, pipeline=pipeline, at_front=True)
-
-
 def _record_abandoned(job: Job, queue: Queue, pipeline: Any) -> None:
-    job.ended_at = now()
+    job.ended_at = datetime.now(UTC)
     job.set_status(JobStatus.FAILED, pipeline=pipeline)
     FailedJobRegistry(queue=queue).add(
         job,

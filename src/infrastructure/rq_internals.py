@@ -1,0 +1,190 @@
+"""Every use of RQ's undocumented internals, in one place.
+
+RQ's public API (enqueue, Job, the registries' `get_job_ids`/`count`, Worker's constructor
+options) covers what most callers need, but not three things this project does: settle jobs a
+dead worker left (in RQ's intermediate list or started registry) before RQ's own cleanup
+retries them late or fails them; count jobs and workers without RQ's counters, which clean up
+(write) as they read; and tell whether a worker's loop ended because a stop was asked for.
+Each function below names the internal it relies on and why no public API does it.
+
+pyproject.toml pins RQ to the minor version these were written against, and
+tests/integration/queue/test_rq_internals_canary.py fails, naming the internal, when an RQ release
+no longer has one. Other modules use only RQ's public API plus this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from redis import Redis
+from rq import Queue
+from rq.executions import Execution, ExecutionRegistry
+from rq.job import Job, JobStatus
+from rq.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from rq.utils import current_timestamp
+from rq.worker import BaseWorker
+from rq.worker_registration import REDIS_WORKER_KEYS
+
+#: The set of every registered worker's hash key (RQ's worker registration).
+WORKERS_KEY: str = REDIS_WORKER_KEYS
+#: The field of a worker's hash that holds its state (`idle`, `busy`, ...).
+WORKER_STATE_FIELD = "state"
+
+_REGISTRIES = {
+    "started": StartedJobRegistry,
+    "finished": FinishedJobRegistry,
+    "failed": FailedJobRegistry,
+    "deferred": DeferredJobRegistry,
+    "scheduled": ScheduledJobRegistry,
+    "canceled": CanceledJobRegistry,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StartedExecution:
+    """One entry of a queue's started registry: a job a worker took and began.
+
+    `started_at` is the execution's creation time (or, if its record is gone, its heartbeat
+    deadline); `heartbeat_expired` is RQ's own test of a dead worker (the deadline passed)."""
+
+    job_id: str
+    execution_id: str
+    started_at: float
+    heartbeat_expired: bool
+
+
+def queue_key(queue_name: str) -> str:
+    """The Redis list of the jobs waiting on `queue_name`.
+
+    RQ's key layout (`Queue.redis_queue_namespace_prefix`): `Queue.count` would do, but one
+    round trip per queue; this key lets a caller pipeline LLENs."""
+    return f"{Queue.redis_queue_namespace_prefix}{queue_name}"
+
+
+def registry_keys(queue_name: str) -> Mapping[str, str]:
+    """The sorted set of each of `queue_name`'s job registries, by status name.
+
+    RQ's key layout (each registry's `key_template`): the public `registry.count` first runs
+    the registry's cleanup, which moves expired jobs and fires failure callbacks, and a probe or
+    a scrape must not write."""
+    return {status: cls.key_template.format(queue_name) for status, cls in _REGISTRIES.items()}
+
+
+def intermediate_job_ids(queue: Queue) -> list[str]:
+    """Ids in `queue`'s intermediate list: jobs a worker took (RQ's BLMOVE at dequeue) and has
+    not yet recorded as started, or never will because it died in between.
+
+    `Queue.intermediate_queue` (`IntermediateQueue.get_job_ids`): RQ has no public view of
+    taken-but-unstarted jobs; its own cleanup of them fails the job instead of running it again.
+    """
+    return queue.intermediate_queue.get_job_ids()
+
+
+def first_seen_in_intermediate(queue: Queue, job_id: str) -> datetime | None:
+    """When RQ's cleanup first saw `job_id` in `queue`'s intermediate list, if it did. Reads only.
+
+    `IntermediateQueue.get_first_seen`: RQ records the moment (`set_first_seen`, a write) in
+    its own registry cleanup and no public API reads it."""
+    return queue.intermediate_queue.get_first_seen(job_id)
+
+
+def overdue_in_intermediate(queue: Queue, job_id: str) -> bool:
+    """Whether `job_id` has been in `queue`'s intermediate list longer than RQ allows (RQ's
+    cleanup then fails it). False while it has no first-seen record. Reads only.
+
+    `IntermediateQueue.should_be_cleaned_up`: RQ's own limit, which no public API exposes."""
+    return queue.intermediate_queue.should_be_cleaned_up(job_id)
+
+
+def intermediate_list_key(queue: Queue) -> str:
+    """The Redis list behind `queue`'s intermediate list, for LREM in a caller's transaction.
+
+    `Queue.intermediate_queue_key`: `IntermediateQueue.remove` cannot join a pipeline."""
+    return queue.intermediate_queue_key
+
+
+def forget_first_seen(queue: Queue, job_id: str, pipeline: Any) -> None:
+    """Delete the first-seen record of `job_id` in `queue`'s intermediate list, in `pipeline`.
+
+    `IntermediateQueue.get_first_seen_key`: RQ deletes it nowhere itself (it expires in a day)."""
+    pipeline.delete(queue.intermediate_queue.get_first_seen_key(job_id))
+
+
+def started_executions(queue: Queue) -> list[StartedExecution]:
+    """Every execution in `queue`'s started registry, with when it started. Two reads.
+
+    RQ 2's started registry holds `<job id>:<execution id>` members (`Execution.composite_key`)
+    scored by heartbeat deadline, and each execution's hash (`Execution.key`) its `created_at`:
+    the public `StartedJobRegistry.get_job_ids` runs cleanup (a write) and drops both the
+    execution ids and the times. The deadline test is RQ's (`utils.current_timestamp`)."""
+    connection = queue.connection
+    entries = cast(
+        list[tuple[bytes, float]],
+        connection.zrange(queue.started_job_registry.key, 0, -1, withscores=True),
+    )
+    executions = [Execution.from_composite_key(key.decode(), connection) for key, _ in entries]
+    pipeline = connection.pipeline(transaction=False)
+    for execution in executions:
+        pipeline.hget(execution.key, "created_at")
+    created = pipeline.execute()
+    deadline_passed = current_timestamp()
+    return [
+        StartedExecution(
+            job_id=execution.job_id,
+            execution_id=execution.id,
+            started_at=float(started) if started is not None else float(expires),
+            heartbeat_expired=expires <= deadline_passed,
+        )
+        for execution, (_, expires), started in zip(executions, entries, created, strict=True)
+    ]
+
+
+def started_registry_entry(job_id: str, execution_id: str, connection: Redis) -> str:
+    """The member of a started registry that stands for this execution (for a ZREM).
+
+    `Execution.composite_key`: `StartedJobRegistry.remove_execution` cannot tell whether it
+    removed anything, and the caller's ZREM is what decides which of two callers wins."""
+    return str(Execution(execution_id, job_id, connection).composite_key)
+
+
+def forget_execution(job_id: str, execution_id: str, connection: Redis, pipeline: Any) -> None:
+    """Delete an execution's hash and its entry in the job's execution registry, in `pipeline`.
+
+    `Execution.key` and `ExecutionRegistry`: `Execution.delete` also removes the started
+    registry entry, which the caller has already taken with its own ZREM."""
+    execution = Execution(execution_id, job_id, connection)
+    pipeline.delete(execution.key)
+    pipeline.zrem(ExecutionRegistry(job_id, connection).key, execution.id)
+
+
+def put_back_at_the_head(job: Job, queue: Queue, pipeline: Any) -> None:
+    """What RQ's enqueue does for a job without dependencies, at the front of the queue, inside
+    the caller's MULTI.
+
+    The steps of `Queue._enqueue_job` and `Queue.push_job_id(at_front=True)`: the public
+    `Queue.enqueue_job` sets up dependencies with WATCH, which a started MULTI refuses."""
+    job.origin = queue.name
+    job.enqueued_at = datetime.now(UTC)
+    job.set_status(JobStatus.QUEUED, pipeline=pipeline)
+    job.save(pipeline=pipeline)
+    queue.push_job_id(job.id, pipeline=pipeline, at_front=True)
+
+
+def stop_was_requested(worker: BaseWorker) -> bool:
+    """Whether `worker`'s loop was asked to stop (SIGTERM/SIGINT), as opposed to ending on an
+    error.
+
+    `BaseWorker._shutdown_requested_date`, set by RQ's signal handler: the public
+    `shutdown_requested_date` reads it back from the worker's Redis hash, which is gone or
+    unreachable exactly when the loop ended on a Redis error."""
+    return worker._shutdown_requested_date is not None
