@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from pydantic import SecretStr
+
+from application.errors import DependencyUnavailable
 from bootstrap.errors import StartupError
+from infrastructure.db import EmbeddingDimensionMismatch, MissingPgvector, migrations
+from infrastructure.redaction import masked_url
 from infrastructure.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -13,11 +18,11 @@ _log = logging.getLogger(__name__)
 def resolve_services(settings: Settings) -> Settings:
     """`settings` with DATABASE_URL and REDIS_URL filled in, starting the embedded default
     (under DATA_DIR) for whichever is unset. Raises `StartupError` if one cannot start."""
-    updates: dict[str, object] = {}
+    updates: dict[str, SecretStr] = {}
     if settings.redis_url is None:
-        updates["redis_url"] = _start_embedded_redis(settings)
+        updates["redis_url"] = SecretStr(_start_embedded_redis(settings))
     if settings.database_url is None:
-        updates["database_url"] = _start_embedded_postgres(settings)
+        updates["database_url"] = SecretStr(_start_embedded_postgres(settings))
     return settings.model_copy(update=updates) if updates else settings
 
 
@@ -41,6 +46,8 @@ def _start_embedded_redis(settings: Settings) -> str:
 
 
 def _start_embedded_postgres(settings: Settings) -> str:
+    """Start (or attach to) the embedded Postgres and bring its schema to head: the embedded
+    database is ours to manage, so no entry point needs a setup step."""
     from infrastructure.local.postgres import (
         EmbeddedPostgresUnavailable,
         start_embedded_postgres,
@@ -52,4 +59,18 @@ def _start_embedded_postgres(settings: Settings) -> str:
     except EmbeddedPostgresUnavailable as e:
         raise StartupError(f"DATABASE_URL: unset, and {e}") from e
     _log.info("DATABASE_URL unset: using the embedded Postgres in %s", directory)
+    upgrade_schema(dsn, settings.embedding_dimension)
     return dsn
+
+
+def upgrade_schema(database_url: str, embedding_dimension: int) -> str:
+    """Bring the schema to head (under the migrations' advisory lock); return the head revision.
+
+    Raises `StartupError` naming DATABASE_URL when the server cannot be reached, lacks pgvector
+    or stores vectors of another dimension.
+    """
+    try:
+        migrations.upgrade(database_url, embedding_dimension)
+    except (DependencyUnavailable, MissingPgvector, EmbeddingDimensionMismatch) as e:
+        raise StartupError(f"DATABASE_URL: {masked_url(database_url)}: {e}") from e
+    return migrations.head_revision()

@@ -11,10 +11,9 @@ from application.errors import DependencyUnavailable
 from application.ports import Embedder, UnitOfWorkFactory
 from bootstrap.container import PROBE_TIMEOUT_SECONDS, QUICK_REDIS_TIMEOUT_SECONDS, Container
 from bootstrap.errors import StartupError
-from bootstrap.services import resolve_services, secret
+from bootstrap.services import resolve_services, secret, upgrade_schema
 from infrastructure.db import (
     EmbeddingDimensionMismatch,
-    MissingPgvector,
     SchemaOutOfDate,
     SqlAlchemyUnitOfWorkFactory,
     migrations,
@@ -64,12 +63,7 @@ def release_connections(container: Container) -> None:
 def migrate(settings: Settings) -> str:
     """Bring the database schema to head; return the head revision."""
     settings = resolve_services(settings)
-    url = secret(settings.database_url)
-    try:
-        migrations.upgrade(url, settings.embedding_dimension)
-    except (DependencyUnavailable, MissingPgvector, EmbeddingDimensionMismatch) as e:
-        raise StartupError(f"DATABASE_URL: {masked_url(url)}: {e}") from e
-    return migrations.head_revision()
+    return upgrade_schema(secret(settings.database_url), settings.embedding_dimension)
 
 
 def _check_schema(engine: Engine, embedder: Embedder) -> None:
@@ -79,7 +73,7 @@ def _check_schema(engine: Engine, embedder: Embedder) -> None:
         current = migrations.schema_revision(engine) or "none"
         raise StartupError(
             f"DATABASE_URL: schema is at {current}, head is {migrations.head_revision()}: "
-            "run `ingest migrate`"
+            "run `ingest migrate`, or start with MIGRATE_ON_START=true"
         ) from e
     except EmbeddingDimensionMismatch as e:
         raise StartupError(f"EMBEDDING_DIMENSION: {e}") from e

@@ -5,6 +5,7 @@
     ingest status [DOCUMENT_ID] [--workspace UUID]
     ingest queue
     ingest requeue --failed [--workspace UUID]
+    ingest services start|stop|status
 
 It reads the same settings as the worker (environment and `.env`) and attaches to the same
 embedded services when DATABASE_URL / REDIS_URL are unset.
@@ -24,6 +25,7 @@ from application.errors import IngestionError
 from application.ports import UnitOfWorkFactory
 from application.usecases.ingestion import RequeueFailed, RequeueFailedDocuments
 from bootstrap import StartupError, build_container, migrate
+from cli import services as embedded_services
 from cli.submission import (
     files_under,
     progress_bar,
@@ -137,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("--workspace", type=UUID)
     requeue.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
     requeue.set_defaults(run=_requeue)
+    services = commands.add_parser(
+        "services", help="keep the embedded Postgres and Redis up for outside clients"
+    )
+    actions = services.add_subparsers(dest="action", required=True)
+    actions.add_parser("start", help="start them; print the export lines").set_defaults(
+        run=lambda settings, _args: embedded_services.start(settings)
+    )
+    actions.add_parser("stop", help="stop what `start` kept up").set_defaults(
+        run=lambda settings, _args: embedded_services.stop(settings)
+    )
+    actions.add_parser("status", help="what runs where, and who uses it").set_defaults(
+        run=lambda settings, _args: embedded_services.status(settings)
+    )
     return parser
 
 

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     redis_url: SecretStr | None = None
     data_dir: Path = Path("var")
+    # With DATABASE_URL set, start-up refuses a schema behind head unless this is true; the
+    # embedded database is always migrated (it is ours to manage).
+    migrate_on_start: bool = False
     queues: Annotated[tuple[str, ...], NoDecode] = ("ingestion",)
 
     # HTTP: health and metrics.
@@ -142,14 +145,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            _check_scheme(value.get_secret_value(), _REDIS_SCHEMES)
+            _check_url(value.get_secret_value(), _REDIS_SCHEMES)
         return value
 
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            _check_scheme(value.get_secret_value(), _POSTGRES_SCHEMES)
+            _check_url(value.get_secret_value(), _POSTGRES_SCHEMES)
         return value
 
     @field_validator("log_level")
@@ -217,7 +220,11 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
-def _check_scheme(url: str, allowed: tuple[str, ...]) -> None:
+def _check_url(url: str, allowed: tuple[str, ...]) -> None:
+    try:
+        urlsplit(url).port  # noqa: B018 (parsing it is the check)
+    except ValueError:
+        raise ValueError("the port is not a number from 0 to 65535") from None
     scheme = urlsplit(url).scheme
     if scheme not in allowed:
         shown = f"{scheme!r}" if scheme else "none"

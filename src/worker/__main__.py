@@ -53,7 +53,7 @@ from worker.worker import (
     work_until_stopped,
     worker_class_for,
 )
-from worker.worker_server import WorkerHttpServer, serve
+from worker.worker_server import WorkerHttpServer, start_server
 
 _log = logging.getLogger("worker")
 
@@ -132,6 +132,8 @@ def _start(settings: Settings) -> Container:
         ",".join(settings.queues),
         "in the worker process" if settings.worker_mode is WorkerMode.INLINE else "in forks",
     )
+    if settings.migrate_on_start:
+        _log.info("schema at %s", migrate(settings))
     container = build_container(settings)
     check_startup(container)
     runtime.install(runtime.WorkerRuntime(container))
@@ -143,7 +145,7 @@ def _serve_http(container: Container) -> WorkerHttpServer:
     metrics: IngestionMetrics = container.resolve(IngestionMetrics)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     try:
-        server = serve(
+        server = start_server(
             settings.http_host,
             settings.http_port,
             readiness_checks=readiness_checks(container),

@@ -7,10 +7,12 @@ started by hand) builds one from the settings on first use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from application.retry_policy import RetryPolicy
 from application.usecases.ingestion import ProcessUploadedDocument, RecoverAbandonedWork
-from bootstrap import Container, build_container
-from infrastructure.observability import MetricsRelay
+from bootstrap import Container, build_container, readiness_checks
+from infrastructure.observability import IngestionMetrics, MetricsRelay
 from infrastructure.settings import Settings, load_settings
 
 
@@ -34,6 +36,21 @@ class WorkerRuntime:
     def recover_abandoned_work(self) -> RecoverAbandonedWork:
         """The recovery use case, as the container serves it now."""
         return self.container.resolve(RecoverAbandonedWork)
+
+    def readiness_checks(self) -> dict[str, Callable[[], None]]:
+        """The named dependency probes `/readyz` runs (`db`, `redis`)."""
+        return readiness_checks(self.container)
+
+    def metrics(self) -> IngestionMetrics:
+        """This process's metrics, as `/metrics` renders them."""
+        return self.container.resolve(IngestionMetrics)
+
+    def metrics_token(self) -> str | None:
+        """The bearer token `/metrics` requires, or None when it requires none."""
+        token = self.settings.metrics_token
+        if token is None or not self.settings.metrics_require_auth:
+            return None
+        return token.get_secret_value()
 
 
 _installed: WorkerRuntime | None = None

@@ -1,5 +1,9 @@
 """Liveness and readiness verdicts for the worker's HTTP probes.
 
+`readiness_payload()` answers for this process's settings: `{"db": "connected"|"disconnected",
+"redis": ..., "status": "ready"|"not ready"}`. `check_readiness(checks)` is the general form it
+delegates to, which the HTTP server uses with the checks it was given.
+
 Liveness looks only at the process itself (a database blip must not restart every pod).
 Readiness runs each dependency check concurrently with a short timeout and names what is down.
 Payloads never carry exception messages, which may hold hosts or credentials; the reason is the
@@ -38,7 +42,21 @@ def liveness_payload(is_alive: Callable[[], bool]) -> tuple[bool, Payload]:
     return alive, {"status": ALIVE if alive else NOT_ALIVE}
 
 
-def readiness_payload(
+def readiness_payload() -> Payload:
+    """Whether this process's database and Redis answer, from the settings (the environment and
+    `.env`): `{"db": "connected"|"disconnected", "redis": ..., "status": "ready"|"not ready"}`,
+    plus `"reasons"` naming the error type of each failed check.
+
+    Never raises for a dead dependency, and answers within the checks' timeout (the first call in
+    a process builds its container; with no DATABASE_URL or REDIS_URL that starts the embedded
+    services, which takes a few seconds once).
+    """
+    from worker import runtime  # the runtime imports the whole application: only when called
+
+    return check_readiness(runtime.current().readiness_checks())[1]
+
+
+def check_readiness(
     checks: Mapping[str, DependencyCheck], timeout_seconds: float = 1.0
 ) -> tuple[bool, Payload]:
     """Run every check at once; a check passes if it returns within `timeout_seconds`.

@@ -1,9 +1,10 @@
 """The worker's HTTP side door: /healthz, /readyz and /metrics on a stdlib threading server.
 
-The server runs in a daemon thread next to the RQ worker. It knows nothing about databases or
-queues: the runtime passes the readiness checks, the liveness test and the metrics renderer in
-as callables. Responses never include exception text; request lines are logged at debug level
-without headers or query strings.
+`start_server(...)` runs it in a daemon thread next to the RQ worker and knows nothing about
+databases or queues: the caller passes the readiness checks, the liveness test and the metrics
+renderer in as callables. `serve(host, port)` is the same server for this process's settings, in
+the foreground until Ctrl-C or SIGTERM. Responses never include exception text; request lines
+are logged at debug level without headers or query strings.
 
 Hostile clients cannot take its threads: a connection waits in a selector, without a thread,
 until its first bytes arrive; at most `max_connections` are handled at once (the next ones are
@@ -19,6 +20,7 @@ import hmac
 import json
 import logging
 import selectors
+import signal
 import socket
 import threading
 import time
@@ -29,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from infrastructure.observability.metrics import PROMETHEUS_CONTENT_TYPE
-from worker.worker_health import DependencyCheck, liveness_payload, readiness_payload
+from worker.worker_health import DependencyCheck, check_readiness, liveness_payload
 
 JSON_CONTENT_TYPE = "application/json"
 ALLOWED_METHODS = "GET, HEAD"
@@ -75,7 +77,51 @@ class WorkerHttpServer:
         self._thread.join()
 
 
-def serve(
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve `/healthz`, `/readyz` and `/metrics` for this process on `host:port` until Ctrl-C
+    or SIGTERM, then stop cleanly and return.
+
+    Everything else comes from the settings (the environment and `.env`): the readiness checks
+    on DATABASE_URL and REDIS_URL, the metrics, and METRICS_REQUIRE_AUTH / METRICS_TOKEN. Raises
+    `OSError` when the address cannot be bound. Signal handlers are installed only when called
+    from the main thread; from another thread it serves until the process ends.
+    """
+    from worker import runtime  # the runtime imports the whole application: only when called
+
+    current = runtime.current()
+    server = start_server(
+        host,
+        port,
+        readiness_checks=current.readiness_checks(),
+        is_alive=lambda: True,
+        render_metrics=current.metrics().render,
+        metrics_token=current.metrics_token(),
+    )
+    _log.info("serving /healthz, /readyz and /metrics on %s", server.url)
+    try:
+        _wait_for_a_stop_signal()
+    finally:
+        server.shutdown()
+
+
+def _wait_for_a_stop_signal() -> None:
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        stop.wait()
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    for signum in signals:
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):  # a timed wait, so the main thread still runs handlers
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def start_server(
     host: str,
     port: int,
     *,
@@ -97,7 +143,7 @@ def serve(
     routes: dict[str, Callable[[BaseHTTPRequestHandler], tuple[int, str, bytes]]] = {
         "/healthz": lambda _request: _json_response(*liveness_payload(is_alive)),
         "/readyz": lambda _request: _json_response(
-            *readiness_payload(readiness_checks, readiness_timeout_seconds)
+            *check_readiness(readiness_checks, readiness_timeout_seconds)
         ),
         "/metrics": lambda request: _metrics_response(request, render_metrics, metrics_token),
     }

@@ -18,6 +18,7 @@ from application.ports import JobQueue, UnitOfWorkFactory
 from application.usecases.ingestion import SubmitDocument, SubmitUpload
 from bootstrap import Container
 from domain import Document, DocumentStatus
+from infrastructure.db import make_engine, migrations
 from infrastructure.memory import InMemoryJobQueue
 from infrastructure.observability import read_queue_stats
 from infrastructure.queue import PROCESS_DOCUMENT_JOB, SERIALIZER
@@ -226,7 +227,25 @@ def test_a_schema_behind_head_stops_the_start(
     worker = start_worker(DATABASE_URL=new_database_url())
     assert worker.exit_code() == 1
     assert "schema is at none, head is" in worker.output
-    assert "run `ingest migrate`" in worker.output
+    assert "run `ingest migrate`, or start with MIGRATE_ON_START=true" in worker.output
+
+
+def test_workers_starting_together_with_migrate_on_start_migrate_once(
+    start_worker: StartWorker, new_database_url: Callable[[], str]
+) -> None:
+    empty = new_database_url()
+    workers = [
+        start_worker("--burst", DATABASE_URL=empty, MIGRATE_ON_START="true") for _ in range(4)
+    ]
+
+    codes = [worker.exit_code(timeout=120) for worker in workers]
+
+    assert codes == [0, 0, 0, 0], "\n\n".join(worker.output for worker in workers)
+    engine = make_engine(empty)
+    try:
+        assert migrations.schema_revision(engine) == migrations.head_revision()
+    finally:
+        engine.dispose()
 
 
 def test_the_ingest_cli_adds_a_folder_and_waits(

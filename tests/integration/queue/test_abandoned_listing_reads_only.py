@@ -34,8 +34,8 @@ def take(queue: Queue) -> Job:
 def test_listing_abandoned_jobs_leaves_redis_unchanged(
     redis_url: str, redis_connection: Redis
 ) -> None:
-    policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120)
-    adapter = RqJobQueue(connect(redis_url), QUEUE, policy)
+    policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120, retry_intervals=())
+    adapter = RqJobQueue(connect(redis_url), QUEUE, policy, consumed_queues=[QUEUE])
     queue = Queue(QUEUE, connection=redis_connection, serializer=SERIALIZER)
     worker = Worker([queue], connection=redis_connection, serializer=SERIALIZER)
     for _ in range(5):

@@ -16,7 +16,7 @@ import pytest
 
 from infrastructure.observability import IngestionMetrics
 from tests.integration.server.test_worker_server import request
-from worker.worker_server import WorkerHttpServer, serve
+from worker.worker_server import WorkerHttpServer, start_server
 
 _STATUS = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
 
@@ -33,7 +33,7 @@ def start() -> Iterator[Callable[..., WorkerHttpServer]]:
             "metrics_token": None,
         }
         options.update(overrides)
-        server = serve("127.0.0.1", 0, **options)  # type: ignore[arg-type]
+        server = start_server("127.0.0.1", 0, **options)  # type: ignore[arg-type]
         servers.append(server)
         return server
 

@@ -14,10 +14,10 @@ from bootstrap import build_container, readiness_checks
 from infrastructure.local.redis import RedisServer
 from infrastructure.observability import IngestionMetrics
 from infrastructure.settings import load_settings
-from worker.worker_server import WorkerHttpServer, serve
+from worker.worker_server import WorkerHttpServer, start_server
 
 
-def start_server(database_url: str, redis_url: str, tmp_path: Path) -> WorkerHttpServer:
+def start_worker_server(database_url: str, redis_url: str, tmp_path: Path) -> WorkerHttpServer:
     """The worker's HTTP server on a container for these services, one job already measured."""
     settings = load_settings(
         database_url=database_url,
@@ -29,7 +29,7 @@ def start_server(database_url: str, redis_url: str, tmp_path: Path) -> WorkerHtt
     metrics: IngestionMetrics = container.resolve(IngestionMetrics)
     metrics.record_job(queue="ingestion", job_name="process", outcome="success", seconds=0.2)
     metrics.record_stage("embed", 0.1)
-    return serve(
+    return start_server(
         "127.0.0.1",
         0,
         readiness_checks=readiness_checks(container),
@@ -77,7 +77,7 @@ def accepted_connections(listener: socket.socket) -> int:
 def test_a_scrape_with_redis_stopped_returns_the_ingestion_metrics(
     migrated_database_url: str, redis_process: RedisServer, tmp_path: Path
 ) -> None:
-    server = start_server(migrated_database_url, redis_process.url, tmp_path)
+    server = start_worker_server(migrated_database_url, redis_process.url, tmp_path)
     try:
         _, before = get(server, "/metrics")
         redis_process.stop()
@@ -98,7 +98,7 @@ def test_a_scrape_against_a_silent_redis_tries_once_and_gives_up(
     migrated_database_url: str, silent_redis: socket.socket, tmp_path: Path
 ) -> None:
     port = silent_redis.getsockname()[1]
-    server = start_server(migrated_database_url, f"redis://127.0.0.1:{port}/0", tmp_path)
+    server = start_worker_server(migrated_database_url, f"redis://127.0.0.1:{port}/0", tmp_path)
     try:
         status, text = get(server, "/metrics")
         attempts_by_scrape = accepted_connections(silent_redis)

@@ -18,7 +18,7 @@ from redis.retry import Retry
 from application.errors import DependencyUnavailable
 from infrastructure.local.redis import RedisServer
 from infrastructure.observability import IngestionMetrics
-from worker.worker_server import WorkerHttpServer, serve
+from worker.worker_server import WorkerHttpServer, start_server
 
 TOKEN = "metrics-token-7f3a"
 DSN_PASSWORD = "pw-Zx81-never-shown"
@@ -58,7 +58,7 @@ def start() -> Iterator[Callable[..., WorkerHttpServer]]:
             "metrics_token": None,
         }
         options.update(overrides)
-        server = serve("127.0.0.1", 0, **options)  # type: ignore[arg-type]
+        server = start_server("127.0.0.1", 0, **options)  # type: ignore[arg-type]
         servers.append(server)
         return server
 

@@ -16,10 +16,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name.upper(), raising=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="URL ports are not validated yet: the bad port raises ValueError on first use",
-)
 @pytest.mark.parametrize(
     ("setting", "url"),
     [

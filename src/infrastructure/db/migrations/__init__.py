@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from infrastructure.db.engine import sqlalchemy_url
@@ -29,6 +29,9 @@ from infrastructure.db.schema import stored_vector_dimension_on, vector_extensio
 from infrastructure.redaction import masked_url
 
 _HERE = Path(__file__).resolve().parent
+#: The advisory lock every migration takes, so processes starting together migrate one at a time
+#: (the second finds the schema at head and does nothing). Any fixed 64-bit number would do.
+MIGRATION_LOCK_KEY = 0x696E676573745F6D  # "ingest_m"
 
 
 def alembic_config(
@@ -47,6 +50,8 @@ def alembic_config(
 def upgrade(database_url: str, embedding_dimension: int, revision: str = "head") -> None:
     """Migrate the database up to `revision`, creating the `vector` extension first if needed.
 
+    Runs in one transaction holding a transaction-scoped advisory lock: concurrent callers
+    (N workers starting at once) wait for each other, and all but the first find nothing to do.
     Raises `MissingPgvector` when the server cannot provide pgvector, `EmbeddingDimensionMismatch`
     when the database already stores vectors of another length, `DependencyUnavailable` when the
     server cannot be reached.
@@ -54,6 +59,8 @@ def upgrade(database_url: str, embedding_dimension: int, revision: str = "head")
     engine = _migration_engine(database_url)
     try:
         with unavailable_as_dependency_error("Postgres"), engine.begin() as connection:
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            connection.execute(lock, {"key": MIGRATION_LOCK_KEY})
             if not vector_extension_available(connection):
                 raise MissingPgvector(masked_url(database_url))
             command.upgrade(alembic_config(embedding_dimension, connection), revision)
