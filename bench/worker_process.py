@@ -21,15 +21,11 @@ import logging
 import time
 from typing import Any
 
-from bench.paths import ensure_importable
+from redis import Redis
+from rq import SimpleWorker, Worker
+from rq.serializers import JSONSerializer
 
-ensure_importable()
-
-from redis import Redis  # noqa: E402
-from rq import SimpleWorker, Worker  # noqa: E402
-from rq.serializers import JSONSerializer  # noqa: E402
-
-from bench.jobs import NOOP_JOB  # noqa: E402
+from bench.jobs import NOOP_JOB
 
 _LOADED: list[Any] = []
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 
 from bench.measures.pipeline import report_both_modes
-from bench.paths import ensure_importable
 from bench.profile import summarise
 from bench.report import render_markdown, write_json
 from bench.stats import Outcome, Series, Target, format_value, ratio
-
-ensure_importable()
 
 
 def test_median_of_odd_and_even_sample_counts() -> None:
