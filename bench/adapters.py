@@ -31,7 +31,7 @@ from tests.fixtures.embedding_server import EmbeddingServer
 from application.ports import ExtractedText
 from bench.corpus import Corpus, build_corpus
 from bench.machine import describe_machine
-from bench.paths import OUT, REPO
+from bench.paths import OUT, REPO, shown, without_repository
 from bench.services import create_database, drop_database, running_services
 from bench.stats import Series, format_value
 from domain import Chunk, Document, EmbeddedChunk
@@ -118,7 +118,8 @@ class Table:
 
     def skip(self, row: Row, error: Exception) -> None:
         traceback.print_exc()
-        first_line = str(error).splitlines()[0][:200] if str(error) else ""
+        message = without_repository(str(error))
+        first_line = message.splitlines()[0][:200] if message else ""
         row.skipped = f"{type(error).__name__}: {first_line}"
 
     def _row(self, stage: str, adapter: str) -> Row:
@@ -497,7 +498,7 @@ def measure_storage(table: Table) -> None:
     storage = LocalBlobStorage(root)
     blob = os.urandom(MB)
     keys = [f"workspace/document-{n}/blob.bin" for n in range(BLOBS_PER_PASS)]
-    workload = f"{BLOBS_PER_PASS} blobs of 1 MB under {root.parent.relative_to(REPO)}/"
+    workload = f"{BLOBS_PER_PASS} blobs of 1 MB under {shown(root.parent)}/"
     try:
 
         def put_all() -> float:
@@ -594,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = os.getloadavg()[0]
     started = time.perf_counter()
     corpus = build_corpus(args.corpus_size)
-    print(f"corpus: {corpus.describe()} in {corpus.root}", flush=True)
+    print(f"corpus: {corpus.describe()} in {shown(corpus.root)}", flush=True)
     table = Table(notes=list(_NOTES))
     documents = extract_corpus(corpus)
     texts = text_pieces(documents, max(WRITE_ROWS, HASHING_CHUNKS))
@@ -614,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(markdown, encoding="utf-8")
     print(markdown, flush=True)
-    print(f"report: {REPORT}", flush=True)
+    print(f"report: {shown(REPORT)}", flush=True)
     return 0
 
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from redis import Redis
 
-from bench.paths import OUT, REPO, child_environment
+from bench.paths import OUT, REPO, child_environment, shown
 
 LOGS = OUT / "logs"
 
@@ -68,7 +68,7 @@ def wait_until_listening(
         if dead:
             raise RuntimeError(
                 f"a worker exited during start-up with code {dead[0].returncode}; "
-                f"see {LOGS / (queue + '.log')}"
+                f"see {shown(LOGS / (queue + '.log'))}"
             )
         if time.monotonic() > deadline:
             raise RuntimeError(f"workers did not register on {queue} within {_STARTUP_TIMEOUT}s")

@@ -20,7 +20,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import make_url
 
-from bench.paths import OUT
+from bench.paths import OUT, shown
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _postgres(database_url: str | None) -> Iterator[str]:
         return
     from infrastructure.local.postgres import start_embedded_postgres
 
-    print("starting the embedded Postgres in", OUT / "postgres", flush=True)
+    print("starting the embedded Postgres in", shown(OUT / "postgres"), flush=True)
     yield start_embedded_postgres(OUT / "postgres")
 
 
