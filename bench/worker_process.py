@@ -2,8 +2,8 @@
 
 - `--kind ours`: the project's worker class for WORKER_MODE (from the environment), built
   exactly as `python -m worker run` builds it (settings from the environment, the container,
-  start-up checks). With `--allow-noop` the harness's no-op job is added to its allow-list, so
-  the per-job overhead can be measured.
+  start-up checks). With `--allow-noop` its jobs are `NoopAllowedJob`s, which also run the
+  harness's no-op job, so the per-job overhead can be measured.
 - `--kind rq`: the plain RQ class ours derives from, with the same JSON serializer: `rq.Worker`
   with `--mode fork` (the default), `rq.SimpleWorker` with `--mode inline`. With `--load-stack`
   the process first loads what ours loads (the container, checked and warmed up), so a fork
@@ -19,28 +19,26 @@ import importlib
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from redis import Redis
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
+from rq.worker import BaseWorker
 
-from bench.jobs import NOOP_JOB
+if TYPE_CHECKING:
+    import punq
 
-_LOADED: list[Any] = []
-
-
-def _our_worker(queue: str, allow_noop: bool) -> Worker | SimpleWorker:
-    import worker.worker as worker_module
-
-    if allow_noop:
-        worker_module.ALLOWED_JOB_FUNCTIONS = worker_module.ALLOWED_JOB_FUNCTIONS | {NOOP_JOB}
-    container = _load_stack()
-    worker_class = worker_module.bind_worker_class(container)
-    return worker_class([queue], connection=container.resolve(Redis))
+_LOADED: list[punq.Container] = []
 
 
-def _load_stack() -> Any:
+def _our_worker(queue: str, allow_noop: bool) -> BaseWorker:
+    from bench.our_worker import our_worker
+
+    return our_worker(_load_stack(), queue, allow_noop)
+
+
+def _load_stack() -> punq.Container:
     """The container, checked and warmed up, as `python -m worker run` holds it before forking."""
     from infrastructure.container import build_container, check_startup, release_connections
     from infrastructure.settings import load_settings
@@ -53,7 +51,7 @@ def _load_stack() -> Any:
     return container
 
 
-def _plain_worker(queue: str, redis_url: str, mode: str) -> Worker | SimpleWorker:
+def _plain_worker(queue: str, redis_url: str, mode: str) -> BaseWorker:
     worker_class = SimpleWorker if mode == "inline" else Worker
     return worker_class([queue], connection=Redis.from_url(redis_url), serializer=JSONSerializer)
 
