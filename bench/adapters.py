@@ -268,7 +268,7 @@ def measure_chunking(table: Table, documents: Sequence[ExtractedText]) -> None:
             workload,
             "MB/s",
             HEAVY_REPETITIONS,
-            lambda counter=counter: _chunking_rate(counter(), work, size),
+            functools.partial(_chunking_rate, counter, work, size),
         )
 
 
@@ -276,8 +276,10 @@ def _minilm_counter() -> TokenCounter:
     return HuggingFaceTokenCounter(minilm(16).tokenizer)
 
 
-def _chunking_rate(counter: TokenCounter, work: Sequence[ExtractedText], size: int) -> float:
-    chunker = RecursiveTokenChunker(max_tokens=256, overlap_tokens=32, tokenizer=counter)
+def _chunking_rate(
+    counter: Callable[[], TokenCounter], work: Sequence[ExtractedText], size: int
+) -> float:
+    chunker = RecursiveTokenChunker(max_tokens=256, overlap_tokens=32, tokenizer=counter())
     started = time.perf_counter()
     for document in work:
         chunker.split(document)
@@ -445,7 +447,7 @@ def measure_embedders(table: Table, texts: Sequence[str]) -> None:
         table.guard(
             "embedding",
             f"SentenceTransformerEmbedder (all-MiniLM-L6-v2), batch {batch_size}",
-            lambda b=batch_size: _measure_minilm(table, texts, b),
+            functools.partial(_measure_minilm, table, texts, batch_size),
         )
     server = EmbeddingServer(DIMENSION)
     server.start()

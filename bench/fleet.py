@@ -77,7 +77,7 @@ def wait_until_listening(
 
 def listening_workers(redis: Redis, queue: str) -> int:
     """Registered workers whose queue list names `queue` (plain reads, no registry cleanup)."""
-    keys = [k.decode() for k in redis.smembers("rq:workers")]
+    keys = redis.smembers("rq:workers")
     if not keys:
         return 0
     with redis.pipeline(transaction=False) as pipe:

@@ -6,6 +6,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,7 @@ def _repeat(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
     for repetition in range(plan.repetitions):
         shift = repetition % max(1, len(steps))
         for name, step in steps[shift:] + steps[:shift]:
-            _guarded(name, repetition, outcomes, lambda s=step, r=repetition: s(r))
+            _guarded(name, repetition, outcomes, partial(step, repetition))
 
 
 def _after(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:

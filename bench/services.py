@@ -82,7 +82,7 @@ def drop_database(database_url: str, name: str) -> None:
 
 def _admin(url: str, statement: str) -> None:
     with psycopg.connect(_libpq(url), autocommit=True) as connection:
-        connection.execute(statement)  # type: ignore[arg-type]
+        connection.execute(statement)
 
 
 def _libpq(url: str) -> str:
