@@ -32,7 +32,7 @@ from tests.e2e.test_worker_process import (
 )
 from tests.faults.harness import FaultWorld, RestartableRedis, small_document, wait_until
 from tests.faults.worlds import fresh_database, module_root, restartable_redis, world
-from tests.fixtures.embeddings import EmbeddingServer, Reply
+from tests.fixtures.embedding_server import EmbeddingServer, Reply
 from tests.unit.observability.metrics_text import sample
 from worker import jobs
 from worker.worker import bind_worker_class, work_until_stopped
