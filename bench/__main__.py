@@ -1,9 +1,5 @@
 """`python -m bench`: run the benchmark (see `python -m bench --help`)."""
 
-from bench.paths import ensure_importable
-
-ensure_importable()
-
-from bench.cli import main  # noqa: E402
+from bench.cli import main
 
 raise SystemExit(main())

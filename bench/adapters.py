@@ -13,42 +13,37 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import shlex
 import shutil
 import sys
-import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import cycle, islice
 from typing import Any
 
-from bench.paths import OUT, REPO, ensure_importable
+from tests.fixtures.embedding_server import EmbeddingServer
 
-ensure_importable()
-
-from application.ports import ExtractedText, TextExtractor, TokenCounter  # noqa: E402
-from bench.corpus import Corpus, build_corpus  # noqa: E402
-from bench.machine import describe_machine  # noqa: E402
-from bench.services import create_database, drop_database, running_services  # noqa: E402
-from bench.stats import Series, format_value  # noqa: E402
-from bootstrap import build_extractor  # noqa: E402
-from domain import Chunk, Document, EmbeddedChunk  # noqa: E402
-from infrastructure.chunking import RecursiveTokenChunker  # noqa: E402
-from infrastructure.embeddings import (  # noqa: E402
+from application.ports import ExtractedText, TextExtractor, TokenCounter
+from bench.corpus import Corpus, build_corpus
+from bench.machine import describe_machine
+from bench.paths import OUT, REPO, shown, without_repository
+from bench.services import create_database, drop_database, running_services
+from bench.stats import Series, format_value
+from bootstrap import build_extractor
+from domain import Chunk, Document, EmbeddedChunk
+from infrastructure.chunking import RecursiveTokenChunker
+from infrastructure.embeddings import (
     HashingEmbedder,
     RegexTokenCounter,
     SentenceTransformerEmbedder,
     bundled_minilm_path,
 )
-from infrastructure.settings import load_settings  # noqa: E402
+from infrastructure.settings import load_settings
 
 REPORT = REPO / "docs" / "adapters.md"
 MB = 1_000_000
@@ -120,7 +115,8 @@ class Table:
 
     def skip(self, row: Row, error: Exception) -> None:
         traceback.print_exc()
-        first_line = str(error).splitlines()[0][:200] if str(error) else ""
+        message = without_repository(str(error))
+        first_line = message.splitlines()[0][:200] if message else ""
         row.skipped = f"{type(error).__name__}: {first_line}"
 
     def _row(self, stage: str, adapter: str) -> Row:
@@ -269,7 +265,7 @@ def measure_chunking(table: Table, documents: Sequence[ExtractedText]) -> None:
             workload,
             "MB/s",
             HEAVY_REPETITIONS,
-            lambda counter=counter: _chunking_rate(counter(), work, size),
+            functools.partial(_chunking_rate, counter, work, size),
         )
 
 
@@ -277,8 +273,10 @@ def _minilm_counter() -> TokenCounter:
     return minilm(16).token_counter
 
 
-def _chunking_rate(counter: TokenCounter, work: Sequence[ExtractedText], size: int) -> float:
-    chunker = RecursiveTokenChunker(max_tokens=256, overlap_tokens=32, token_counter=counter)
+def _chunking_rate(
+    counter: Callable[[], TokenCounter], work: Sequence[ExtractedText], size: int
+) -> float:
+    chunker = RecursiveTokenChunker(max_tokens=256, overlap_tokens=32, token_counter=counter())
     started = time.perf_counter()
     for document in work:
         chunker.split(document)
@@ -446,10 +444,14 @@ def measure_embedders(table: Table, texts: Sequence[str]) -> None:
         table.guard(
             "embedding",
             f"SentenceTransformerEmbedder (all-MiniLM-L6-v2), batch {batch_size}",
-            lambda b=batch_size: _measure_minilm(table, texts, b),
+            functools.partial(_measure_minilm, table, texts, batch_size),
         )
-    with loopback_embeddings_server() as base_url:
-        _measure_http(table, base_url, hashing_texts)
+    server = EmbeddingServer(DIMENSION)
+    server.start()
+    try:
+        _measure_http(table, server.url, hashing_texts)
+    finally:
+        server.stop()
 
 
 def _measure_minilm(table: Table, texts: Sequence[str], batch_size: int) -> None:
@@ -485,48 +487,6 @@ def _measure_http(table: Table, base_url: str, texts: Sequence[str]) -> None:
         embedder.close()
 
 
-class _EmbeddingsHandler(BaseHTTPRequestHandler):
-    """`POST /v1/embeddings` answered with `HashingEmbedder` vectors, keeping connections open."""
-
-    protocol_version = "HTTP/1.1"
-    embedder = HashingEmbedder(dimension=DIMENSION)
-
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        if self.path != "/v1/embeddings":
-            self.send_error(404)
-            return
-        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        vectors = self.embedder.embed(payload["input"])
-        data = [
-            {"object": "embedding", "index": n, "embedding": list(map(float, v))}
-            for n, v in enumerate(vectors)
-        ]
-        body = json.dumps({"object": "list", "model": payload["model"], "data": data}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's signature
-        """Quiet: one line per request would drown the progress output."""
-
-
-@contextmanager
-def loopback_embeddings_server() -> Iterator[str]:
-    """An OpenAI-compatible embeddings endpoint on 127.0.0.1, in a thread; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _EmbeddingsHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 # Storage
 
 
@@ -537,7 +497,7 @@ def measure_storage(table: Table) -> None:
     storage = LocalBlobStorage(root)
     blob = os.urandom(MB)
     keys = [f"workspace/document-{n}/blob.bin" for n in range(BLOBS_PER_PASS)]
-    workload = f"{BLOBS_PER_PASS} blobs of 1 MB under {root.parent.relative_to(REPO)}/"
+    workload = f"{BLOBS_PER_PASS} blobs of 1 MB under {shown(root.parent)}/"
     try:
 
         def put_all() -> float:
@@ -615,9 +575,10 @@ _NOTES = (
     "model's own fast tokenizer, the one the chunker is given when the model embeds.",
     "`HashingEmbedder` keeps a memo of word buckets, warm after the first pass, as in a "
     "long-running worker.",
-    "`OpenAICompatibleEmbedder` talks to a `ThreadingHTTPServer` in the same process on "
-    "127.0.0.1 that answers with `HashingEmbedder` vectors: the figure is the client's batching, "
-    "JSON and HTTP cost plus the server's, not any model's speed.",
+    "`OpenAICompatibleEmbedder` talks to the tests' embeddings server "
+    "(`tests/fixtures/embedding_server.py`), in the same process on 127.0.0.1 with connections "
+    "kept alive, which answers with `HashingEmbedder` vectors: the figure is the client's "
+    "batching, JSON and HTTP cost plus the server's, not any model's speed.",
 )
 
 
@@ -633,7 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = os.getloadavg()[0]
     started = time.perf_counter()
     corpus = build_corpus(args.corpus_size)
-    print(f"corpus: {corpus.describe()} in {corpus.root}", flush=True)
+    print(f"corpus: {corpus.describe()} in {shown(corpus.root)}", flush=True)
     table = Table(notes=list(_NOTES))
     documents = extract_corpus(corpus)
     texts = text_pieces(documents, max(WRITE_ROWS, HASHING_CHUNKS))
@@ -653,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(markdown, encoding="utf-8")
     print(markdown, flush=True)
-    print(f"report: {REPORT}", flush=True)
+    print(f"report: {shown(REPORT)}", flush=True)
     return 0
 
 

@@ -235,7 +235,7 @@ def _blocks(source: Path) -> list[tuple[int, str]]:
         from selectolax.lexbor import LexborHTMLParser
 
         nodes = LexborHTMLParser(raw).css("h1, h2, h3, p, pre, li, td")
-        blocks = [(_level(node.tag), node.text(separator=" ").strip()) for node in nodes]
+        blocks = [(_level(node.tag or ""), node.text(separator=" ").strip()) for node in nodes]
     else:
         blocks = [(0, part.strip()) for part in raw.split("\n\n")]
     return [(level, _printable(text)) for level, text in blocks if text]

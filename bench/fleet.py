@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from redis import Redis
 
-from bench.paths import OUT, REPO, child_environment
+from bench.paths import OUT, REPO, child_environment, shown
 
 LOGS = OUT / "logs"
 
@@ -68,7 +68,7 @@ def wait_until_listening(
         if dead:
             raise RuntimeError(
                 f"a worker exited during start-up with code {dead[0].returncode}; "
-                f"see {LOGS / (queue + '.log')}"
+                f"see {shown(LOGS / (queue + '.log'))}"
             )
         if time.monotonic() > deadline:
             raise RuntimeError(f"workers did not register on {queue} within {_STARTUP_TIMEOUT}s")
@@ -77,7 +77,7 @@ def wait_until_listening(
 
 def listening_workers(redis: Redis, queue: str) -> int:
     """Registered workers whose queue list names `queue` (plain reads, no registry cleanup)."""
-    keys = [k.decode() for k in redis.smembers("rq:workers")]
+    keys = redis.smembers("rq:workers")
     if not keys:
         return 0
     with redis.pipeline(transaction=False) as pipe:

@@ -35,6 +35,13 @@ class RunResult:
     busy_cores: float | None = None
 
     @property
+    def workspace(self) -> uuid.UUID:
+        """The workspace a run of ours registered its documents in (the baseline has none)."""
+        if self.workspace_id is None:
+            raise ValueError(f"the {self.label} run registered no workspace")
+        return self.workspace_id
+
+    @property
     def docs_per_second(self) -> float:
         return self.documents / self.seconds
 

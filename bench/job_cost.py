@@ -15,9 +15,7 @@ import uuid
 
 from bench.context import Context, new_queue
 from bench.corpus import Corpus
-from bench.paths import OUT, REPO, child_environment, ensure_importable
-
-ensure_importable()
+from bench.paths import OUT, REPO, child_environment
 
 
 def main() -> None:

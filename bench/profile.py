@@ -104,4 +104,4 @@ def _name(frame: str) -> str:
 
 def _is_project(frame: str) -> bool:
     match = _FRAME.match(frame.strip())
-    return bool(match) and match["file"].startswith(_PROJECT_PACKAGES)
+    return match is not None and match["file"].startswith(_PROJECT_PACKAGES)

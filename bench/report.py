@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.paths import shown
 from bench.profile import Profile
 from bench.stats import Outcome, format_value
 
@@ -115,7 +116,7 @@ def _profile(profile: Profile) -> list[str]:
         "## Profile",
         "",
         f"py-spy, {profile.samples:,} samples of one worker and its work horses during a 1-worker "
-        "end-to-end run (raw stacks: `" + str(profile.output) + "`).",
+        f"end-to-end run (raw stacks: `{_raw_stacks(profile)}`).",
         "",
         "Inclusive time of project functions (share of all samples):",
         "",
@@ -126,3 +127,7 @@ def _profile(profile: Profile) -> list[str]:
     lines += ["", "Self time (where the CPU actually is):", "", "| Function | Share |", "|---|---|"]
     lines += [f"| `{name}` | {share:.1%} |" for name, share in profile.top_self()]
     return [*lines, ""]
+
+
+def _raw_stacks(profile: Profile) -> str:
+    return shown(profile.output) if profile.output else "none"

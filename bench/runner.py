@@ -6,6 +6,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from bench.context import Context
 from bench.corpus import Corpus
 from bench.machine import describe_machine
 from bench.measures import memory, overhead, pipeline, semantic, write
-from bench.paths import OUT, REPORT_MARKDOWN
+from bench.paths import OUT, REPORT_MARKDOWN, shown, without_repository
 from bench.profile import Profile
 from bench.report import render_markdown, write_json
 from bench.services import running_services
@@ -70,7 +71,7 @@ def run(plan: Plan, corpus: Corpus) -> int:
     started_at = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     started = time.perf_counter()
     machine = describe_machine()
-    print(f"corpus: {corpus.describe()} in {corpus.root}", flush=True)
+    print(f"corpus: {corpus.describe()} in {shown(corpus.root)}", flush=True)
     outcomes = _outcomes(plan)
     profile: Profile | None = None
     with running_services(plan.database_url, plan.redis_url, dimension=384) as services:
@@ -110,7 +111,8 @@ def run(plan: Plan, corpus: Corpus) -> int:
         },
     )
     print(markdown.split("## Machine")[0], flush=True)
-    print(f"report: {REPORT_MARKDOWN} and {OUT / f'report-{plan.size}.json'}", flush=True)
+    json_report = shown(OUT / f"report-{plan.size}.json")
+    print(f"report: {shown(REPORT_MARKDOWN)} and {json_report}", flush=True)
     return 0
 
 
@@ -158,7 +160,7 @@ def _repeat(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
     for repetition in range(plan.repetitions):
         shift = repetition % max(1, len(steps))
         for name, step in steps[shift:] + steps[:shift]:
-            _guarded(name, repetition, outcomes, lambda s=step, r=repetition: s(r))
+            _guarded(name, repetition, outcomes, partial(step, repetition))
 
 
 def _after(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
@@ -186,7 +188,8 @@ def _guarded(
         step()
     except Exception as error:
         traceback.print_exc()
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+        message = without_repository(str(error))
+        reason = f"{type(error).__name__}: {message.splitlines()[0][:200] if message else ''}"
         for outcome in _as_list(outcomes[name]):
             outcome.skipped = reason
 
@@ -236,7 +239,7 @@ def _profile_dict(profile: Profile | None) -> dict[str, Any] | None:
         return None
     return {
         "samples": profile.samples,
-        "output": str(profile.output),
+        "output": shown(profile.output) if profile.output else None,
         "project_inclusive": profile.top_project(30),
         "self": profile.top_self(30),
     }

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import psycopg
 from sqlalchemy import make_url
 
-from bench.paths import OUT
+from bench.paths import OUT, shown
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def _postgres(database_url: str | None) -> Iterator[str]:
         return
     from infrastructure.local.postgres import start_embedded_postgres
 
-    print("starting the embedded Postgres in", OUT / "postgres", flush=True)
+    print("starting the embedded Postgres in", shown(OUT / "postgres"), flush=True)
     yield start_embedded_postgres(OUT / "postgres")
 
 
@@ -76,7 +76,7 @@ def drop_database(database_url: str, name: str) -> None:
 
 def _admin(url: str, statement: str) -> None:
     with psycopg.connect(_libpq(url), autocommit=True) as connection:
-        connection.execute(statement)  # type: ignore[arg-type]
+        connection.execute(statement)
 
 
 def _libpq(url: str) -> str:

@@ -2,8 +2,8 @@
 
 - `--kind ours`: the project's worker class for WORKER_MODE (from the environment), built
   exactly as `python -m worker run` builds it (settings from the environment, the container,
-  start-up checks). With `--allow-noop` the harness's no-op job is added to its allow-list, so
-  the per-job overhead can be measured.
+  start-up checks). With `--allow-noop` its jobs are `NoopAllowedJob`s, which also run the
+  harness's no-op job, so the per-job overhead can be measured.
 - `--kind rq`: the plain RQ class ours derives from, with the same JSON serializer: `rq.Worker`
   with `--mode fork` (the default), `rq.SimpleWorker` with `--mode inline`. With `--load-stack`
   the process first loads what ours loads (the container, checked and warmed up), so a fork
@@ -19,46 +19,37 @@ import importlib
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
-from bench.paths import ensure_importable
+from redis import Redis
+from rq import SimpleWorker, Worker
+from rq.serializers import JSONSerializer
+from rq.worker import BaseWorker
 
-ensure_importable()
+if TYPE_CHECKING:
+    from bootstrap import Container
 
-from redis import Redis  # noqa: E402
-from rq import SimpleWorker, Worker  # noqa: E402
-from rq.serializers import JSONSerializer  # noqa: E402
-
-from bench.jobs import NOOP_JOB  # noqa: E402
-
-_LOADED: list[Any] = []
+_LOADED: list[Container] = []
 
 
-def _our_worker(queue: str, allow_noop: bool) -> Worker | SimpleWorker:
-    import worker.worker as worker_module
-    from infrastructure.settings import Settings
+def _our_worker(queue: str, allow_noop: bool) -> BaseWorker:
+    from bench.our_worker import our_worker
 
-    if allow_noop:
-        worker_module.ALLOWED_JOB_FUNCTIONS = worker_module.ALLOWED_JOB_FUNCTIONS | {NOOP_JOB}
-    container = _load_stack()
-    worker_class = worker_module.worker_class_for(container.resolve(Settings))
-    return worker_class([queue], connection=container.resolve(Redis))
+    return our_worker(_load_stack(), queue, allow_noop)
 
 
-def _load_stack() -> Any:
+def _load_stack() -> Container:
     """The container, checked and warmed up, as `python -m worker run` holds it before forking."""
     from bootstrap import build_container, check_startup, release_connections
     from infrastructure.settings import load_settings
-    from worker import runtime
 
     container = build_container(load_settings())
     check_startup(container)
-    runtime.install(runtime.WorkerRuntime(container))
     release_connections(container)
     return container
 
 
-def _plain_worker(queue: str, redis_url: str, mode: str) -> Worker | SimpleWorker:
+def _plain_worker(queue: str, redis_url: str, mode: str) -> BaseWorker:
     worker_class = SimpleWorker if mode == "inline" else Worker
     return worker_class([queue], connection=Redis.from_url(redis_url), serializer=JSONSerializer)
 

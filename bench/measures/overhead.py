@@ -104,4 +104,4 @@ def _drain(context: Context, kind: str, mode: str, jobs: int) -> float:
     finished = queue.connection.zcard(queue.finished_job_registry.key)
     if finished != jobs:
         raise RuntimeError(f"{kind} worker ({mode}) finished {finished} of {jobs} no-op jobs")
-    return jobs / (times["finished"] - times["started"])
+    return jobs / (float(times["finished"]) - float(times["started"]))

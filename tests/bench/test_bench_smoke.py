@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 
 from bench.measures.pipeline import report_both_modes
-from bench.paths import ensure_importable
 from bench.profile import summarise
 from bench.report import render_markdown, write_json
 from bench.stats import Outcome, Series, Target, format_value, ratio
-
-ensure_importable()
 
 
 def test_median_of_odd_and_even_sample_counts() -> None:
@@ -121,3 +118,26 @@ def test_a_size_slice_keeps_the_mix_of_sizes_in_corpus_order(tmp_path) -> None:
 
     assert [b.file.size for b in part] == [30, 80]  # the middle of 10-50 and of 60-100
     assert size_slice(blobs, 1) == blobs
+
+
+def test_the_report_names_files_relative_to_the_repository() -> None:
+    from collections import Counter
+
+    from bench.paths import OUT, REPO, without_repository
+    from bench.profile import Profile
+
+    profile = Profile(samples=1, self_time=Counter({"f (a.py)": 1}), output=OUT / "profile.txt")
+    markdown = render_markdown(
+        command="python -m bench",
+        started="today",
+        seconds=1.0,
+        machine={},
+        corpus="1 document",
+        repetitions=1,
+        outcomes=[],
+        profile=profile,
+    )
+
+    assert "(raw stacks: `bench/out/profile.txt`)" in markdown
+    assert str(REPO) not in markdown
+    assert without_repository(f"see {OUT / 'logs' / 'q.log'}") == "see bench/out/logs/q.log"

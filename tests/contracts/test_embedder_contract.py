@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infrastructure.embeddings import HashingEmbedder, OpenAICompatibleEmbedder
-from tests.fixtures.embeddings import EmbeddingServer
+from tests.fixtures.embedding_server import EmbeddingServer
 
 TEXTS = [
     "The cat sat on the mat.",

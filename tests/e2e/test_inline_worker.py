@@ -33,7 +33,7 @@ from tests.e2e.test_worker_process import (
 )
 from tests.faults.harness import FaultWorld, small_document, wait_until
 from tests.faults.worlds import fresh_database, module_root, restartable_redis, world
-from tests.fixtures.embeddings import EmbeddingServer, Reply
+from tests.fixtures.embedding_server import EmbeddingServer, Reply
 from tests.unit.observability.metrics_text import sample
 from worker.runtime import WorkerRuntime, install
 from worker.worker import work_until_stopped, worker_class_for

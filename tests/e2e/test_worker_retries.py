@@ -18,7 +18,7 @@ from tests.e2e.test_worker_process import (
     rq_enqueue,
     wait_for_job,
 )
-from tests.fixtures.embeddings import EmbeddingServer, Reply
+from tests.fixtures.embedding_server import EmbeddingServer, Reply
 from tests.fixtures.worker import WorkerProcess
 
 #: Requests the embedder makes per job attempt: the first and its five quick retries.

@@ -17,7 +17,7 @@ from rq.job import Job, JobStatus
 from infrastructure.observability import read_queue_stats
 from infrastructure.queue import SERIALIZER
 from tests.faults.harness import FaultWorld, small_document, wait_until
-from tests.fixtures.embeddings import EmbeddingServer, ReceivedRequest, Reply
+from tests.fixtures.embedding_server import EmbeddingServer, ReceivedRequest, Reply
 from tests.fixtures.worker import WorkerProcess
 
 DOCUMENTS = 10

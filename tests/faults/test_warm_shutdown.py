@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from tests.faults.harness import FaultWorld, Row, small_document, wait_until
-from tests.fixtures.embeddings import EmbeddingServer, Reply
+from tests.fixtures.embedding_server import EmbeddingServer, Reply
 from tests.fixtures.worker import WorkerProcess
 
 DOCUMENTS = 30

@@ -12,7 +12,7 @@ import pytest
 from application.errors import EmbedderRejected, EmbedderUnavailable
 from infrastructure.embeddings import HashingEmbedder, OpenAICompatibleEmbedder
 from tests.fixtures.defaults import http_defaults
-from tests.fixtures.embeddings import SERVER_KEY, EmbeddingServer, Reply
+from tests.fixtures.embedding_server import SERVER_KEY, EmbeddingServer, Reply
 
 
 class Sleeps(list[float]):

@@ -1,0 +1,34 @@
+"""The project's worker class as the overhead measurement runs it, imported only for `--kind ours`
+(so a plain RQ process loads none of it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import Redis
+from rq.utils import import_attribute
+from rq.worker import BaseWorker
+
+from bench.jobs import NOOP_JOB
+from bootstrap import Container
+from infrastructure.settings import Settings
+from worker.runtime import WorkerRuntime, install
+from worker.worker import AllowlistedJob, worker_class_for
+
+
+class NoopAllowedJob(AllowlistedJob):
+    """Our job class, also running the harness's no-op job (resolved as RQ resolves any job)."""
+
+    @property
+    def func(self) -> Any:
+        return import_attribute(NOOP_JOB) if self.func_name == NOOP_JOB else super().func
+
+
+def our_worker(container: Container, queue: str, allow_noop: bool) -> BaseWorker:
+    """The worker class WORKER_MODE names, on `container`'s runtime, listening on `queue`."""
+    install(WorkerRuntime(container))
+    worker_class = worker_class_for(container.resolve(Settings))
+    worker = worker_class([queue], connection=container.resolve(Redis))
+    if allow_noop:
+        worker.job_class = NoopAllowedJob
+    return worker
