@@ -44,7 +44,12 @@ from bootstrap.builders import (
 )
 from bootstrap.services import resolve_services, secret
 from infrastructure.clock import SystemClock
-from infrastructure.db import SqlAlchemyEmbeddingCache, SqlAlchemyUnitOfWorkFactory, make_engine
+from infrastructure.db import (
+    SqlAlchemyEmbeddingCache,
+    SqlAlchemyUnitOfWorkFactory,
+    count_documents_by_status,
+    make_engine,
+)
 from infrastructure.observability import (
     IngestionMetrics,
     MetricsRelay,
@@ -63,6 +68,8 @@ RECOVERY_BATCH_SIZE = 100
 PROBE_TIMEOUT_SECONDS = 2.0
 #: How long a /metrics scrape waits for Redis (one attempt, no retries), in seconds.
 QUICK_REDIS_TIMEOUT_SECONDS = 0.5
+#: How long a /metrics scrape lets Postgres count documents by status, in seconds.
+SCRAPE_COUNT_TIMEOUT_SECONDS = 0.5
 
 
 class Container:
@@ -144,7 +151,16 @@ def _register_adapters(container: Container, settings: Settings) -> None:
 
 def _register_observability(container: Container, settings: Settings) -> None:
     stats_redis = quick_client(container.resolve(Redis), QUICK_REDIS_TIMEOUT_SECONDS)
-    metrics = IngestionMetrics(queue_stats=lambda: read_queue_stats(stats_redis, settings.queues))
+    engine: Engine = container.resolve(Engine)
+    metrics = IngestionMetrics(
+        queue_stats=lambda: read_queue_stats(stats_redis, settings.queues),
+        document_counts=lambda: {
+            status.value: count
+            for status, count in count_documents_by_status(
+                engine, SCRAPE_COUNT_TIMEOUT_SECONDS
+            ).items()
+        },
+    )
     relay = MetricsRelay(metrics)
     container.register(IngestionMetrics, instance=metrics)
     container.register(MetricsRelay, instance=relay)

@@ -10,13 +10,13 @@ from uuid import UUID
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Engine, Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from application.errors import DocumentNotFound, WorkspaceMismatch
 from application.ports import DocumentRepository
 from domain import Chunk, Document, DocumentAlreadyExists, DocumentStatus, EmbeddedChunk
-from infrastructure.db.engine import VECTOR_READY
+from infrastructure.db.engine import VECTOR_READY, limit_statement_time
 from infrastructure.db.errors import unavailable_as_dependency_error
 from infrastructure.db.schema import stored_vector_dimension_on
 from infrastructure.db.tables import chunks, documents
@@ -43,6 +43,18 @@ _STATE_COLUMNS = (
     "processing_started_at",
     "processed_at",
 )
+
+
+def count_documents_by_status(engine: Engine, timeout_seconds: float) -> dict[DocumentStatus, int]:
+    """How many documents are in each status, counted within `timeout_seconds`, for scrapes.
+
+    One statement on a pooled connection, in a transaction rolled back at the end; Postgres
+    cancels it when it runs longer (SQLAlchemy's `OperationalError`). Raises
+    `DependencyUnavailable` when Postgres cannot be reached.
+    """
+    with unavailable_as_dependency_error("Postgres"), engine.connect() as connection:
+        limit_statement_time(connection, timeout_seconds)
+        return SqlAlchemyDocumentRepository(connection).count_by_status()
 
 
 class SqlAlchemyDocumentRepository(DocumentRepository):
