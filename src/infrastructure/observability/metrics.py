@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -49,9 +49,20 @@ STAGE_DURATION = "ingestion_stage_duration_seconds"
 _log = logging.getLogger(__name__)
 
 QueueStatsReader = Callable[[], QueueStats]
-#: Documents per status (the status's name), as counted by the database.
-DocumentCountsReader = Callable[[], Mapping[str, int]]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentStats:
+    """The documents table as one scrape sees it: documents per status; those waiting for a
+    retry or failed, per (status, error code); when the oldest running attempt started."""
+
+    counts: Mapping[str, int] = field(default_factory=dict)
+    errors: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    oldest_processing_started_at: datetime | None = None
+
+
+DocumentStatsReader = Callable[[], DocumentStats]
 
 
 class ForkQuietMeterProvider(MeterProvider):
@@ -75,8 +86,9 @@ class IngestionMetrics:
     Thread-safe: recording and rendering may happen on different threads. Recording methods
     never raise on behalf of the metrics backend. `queue_stats` (optional) is called once per
     render to observe `rq_jobs`, `rq_workers` and `rq_oldest_queued_job_age_seconds` (measured
-    against `now`); `document_counts` (optional), once per render for
-    `ingestion_stored_documents`. If either fails, its gauges are simply absent from that
+    against `now`); `document_stats` (optional), once per render for `ingestion_stored_documents`,
+    `ingestion_stored_document_errors` and `ingestion_oldest_processing_document_age_seconds`.
+    If either fails, its gauges are simply absent from that
     render, so give them clients with short timeouts and no retries.
     """
 
@@ -84,7 +96,7 @@ class IngestionMetrics:
         self,
         *,
         queue_stats: QueueStatsReader | None = None,
-        document_counts: DocumentCountsReader | None = None,
+        document_stats: DocumentStatsReader | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
@@ -100,7 +112,7 @@ class IngestionMetrics:
             ],
         )
         self._queue_stats = queue_stats
-        self._document_counts = document_counts
+        self._document_stats = document_stats
         self._now = now
         self._render_lock = threading.Lock()
         self._snapshot = _Snapshot()  # what this render's gauges observe, read once
@@ -152,6 +164,17 @@ class IngestionMetrics:
             callbacks=[self._observe_documents],
             description="Documents in the database, by status.",
         )
+        meter.create_observable_gauge(
+            "ingestion_stored_document_errors",
+            callbacks=[self._observe_document_errors],
+            description="Documents waiting for a retry (queued) or failed, by last error code.",
+        )
+        meter.create_observable_gauge(
+            "ingestion_oldest_processing_document_age_seconds",
+            callbacks=[self._observe_oldest_processing],
+            unit="s",
+            description="How long the longest-running attempt of a processing document has run.",
+        )
 
     def record_job(self, *, queue: str, job_name: str, outcome: str, seconds: float) -> None:
         """Count one finished job and observe its duration."""
@@ -182,7 +205,7 @@ class IngestionMetrics:
         with self._render_lock:
             self._snapshot = _Snapshot(
                 queue=_read_or_none(self._queue_stats, "queue counts"),
-                documents=_read_or_none(self._document_counts, "document counts"),
+                documents=_read_or_none(self._document_stats, "document counts"),
             )
             try:
                 return generate_latest(self.registry)
@@ -218,11 +241,25 @@ class IngestionMetrics:
         ]
 
     def _observe_documents(self, _options: CallbackOptions) -> Iterable[Observation]:
-        counts = self._snapshot.documents
+        stats = self._snapshot.documents
         return [
             Observation(count, {"status": status})
-            for status, count in (counts.items() if counts else ())
+            for status, count in (stats.counts.items() if stats else ())
         ]
+
+    def _observe_document_errors(self, _options: CallbackOptions) -> Iterable[Observation]:
+        stats = self._snapshot.documents
+        return [
+            Observation(count, {"status": status, "error_code": code})
+            for (status, code), count in (stats.errors.items() if stats else ())
+        ]
+
+    def _observe_oldest_processing(self, _options: CallbackOptions) -> Iterable[Observation]:
+        stats = self._snapshot.documents
+        if stats is None or stats.oldest_processing_started_at is None:
+            return []
+        age = (self._now() - stats.oldest_processing_started_at).total_seconds()
+        return [Observation(max(age, 0.0))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +267,7 @@ class _Snapshot:
     """What one render's gauges observe; None where nothing was read."""
 
     queue: QueueStats | None = None
-    documents: Mapping[str, int] | None = None
+    documents: DocumentStats | None = None
 
 
 def _read_or_none(reader: Callable[[], T] | None, what: str) -> T | None:

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from infrastructure.observability import IngestionMetrics, QueueStats
+from infrastructure.observability import DocumentStats, IngestionMetrics, QueueStats
 from tests.unit.observability.metrics_text import families, sample
 
 
@@ -178,30 +178,38 @@ def test_oldest_queued_job_age_is_measured_against_the_clock() -> None:
     metrics.shutdown()
 
 
-def test_stored_documents_by_status_come_from_their_reader_once_per_render() -> None:
+def test_stored_documents_come_from_their_reader_once_per_render() -> None:
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     reads: list[int] = []
 
-    def counts() -> dict[str, int]:
+    def stats() -> DocumentStats:
         reads.append(1)
-        return {"queued": 2, "processing": 1, "ready": 7, "failed": 0}
+        return DocumentStats(
+            counts={"queued": 2, "processing": 1, "ready": 7, "failed": 1},
+            errors={("queued", "embedder_unavailable"): 2, ("failed", "no_text"): 1},
+            oldest_processing_started_at=now - timedelta(seconds=90),
+        )
 
-    metrics = IngestionMetrics(document_counts=counts)
+    metrics = IngestionMetrics(document_stats=stats, now=lambda: now)
 
     text = metrics.render().decode()
 
     assert len(reads) == 1
     assert sample(text, "ingestion_stored_documents", status="ready") == 7
     assert sample(text, "ingestion_stored_documents", status="processing") == 1
+    errors = {"status": "queued", "error_code": "embedder_unavailable"}
+    assert sample(text, "ingestion_stored_document_errors", **errors) == 2
+    assert sample(text, "ingestion_oldest_processing_document_age_seconds") == 90
     assert families(metrics)["ingestion_stored_documents"] == "gauge"
     metrics.shutdown()
 
 
 def test_a_failing_document_count_leaves_the_queue_gauges_in_the_scrape() -> None:
-    def unreachable() -> dict[str, int]:
+    def unreachable() -> DocumentStats:
         raise TimeoutError("statement timeout")
 
     metrics = IngestionMetrics(
-        queue_stats=lambda: QueueStats(workers={"idle": 1}), document_counts=unreachable
+        queue_stats=lambda: QueueStats(workers={"idle": 1}), document_stats=unreachable
     )
 
     rendered = families(metrics)
