@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= local,semantic,dev,bench
+EXTRAS ?= local,semantic,dev,bench,ops
 # `make bench SIZE=full` for the full corpus (about 8 minutes here)
 SIZE ?= quick
 STAMP := $(VENV)/.installed

@@ -84,12 +84,12 @@ class IngestionMetrics:
     """Owns the meter provider, its Prometheus reader and registry, and every instrument.
 
     Thread-safe: recording and rendering may happen on different threads. Recording methods
-    never raise on behalf of the metrics backend. `queue_stats` (optional) is called once per
-    render to observe `rq_jobs`, `rq_workers` and `rq_oldest_queued_job_age_seconds` (measured
-    against `now`); `document_stats` (optional), once per render for `ingestion_stored_documents`,
-    `ingestion_stored_document_errors` and `ingestion_oldest_processing_document_age_seconds`.
-    If either fails, its gauges are simply absent from that
-    render, so give them clients with short timeouts and no retries.
+    never raise on behalf of the metrics backend. Once per render, `queue_stats` (optional) is
+    read for `rq_jobs`, `rq_workers` and `rq_oldest_queued_job_age_seconds` (measured against
+    `now`; 0 for an empty queue), and `document_stats` (optional) for
+    `ingestion_stored_documents`, `ingestion_stored_document_errors` and
+    `ingestion_oldest_processing_document_age_seconds`. If a reader fails, its gauges are simply
+    absent from that render, so give them clients with short timeouts and no retries.
     """
 
     def __init__(
@@ -235,7 +235,12 @@ class IngestionMetrics:
         if stats is None:
             return []
         now = self._now()
-        return [
+        empty = [
+            queue
+            for (queue, status), count in stats.jobs.items()
+            if status == "queued" and not count
+        ]
+        return [Observation(0.0, {"queue": queue}) for queue in empty] + [
             Observation(max((now - enqueued_at).total_seconds(), 0.0), {"queue": queue})
             for queue, enqueued_at in stats.head_enqueued_at.items()
         ]
