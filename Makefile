@@ -2,12 +2,15 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= local,semantic,dev,bench
+EXTRAS ?= local,semantic,dev,bench,ops
 # `make bench SIZE=full` for the full corpus (about 8 minutes here)
 SIZE ?= quick
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck unit bench clean
+# Scripts shellcheck reads; YAML is found by yamllint itself (.yamllint.yml)
+SCRIPTS := .ci/run $(wildcard deploy/*.sh)
+
+.PHONY: run test install lint typecheck ops-check unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +29,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# Prometheus config and rules (with their unit tests), YAML and shell scripts under deploy/.
+# Each tool that is not installed is skipped with a message; .ci/run installs them all.
+ops-check:
+	@if command -v promtool >/dev/null; then \
+	  promtool check config deploy/prometheus/prometheus.yml && \
+	  promtool check rules deploy/prometheus/rules.yml && \
+	  promtool test rules deploy/prometheus/tests/*.yml; \
+	else echo "ops-check: promtool not installed, Prometheus rules not checked"; fi
+	@if command -v yamllint >/dev/null; then yamllint --strict .; \
+	else echo "ops-check: yamllint not installed, YAML not checked"; fi
+	@if command -v shellcheck >/dev/null; then shellcheck $(SCRIPTS); \
+	else echo "ops-check: shellcheck not installed, scripts not checked"; fi
+
+test: lint typecheck ops-check
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 run: $(STAMP)

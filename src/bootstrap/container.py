@@ -44,8 +44,14 @@ from bootstrap.builders import (
 )
 from bootstrap.services import resolve_services, secret
 from infrastructure.clock import SystemClock
-from infrastructure.db import SqlAlchemyEmbeddingCache, SqlAlchemyUnitOfWorkFactory, make_engine
+from infrastructure.db import (
+    SqlAlchemyEmbeddingCache,
+    SqlAlchemyUnitOfWorkFactory,
+    make_engine,
+    summarize_documents,
+)
 from infrastructure.observability import (
+    DocumentStats,
     IngestionMetrics,
     MetricsRelay,
     OtelIngestionTelemetry,
@@ -63,6 +69,8 @@ RECOVERY_BATCH_SIZE = 100
 PROBE_TIMEOUT_SECONDS = 2.0
 #: How long a /metrics scrape waits for Redis (one attempt, no retries), in seconds.
 QUICK_REDIS_TIMEOUT_SECONDS = 0.5
+#: How long a /metrics scrape lets Postgres summarize the documents table, in seconds.
+SCRAPE_COUNT_TIMEOUT_SECONDS = 0.5
 
 
 class Container:
@@ -144,11 +152,24 @@ def _register_adapters(container: Container, settings: Settings) -> None:
 
 def _register_observability(container: Container, settings: Settings) -> None:
     stats_redis = quick_client(container.resolve(Redis), QUICK_REDIS_TIMEOUT_SECONDS)
-    metrics = IngestionMetrics(queue_stats=lambda: read_queue_stats(stats_redis, settings.queues))
+    engine: Engine = container.resolve(Engine)
+    metrics = IngestionMetrics(
+        queue_stats=lambda: read_queue_stats(stats_redis, settings.queues),
+        document_stats=lambda: _document_stats(engine),
+    )
     relay = MetricsRelay(metrics)
     container.register(IngestionMetrics, instance=metrics)
     container.register(MetricsRelay, instance=relay)
     container.register(IngestionTelemetry, instance=OtelIngestionTelemetry(metrics, relay))
+
+
+def _document_stats(engine: Engine) -> DocumentStats:
+    summary = summarize_documents(engine, SCRAPE_COUNT_TIMEOUT_SECONDS)
+    return DocumentStats(
+        counts={status.value: count for status, count in summary.counts.items()},
+        errors={(status.value, code): count for (status, code), count in summary.errors.items()},
+        oldest_processing_started_at=summary.oldest_processing_started_at,
+    )
 
 
 def _register_use_cases(container: Container, settings: Settings) -> None:

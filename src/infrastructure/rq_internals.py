@@ -31,7 +31,7 @@ from rq.registry import (
     ScheduledJobRegistry,
     StartedJobRegistry,
 )
-from rq.utils import current_timestamp
+from rq.utils import current_timestamp, utcparse
 from rq.worker import BaseWorker
 from rq.worker_registration import REDIS_WORKER_KEYS
 
@@ -69,6 +69,17 @@ def queue_key(queue_name: str) -> str:
     RQ's key layout (`Queue.redis_queue_namespace_prefix`): `Queue.count` would do, but one
     round trip per queue; this key lets a caller pipeline LLENs."""
     return f"{Queue.redis_queue_namespace_prefix}{queue_name}"
+
+
+def job_key(job_id: str) -> str:
+    """The hash holding a job (`rq:job:<id>`), read directly so a scrape fetches one field of
+    it instead of deserializing the whole job."""
+    return str(Job.key_for(job_id))
+
+
+def parse_timestamp(text: str) -> datetime:
+    """A timestamp as RQ stores it in a job's hash (`enqueued_at`, ...), in UTC (`rq.utils`)."""
+    return utcparse(text)
 
 
 def registry_keys(queue_name: str) -> Mapping[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -10,13 +11,13 @@ from uuid import UUID
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Engine, Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from application.errors import DocumentNotFound, WorkspaceMismatch
 from application.ports import DocumentRepository
 from domain import Chunk, Document, DocumentAlreadyExists, DocumentStatus, EmbeddedChunk
-from infrastructure.db.engine import VECTOR_READY
+from infrastructure.db.engine import VECTOR_READY, limit_statement_time
 from infrastructure.db.errors import unavailable_as_dependency_error
 from infrastructure.db.schema import stored_vector_dimension_on
 from infrastructure.db.tables import chunks, documents
@@ -43,6 +44,46 @@ _STATE_COLUMNS = (
     "processing_started_at",
     "processed_at",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentSummary:
+    """What an operator watches in the `documents` table, read in one short transaction."""
+
+    counts: dict[DocumentStatus, int]
+    #: Documents `queued` (handed back for a retry) or `failed`, by (status, error code).
+    errors: dict[tuple[DocumentStatus, str], int]
+    #: When the longest-running `processing` attempt started; None when none is processing.
+    oldest_processing_started_at: datetime | None
+
+
+def summarize_documents(engine: Engine, timeout_seconds: float) -> DocumentSummary:
+    """Counts by status, error codes of waiting or failed documents, and the oldest attempt.
+
+    For scrapes: three statements served by the (status, processing_started_at) index, on one
+    pooled connection in a transaction rolled back at the end; Postgres cancels any that runs
+    longer than `timeout_seconds` (SQLAlchemy's `OperationalError`). Raises
+    `DependencyUnavailable` when Postgres cannot be reached.
+    """
+    waiting_or_failed = (DocumentStatus.QUEUED.value, DocumentStatus.FAILED.value)
+    errors = (
+        select(documents.c.status, documents.c.error_code, func.count())
+        .where(documents.c.status.in_(waiting_or_failed), documents.c.error_code.is_not(None))
+        .group_by(documents.c.status, documents.c.error_code)
+    )
+    oldest = select(func.min(documents.c.processing_started_at)).where(
+        documents.c.status == DocumentStatus.PROCESSING.value
+    )
+    with unavailable_as_dependency_error("Postgres"), engine.connect() as connection:
+        limit_statement_time(connection, timeout_seconds)
+        return DocumentSummary(
+            counts=SqlAlchemyDocumentRepository(connection).count_by_status(),
+            errors={
+                (DocumentStatus(status), code): count
+                for status, code, count in connection.execute(errors).all()
+            },
+            oldest_processing_started_at=connection.execute(oldest).scalar_one(),
+        )
 
 
 class SqlAlchemyDocumentRepository(DocumentRepository):

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from application.errors import DependencyUnavailable
@@ -74,17 +74,23 @@ class _VectorType:
 
 def ping(engine: Engine, timeout_seconds: float) -> None:
     """Run `SELECT 1` within `timeout_seconds`; raise `DependencyUnavailable` if it cannot."""
-    timeout_ms = max(1, int(timeout_seconds * 1000))
     try:
         with unavailable_as_dependency_error("Postgres"), engine.connect() as connection:
-            connection.execute(
-                text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(timeout_ms)}
-            )
+            limit_statement_time(connection, timeout_seconds)
             connection.execute(text("SELECT 1"))
     except DependencyUnavailable:
         raise
     except Exception as e:
         raise DependencyUnavailable(f"Postgres did not answer: {e}") from e
+
+
+def limit_statement_time(connection: Connection, timeout_seconds: float) -> None:
+    """Make Postgres cancel any statement of `connection`'s current transaction that runs
+    longer than `timeout_seconds` (reset when the transaction ends)."""
+    timeout_ms = max(1, int(timeout_seconds * 1000))
+    connection.execute(
+        text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(timeout_ms)}
+    )
 
 
 def _forget_pool_after_fork(engine: Engine) -> None:

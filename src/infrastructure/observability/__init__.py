@@ -8,13 +8,18 @@ from infrastructure.observability.logs import (
     current_job_context,
     job_context,
 )
-from infrastructure.observability.metrics import PROMETHEUS_CONTENT_TYPE, IngestionMetrics
+from infrastructure.observability.metrics import (
+    PROMETHEUS_CONTENT_TYPE,
+    DocumentStats,
+    IngestionMetrics,
+)
 from infrastructure.observability.queue_stats import QueueStats, read_queue_stats
 from infrastructure.observability.relay import MetricsRelay
 from infrastructure.observability.telemetry import OtelIngestionTelemetry
 
 __all__ = [
     "PROMETHEUS_CONTENT_TYPE",
+    "DocumentStats",
     "IngestionMetrics",
     "JobContextFilter",
     "JsonFormatter",

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -46,18 +49,41 @@ STAGE_DURATION = "ingestion_stage_duration_seconds"
 _log = logging.getLogger(__name__)
 
 QueueStatsReader = Callable[[], QueueStats]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentStats:
+    """The documents table as one scrape sees it: documents per status; those waiting for a
+    retry or failed, per (status, error code); when the oldest running attempt started."""
+
+    counts: Mapping[str, int] = field(default_factory=dict)
+    errors: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    oldest_processing_started_at: datetime | None = None
+
+
+DocumentStatsReader = Callable[[], DocumentStats]
 
 
 class IngestionMetrics:
     """Owns the meter provider, its Prometheus reader and registry, and every instrument.
 
     Thread-safe: recording and rendering may happen on different threads. Recording methods
-    never raise on behalf of the metrics backend. `queue_stats` (optional) is called once per
-    render to observe `rq_jobs` and `rq_workers`; if it fails those gauges are simply absent, so
-    give it a Redis client with short timeouts and no retries.
+    never raise on behalf of the metrics backend. Once per render, `queue_stats` (optional) is
+    read for `rq_jobs`, `rq_workers` and `rq_oldest_queued_job_age_seconds` (measured against
+    `now`; 0 for an empty queue), and `document_stats` (optional) for
+    `ingestion_stored_documents`, `ingestion_stored_document_errors` and
+    `ingestion_oldest_processing_document_age_seconds`. If a reader fails, its gauges are simply
+    absent from that render, so give them clients with short timeouts and no retries.
     """
 
-    def __init__(self, *, queue_stats: QueueStatsReader | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        queue_stats: QueueStatsReader | None = None,
+        document_stats: DocumentStatsReader | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self._reader = PrometheusMetricReader(
             disable_target_info=True, scope_info_enabled=False, registry=self.registry
@@ -71,8 +97,10 @@ class IngestionMetrics:
             ],
         )
         self._queue_stats = queue_stats
-        self._stats_lock = threading.Lock()
-        self._handed_over: QueueStats | None = None  # rq_jobs' read, reused by rq_workers
+        self._document_stats = document_stats
+        self._now = now
+        self._render_lock = threading.Lock()
+        self._snapshot = _Snapshot()  # what this render's gauges observe, read once
         self._create_instruments()
 
     def _create_instruments(self) -> None:
@@ -110,6 +138,28 @@ class IngestionMetrics:
         meter.create_observable_gauge(
             "rq_workers", callbacks=[self._observe_workers], description="RQ workers by state."
         )
+        meter.create_observable_gauge(
+            "rq_oldest_queued_job_age_seconds",
+            callbacks=[self._observe_oldest_queued],
+            unit="s",
+            description="How long the job at the head of each non-empty queue has waited.",
+        )
+        meter.create_observable_gauge(
+            "ingestion_stored_documents",
+            callbacks=[self._observe_documents],
+            description="Documents in the database, by status.",
+        )
+        meter.create_observable_gauge(
+            "ingestion_stored_document_errors",
+            callbacks=[self._observe_document_errors],
+            description="Documents waiting for a retry (queued) or failed, by last error code.",
+        )
+        meter.create_observable_gauge(
+            "ingestion_oldest_processing_document_age_seconds",
+            callbacks=[self._observe_oldest_processing],
+            unit="s",
+            description="How long the longest-running attempt of a processing document has run.",
+        )
 
     def record_job(self, *, queue: str, job_name: str, outcome: str, seconds: float) -> None:
         """Count one finished job and observe its duration."""
@@ -134,37 +184,87 @@ class IngestionMetrics:
         self._cache_misses.add(max(misses, 0))
 
     def render(self) -> bytes:
-        """The current metrics in the Prometheus text format (`PROMETHEUS_CONTENT_TYPE`)."""
-        return generate_latest(self.registry)
+        """The current metrics in the Prometheus text format (`PROMETHEUS_CONTENT_TYPE`).
+
+        Queue stats and document counts are read once per render, for all their gauges."""
+        with self._render_lock:
+            self._snapshot = _Snapshot(
+                queue=_read_or_none(self._queue_stats, "queue counts"),
+                documents=_read_or_none(self._document_stats, "document counts"),
+            )
+            try:
+                return generate_latest(self.registry)
+            finally:
+                self._snapshot = _Snapshot()
 
     def shutdown(self) -> None:
         """Detach the reader from the registry and stop the provider."""
         self._provider.shutdown()
 
     def _observe_jobs(self, _options: CallbackOptions) -> Iterable[Observation]:
-        stats = self._read_stats()
-        with self._stats_lock:
-            self._handed_over = stats
+        stats = self._snapshot.queue
         return [
             Observation(count, {"queue": queue, "status": status})
             for (queue, status), count in (stats.jobs.items() if stats else ())
         ]
 
     def _observe_workers(self, _options: CallbackOptions) -> Iterable[Observation]:
-        with self._stats_lock:
-            stats, self._handed_over = self._handed_over, None
-        if stats is None:
-            stats = self._read_stats()
+        stats = self._snapshot.queue
         return [
             Observation(count, {"state": state})
             for state, count in (stats.workers.items() if stats else ())
         ]
 
-    def _read_stats(self) -> QueueStats | None:
-        if self._queue_stats is None:
-            return None
-        try:
-            return self._queue_stats()
-        except Exception as error:  # a scrape must succeed while Redis is down
-            _log.warning("could not read queue counts: %s", type(error).__name__)
-            return QueueStats()  # handed over empty, so rq_workers does not try again
+    def _observe_oldest_queued(self, _options: CallbackOptions) -> Iterable[Observation]:
+        stats = self._snapshot.queue
+        if stats is None:
+            return []
+        now = self._now()
+        empty = [
+            queue
+            for (queue, status), count in stats.jobs.items()
+            if status == "queued" and not count
+        ]
+        return [Observation(0.0, {"queue": queue}) for queue in empty] + [
+            Observation(max((now - enqueued_at).total_seconds(), 0.0), {"queue": queue})
+            for queue, enqueued_at in stats.head_enqueued_at.items()
+        ]
+
+    def _observe_documents(self, _options: CallbackOptions) -> Iterable[Observation]:
+        stats = self._snapshot.documents
+        return [
+            Observation(count, {"status": status})
+            for status, count in (stats.counts.items() if stats else ())
+        ]
+
+    def _observe_document_errors(self, _options: CallbackOptions) -> Iterable[Observation]:
+        stats = self._snapshot.documents
+        return [
+            Observation(count, {"status": status, "error_code": code})
+            for (status, code), count in (stats.errors.items() if stats else ())
+        ]
+
+    def _observe_oldest_processing(self, _options: CallbackOptions) -> Iterable[Observation]:
+        stats = self._snapshot.documents
+        if stats is None or stats.oldest_processing_started_at is None:
+            return []
+        age = (self._now() - stats.oldest_processing_started_at).total_seconds()
+        return [Observation(max(age, 0.0))]
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """What one render's gauges observe; None where nothing was read."""
+
+    queue: QueueStats | None = None
+    documents: DocumentStats | None = None
+
+
+def _read_or_none(reader: Callable[[], T] | None, what: str) -> T | None:
+    if reader is None:
+        return None
+    try:
+        return reader()
+    except Exception as error:  # a scrape must succeed while Redis or Postgres is down
+        _log.warning("could not read %s: %s", what, type(error).__name__)
+        return None

@@ -105,3 +105,15 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def test_reads_when_the_job_at_the_head_of_each_queue_was_enqueued(redis_client: Redis) -> None:
+    documents = _queue(redis_client)
+    first = documents.enqueue(JOB, [1])
+    documents.enqueue(JOB, [2])
+    redis_client.rpush("rq:queue:stale", "job-whose-hash-expired")
+
+    stats = read_queue_stats(redis_client, ["documents", "stale", "empty"])
+
+    assert first.enqueued_at is not None
+    assert stats.head_enqueued_at == {"documents": first.enqueued_at}

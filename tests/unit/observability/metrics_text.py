@@ -20,3 +20,10 @@ def sample(metrics: IngestionMetrics | str, name: str, **labels: str) -> float:
 def families(metrics: IngestionMetrics) -> dict[str, str]:
     """Family name -> Prometheus type."""
     return {f.name: f.type for f in text_string_to_metric_families(metrics.render().decode())}
+
+
+def sample_names(text: str) -> set[str]:
+    """Every sample name in rendered text (`_total`, `_bucket`, `_count`, `_sum` included)."""
+    return {
+        found.name for family in text_string_to_metric_families(text) for found in family.samples
+    }

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from infrastructure.observability import IngestionMetrics, QueueStats
+from infrastructure.observability import DocumentStats, IngestionMetrics, QueueStats
 from tests.unit.observability.metrics_text import families, sample
 
 
@@ -152,3 +153,67 @@ def test_a_forked_child_keeps_the_resource_and_can_still_record(
     os.waitpid(child, 0)
 
     assert reply == "True True"  # no per-fork resource detection; recording still works
+
+
+def test_oldest_queued_job_age_is_measured_against_the_clock() -> None:
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    metrics = IngestionMetrics(
+        queue_stats=lambda: QueueStats(
+            jobs={("documents", "queued"): 3, ("other", "queued"): 0},
+            head_enqueued_at={"documents": now - timedelta(minutes=5)},
+        ),
+        now=lambda: now,
+    )
+
+    text = metrics.render().decode()
+
+    assert sample(text, "rq_oldest_queued_job_age_seconds", queue="documents") == 300
+    assert sample(text, "rq_oldest_queued_job_age_seconds", queue="other") == 0
+    ages = {
+        found.labels["queue"]
+        for family in text_string_to_metric_families(text)
+        for found in family.samples
+        if found.name == "rq_oldest_queued_job_age_seconds"
+    }
+    assert ages == {"documents", "other"}  # an empty queue waits for nothing: 0
+    metrics.shutdown()
+
+
+def test_stored_documents_come_from_their_reader_once_per_render() -> None:
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    reads: list[int] = []
+
+    def stats() -> DocumentStats:
+        reads.append(1)
+        return DocumentStats(
+            counts={"queued": 2, "processing": 1, "ready": 7, "failed": 1},
+            errors={("queued", "embedder_unavailable"): 2, ("failed", "no_text"): 1},
+            oldest_processing_started_at=now - timedelta(seconds=90),
+        )
+
+    metrics = IngestionMetrics(document_stats=stats, now=lambda: now)
+
+    text = metrics.render().decode()
+
+    assert len(reads) == 1
+    assert sample(text, "ingestion_stored_documents", status="ready") == 7
+    assert sample(text, "ingestion_stored_documents", status="processing") == 1
+    errors = {"status": "queued", "error_code": "embedder_unavailable"}
+    assert sample(text, "ingestion_stored_document_errors", **errors) == 2
+    assert sample(text, "ingestion_oldest_processing_document_age_seconds") == 90
+    assert families(metrics)["ingestion_stored_documents"] == "gauge"
+    metrics.shutdown()
+
+
+def test_a_failing_document_count_leaves_the_queue_gauges_in_the_scrape() -> None:
+    def unreachable() -> DocumentStats:
+        raise TimeoutError("statement timeout")
+
+    metrics = IngestionMetrics(
+        queue_stats=lambda: QueueStats(workers={"idle": 1}), document_stats=unreachable
+    )
+
+    rendered = families(metrics)
+
+    assert "rq_workers" in rendered and "ingestion_stored_documents" not in rendered
+    metrics.shutdown()
