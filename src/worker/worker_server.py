@@ -154,6 +154,7 @@ class _GuardedHttpServer(ThreadingHTTPServer):
                     if key.fileobj is self.socket:
                         self._accept()
                     else:
+                        # Every other object registered is an accepted connection's socket.
                         self._dispatch(key.fileobj)  # type: ignore[arg-type]
                 self._close_expired()
         finally:
@@ -166,7 +167,9 @@ class _GuardedHttpServer(ThreadingHTTPServer):
         self._stopping.set()
         self._stopped.wait()
 
-    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
+    def process_request_thread(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
