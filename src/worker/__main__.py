@@ -147,7 +147,6 @@ def _serve_http(container: Container) -> WorkerHttpServer:
             settings.http_host,
             settings.http_port,
             readiness_checks=readiness_checks(container),
-            is_alive=lambda: True,
             render_metrics=metrics.render,
             metrics_token=token if settings.metrics_require_auth else None,
         )

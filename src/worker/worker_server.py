@@ -1,9 +1,9 @@
 """The worker's HTTP side door: /healthz, /readyz and /metrics on a stdlib threading server.
 
 The server runs in a daemon thread next to the RQ worker. It knows nothing about databases or
-queues: the runtime passes the readiness checks, the liveness test and the metrics renderer in
-as callables. Responses never include exception text; request lines are logged at debug level
-without headers or query strings.
+queues: the runtime passes the readiness checks and the metrics renderer in as callables.
+Responses never include exception text; request lines are logged at debug level without headers
+or query strings.
 
 Hostile clients cannot take its threads: a connection waits in a selector, without a thread,
 until its first bytes arrive; at most `max_connections` are handled at once (the next ones are
@@ -80,7 +80,6 @@ def serve(
     port: int,
     *,
     readiness_checks: Mapping[str, DependencyCheck],
-    is_alive: Callable[[], bool],
     render_metrics: Callable[[], bytes],
     metrics_token: str | None,
     readiness_timeout_seconds: float = 1.0,
@@ -95,7 +94,7 @@ def serve(
     hold (see the module's docstring). Raises `OSError` when the address cannot be bound.
     """
     routes: dict[str, Callable[[BaseHTTPRequestHandler], tuple[int, str, bytes]]] = {
-        "/healthz": lambda _request: _json_response(*liveness_payload(is_alive)),
+        "/healthz": lambda _request: _json_response(*liveness_payload()),
         "/readyz": lambda _request: _json_response(
             *readiness_payload(readiness_checks, readiness_timeout_seconds)
         ),
