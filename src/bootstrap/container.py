@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import punq
 from redis import Redis
@@ -98,7 +98,8 @@ class Container:
 
     def resolve(self, service: type[T]) -> T:
         """What serves `service`; raises `punq.MissingDependencyError` if nothing does."""
-        return cast(T, self._services.resolve(service))
+        served: T = self._services.resolve(service)
+        return served
 
 
 def build_container(settings: Settings) -> Container:

@@ -121,7 +121,8 @@ def intermediate_list_key(queue: Queue) -> str:
     """The Redis list behind `queue`'s intermediate list, for LREM in a caller's transaction.
 
     `Queue.intermediate_queue_key`: `IntermediateQueue.remove` cannot join a pipeline."""
-    return queue.intermediate_queue_key
+    key: str = queue.intermediate_queue_key
+    return key
 
 
 def forget_first_seen(queue: Queue, job_id: str, pipeline: Any) -> None:

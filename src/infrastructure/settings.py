@@ -183,14 +183,6 @@ class Settings(BaseSettings):
     # Derived values -------------------------------------------------------------------------
 
     @property
-    def uses_embedded_postgres(self) -> bool:
-        return self.database_url is None
-
-    @property
-    def uses_embedded_redis(self) -> bool:
-        return self.redis_url is None
-
-    @property
     def storage_root(self) -> Path:
         """Where the local storage backend keeps files (LOCAL_STORAGE_ROOT or DATA_DIR/blobs)."""
         return self.local_storage_root or self.data_dir / "blobs"

@@ -32,7 +32,7 @@ from bootstrap import (
     release_connections,
     resolve_services,
 )
-from cli.submission import files_under, result_table, submit_files, wait_for
+from cli.submission import Submitted, files_under, result_table, submit_files, wait_for
 from infrastructure.observability import (
     IngestionMetrics,
     MetricsRelay,
@@ -114,7 +114,7 @@ def _demo(settings: Settings, *, once: bool) -> int:
     return 0
 
 
-def _report(container: Container, submitted: list, once: bool) -> None:
+def _report(container: Container, submitted: list[Submitted], once: bool) -> None:
     documents = wait_for(container, submitted, timeout_seconds=600)
     if submitted:
         print(result_table(submitted, documents), flush=True)
@@ -149,7 +149,6 @@ def _serve_http(container: Container) -> WorkerHttpServer:
             settings.http_host,
             settings.http_port,
             readiness_checks=readiness_checks(container),
-            is_alive=lambda: True,
             render_metrics=metrics.render,
             metrics_token=token if settings.metrics_require_auth else None,
         )

@@ -129,7 +129,7 @@ class IngestionWorkerMixin(BaseWorker):
         """Our recovery first: RQ's registry cleanup would otherwise retry our abandoned jobs
         only after their backoff, or fail them for good once their retries are spent."""
         self.recover_abandoned_work()
-        super().run_maintenance_tasks()
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # RQ leaves it unannotated
 
     def recover_abandoned_work(self) -> None:
         """Run one pass of `RecoverAbandonedWork`; a failure is logged and left for the next."""

@@ -1,10 +1,10 @@
 """The worker's HTTP side door: /healthz, /readyz and /metrics on a stdlib threading server.
 
 `start_server(...)` runs it in a daemon thread next to the RQ worker and knows nothing about
-databases or queues: the caller passes the readiness checks, the liveness test and the metrics
-renderer in as callables. `serve(host, port)` is the same server for this process's settings, in
-the foreground until Ctrl-C or SIGTERM. Responses never include exception text; request lines
-are logged at debug level without headers or query strings.
+databases or queues: the caller passes the readiness checks and the metrics renderer in as
+callables. `serve(host, port)` is the same server for this process's settings, in the
+foreground until Ctrl-C or SIGTERM. Responses never include exception text; request lines are
+logged at debug level without headers or query strings.
 
 Hostile clients cannot take its threads: a connection waits in a selector, without a thread,
 until its first bytes arrive; at most `max_connections` are handled at once (the next ones are
@@ -93,7 +93,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
         host,
         port,
         readiness_checks=current.readiness_checks(),
-        is_alive=lambda: True,
         render_metrics=current.metrics().render,
         metrics_token=current.metrics_token(),
     )
@@ -126,7 +125,6 @@ def start_server(
     port: int,
     *,
     readiness_checks: Mapping[str, DependencyCheck],
-    is_alive: Callable[[], bool],
     render_metrics: Callable[[], bytes],
     metrics_token: str | None,
     readiness_timeout_seconds: float = 1.0,
@@ -141,7 +139,7 @@ def start_server(
     hold (see the module's docstring). Raises `OSError` when the address cannot be bound.
     """
     routes: dict[str, Callable[[BaseHTTPRequestHandler], tuple[int, str, bytes]]] = {
-        "/healthz": lambda _request: _json_response(*liveness_payload(is_alive)),
+        "/healthz": lambda _request: _json_response(*liveness_payload()),
         "/readyz": lambda _request: _json_response(
             *check_readiness(readiness_checks, readiness_timeout_seconds)
         ),
@@ -200,6 +198,7 @@ class _GuardedHttpServer(ThreadingHTTPServer):
                     if key.fileobj is self.socket:
                         self._accept()
                     else:
+                        # Every other object registered is an accepted connection's socket.
                         self._dispatch(key.fileobj)  # type: ignore[arg-type]
                 self._close_expired()
         finally:
@@ -212,7 +211,9 @@ class _GuardedHttpServer(ThreadingHTTPServer):
         self._stopping.set()
         self._stopped.wait()
 
-    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
+    def process_request_thread(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:

@@ -35,18 +35,15 @@ class BlobStorageContract:
         assert adapter.get("empty.bin") == b""
         assert adapter.size("empty.bin") == 0
 
-    def test_exists_follows_put_and_delete(self, adapter: BlobStorage) -> None:
+    def test_exists_follows_put(self, adapter: BlobStorage) -> None:
         assert not adapter.exists("ws/b.txt")
         adapter.put("ws/b.txt", b"x")
         assert adapter.exists("ws/b.txt")
-        adapter.delete("ws/b.txt")
-        assert not adapter.exists("ws/b.txt")
-        with pytest.raises(BlobNotFound):
-            adapter.get("ws/b.txt")
 
-    def test_deleting_a_missing_key_is_not_an_error(self, adapter: BlobStorage) -> None:
-        adapter.delete("never/stored.txt")
+    def test_a_missing_key_does_not_exist_and_cannot_be_read(self, adapter: BlobStorage) -> None:
         assert not adapter.exists("never/stored.txt")
+        with pytest.raises(BlobNotFound):
+            adapter.get("never/stored.txt")
 
     def test_size_is_the_byte_count(self, adapter: BlobStorage) -> None:
         adapter.put("sized.bin", b"\xff" * 1234)
@@ -78,8 +75,7 @@ class BlobStorageContract:
             lambda: adapter.get(key),
             lambda: adapter.size(key),
             lambda: adapter.exists(key),
-            lambda: adapter.delete(key),
-        ):
+            ):
             with pytest.raises(InvalidStorageKey):
                 operation()
 

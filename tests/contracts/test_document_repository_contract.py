@@ -121,7 +121,7 @@ class DocumentRepositoryContract:
         with adapter() as uow, pytest.raises(DocumentNotFound):
             uow.documents.get(doc.id, doc.workspace_id)
 
-    def test_rollback_discards_what_was_staged_since_the_last_commit(
+    def test_leaving_discards_what_was_staged_since_the_last_commit(
         self, adapter: UowFactory
     ) -> None:
         kept, dropped = document(), document()
@@ -129,7 +129,6 @@ class DocumentRepositoryContract:
             uow.documents.add(kept)
             uow.commit()
             uow.documents.add(dropped)
-            uow.rollback()
 
         with adapter() as uow:
             assert uow.documents.get(kept.id, kept.workspace_id) == kept

@@ -145,7 +145,6 @@ def http_server_url() -> Iterator[str]:
         "127.0.0.1",
         0,
         readiness_checks={"db": lambda: None, "redis": lambda: None},
-        is_alive=lambda: True,
         render_metrics=lambda: b"",
         metrics_token=None,
     )

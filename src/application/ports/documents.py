@@ -104,10 +104,6 @@ class UnitOfWork(Protocol):
         """
         ...
 
-    def rollback(self) -> None:
-        """Discard the staged changes."""
-        ...
-
 
 class UnitOfWorkFactory(Protocol):
     """Makes a new, not yet entered, unit of work."""

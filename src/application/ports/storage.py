@@ -35,10 +35,6 @@ class BlobStorage(Protocol):
         """Whether something is stored under `key`."""
         ...
 
-    def delete(self, key: str) -> None:
-        """Remove what is stored under `key`; deleting a missing key is not an error."""
-        ...
-
 
 def check_key(key: str) -> str:
     """Return `key` if it is a plain relative path; raise `InvalidStorageKey` otherwise.

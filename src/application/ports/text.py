@@ -26,10 +26,6 @@ class ExtractedText:
     sections: Sequence[TextSection] = field(default_factory=tuple)
     page_count: int | None = None
 
-    @property
-    def char_count(self) -> int:
-        return sum(len(section.text) for section in self.sections)
-
 
 class TextExtractor(Protocol):
     """Reads the text out of a file whose type it determines from the bytes themselves."""

@@ -66,7 +66,6 @@ class RecursiveTokenChunker(Chunker):
             raise ValueError("max_tokens must be at least 1")
         if not 0 <= overlap_tokens < max_tokens:
             raise ValueError("overlap_tokens must be at least 0 and less than max_tokens")
-        self._max_tokens = max_tokens
         self._overlap_tokens = overlap_tokens
         self._budget = max_tokens - overlap_tokens
         self._token_counter = token_counter

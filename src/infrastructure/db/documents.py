@@ -76,12 +76,10 @@ def summarize_documents(engine: Engine, timeout_seconds: float) -> DocumentSumma
     )
     with unavailable_as_dependency_error("Postgres"), engine.connect() as connection:
         limit_statement_time(connection, timeout_seconds)
+        by_code: Sequence[tuple[str, str, int]] = connection.execute(errors).tuples().all()
         return DocumentSummary(
             counts=SqlAlchemyDocumentRepository(connection).count_by_status(),
-            errors={
-                (DocumentStatus(status), code): count
-                for status, code, count in connection.execute(errors).all()
-            },
+            errors={(DocumentStatus(status), code): count for status, code, count in by_code},
             oldest_processing_started_at=connection.execute(oldest).scalar_one(),
         )
 
@@ -183,8 +181,8 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         if workspace_id is not None:
             statement = statement.where(documents.c.workspace_id == workspace_id)
         with unavailable_as_dependency_error():
-            rows = self._connection.execute(statement).all()
-        return {**dict.fromkeys(DocumentStatus, 0), **{DocumentStatus(s): n for s, n in rows}}
+            counts: Sequence[tuple[str, int]] = self._connection.execute(statement).tuples().all()
+        return {**dict.fromkeys(DocumentStatus, 0), **{DocumentStatus(s): n for s, n in counts}}
 
     def _documents(self, statement: Any) -> list[Document]:
         with unavailable_as_dependency_error():
@@ -219,6 +217,7 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
                 copy.write_row(row)
 
     def _psycopg_connection(self) -> psycopg.Connection[Any]:
+        # SQLAlchemy types the driver's connection as `Any | None`; with psycopg it is this.
         raw: psycopg.Connection[Any] = self._connection.connection.driver_connection  # type: ignore[assignment]
         if not self._connection.info.get(VECTOR_READY):
             register_vector(raw)
@@ -279,8 +278,8 @@ def _document(row: Row[Any]) -> Document:
         filename=row.filename,
         storage_key=row.storage_key,
         size_bytes=row.size_bytes,
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
+        created_at=row.created_at.astimezone(UTC),
+        updated_at=row.updated_at.astimezone(UTC),
         media_type=row.media_type,
         content_sha256=row.content_sha256,
         status=DocumentStatus(row.status),

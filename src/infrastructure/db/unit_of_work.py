@@ -53,10 +53,6 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         with unavailable_as_dependency_error():
             self._open().commit()
 
-    def rollback(self) -> None:
-        with unavailable_as_dependency_error():
-            self._open().rollback()
-
     @property
     def connection(self) -> Connection:
         """The open connection (between `__enter__` and `__exit__`)."""

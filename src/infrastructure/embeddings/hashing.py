@@ -63,8 +63,9 @@ class HashingEmbedder(Embedder):
         norm = float(np.sqrt(vector @ vector))
         if norm == 0.0:
             vector[0] = 1.0
-            return vector.tolist()
-        return (vector / norm).tolist()
+            norm = 1.0
+        values: list[float] = (vector / norm).tolist()
+        return values
 
     def _bucket(self, word: str) -> int:
         """The word's bucket plus one, negated when the word subtracts."""

@@ -155,7 +155,7 @@ class OpenAICompatibleEmbedder(Embedder):
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self._backoff_max)
-        ceiling = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
+        ceiling = min(self._backoff_max, self._backoff_base * 2.0 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not secrecy
 
     def _retry_after(self, response: httpx.Response) -> float | None:
@@ -196,7 +196,7 @@ class OpenAICompatibleEmbedder(Embedder):
             )
         if self._normalize:
             norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-            matrix = matrix / np.where(norms == 0, 1, norms)
+            matrix /= np.where(norms == 0, 1, norms)
         return list(matrix)
 
     def _reason(self, response: httpx.Response) -> str:

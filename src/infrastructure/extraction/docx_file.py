@@ -128,10 +128,11 @@ def _add_paragraph(builder: SectionBuilder, paragraph: Paragraph, level: int | N
         builder.heading(level, paragraph.text)
 
 
-def _heading_levels_by_style_id(document: docx.document.Document) -> dict[str, int]:
+def _heading_levels_by_style_id(document: docx.document.Document) -> dict[str | None, int]:
     """Heading level of each heading style, read once per document: resolving each
-    paragraph's style by name searches the whole style sheet every time."""
-    levels: dict[str, int] = {}
+    paragraph's style by name searches the whole style sheet every time. Keyed like
+    `CT_P.style`, which is None for a paragraph without a style (never a heading)."""
+    levels: dict[str | None, int] = {}
     for style in document.styles:
         level = _heading_level(style.name or "")
         if level is not None and style.style_id:

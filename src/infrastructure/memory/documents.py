@@ -124,7 +124,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.rollback()
+        self.documents = InMemoryDocumentRepository(self._db)
 
     def commit(self) -> None:
         self._db.check_available()
@@ -135,9 +135,6 @@ class InMemoryUnitOfWork(UnitOfWork):
             self._db.documents.update(copy.deepcopy(self.documents.documents))
             self._db.chunks.update(self.documents.chunks)
             self._db.commits += 1
-        self.documents = InMemoryDocumentRepository(self._db)
-
-    def rollback(self) -> None:
         self.documents = InMemoryDocumentRepository(self._db)
 
 

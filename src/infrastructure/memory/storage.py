@@ -37,10 +37,6 @@ class InMemoryBlobStorage(BlobStorage):
         self._check_available()
         return check_key(key) in self.blobs
 
-    def delete(self, key: str) -> None:
-        self._check_available()
-        self.blobs.pop(check_key(key), None)
-
     def _check_available(self) -> None:
         if not self.available:
             raise DependencyUnavailable("the in-memory storage is switched off")

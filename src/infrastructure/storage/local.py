@@ -82,14 +82,6 @@ class LocalBlobStorage(BlobStorage):
             return False
         return True
 
-    def delete(self, key: str) -> None:
-        try:
-            with _translated(key), self._parent(key) as (parent, name):
-                _regular_size(_lstat(parent, name, key), key)
-                os.unlink(name, dir_fd=parent)
-        except BlobNotFound:
-            return
-
     @contextmanager
     def _parent(self, key: str, create: bool = False) -> Iterator[tuple[int, str]]:
         """An open descriptor of the directory holding `key`'s file, and the file's name."""

@@ -108,10 +108,6 @@ class S3BlobStorage(BlobStorage):
             return False
         return True
 
-    def delete(self, key: str) -> None:
-        with _translated(self._key(key)):
-            self._client.delete_object(Bucket=self.bucket, Key=key)
-
     @staticmethod
     def _key(key: str) -> str:
         if len(check_key(key).encode("utf-8", "surrogatepass")) > _MAX_KEY_BYTES:

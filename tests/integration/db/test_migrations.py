@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, MetaData, create_engine, inspect
 
 from infrastructure.db import (
     EmbeddingDimensionMismatch,
@@ -21,7 +21,7 @@ from infrastructure.db import (
     migrations,
 )
 from infrastructure.db.engine import sqlalchemy_url
-from infrastructure.db.migrations.compare import compare_type, index_method_drift
+from infrastructure.db.migrations.compare import compare_type
 from infrastructure.db.tables import schema_metadata
 
 SYSTEM_POSTGRES_WITHOUT_PGVECTOR = "postgresql://postgres@127.0.0.1:5432/test"
@@ -56,6 +56,34 @@ def drift(connection: Connection, dimension: int) -> list[object]:
     context = MigrationContext.configure(connection, opts={"compare_type": compare_type})
     metadata = schema_metadata(dimension)
     return [*compare_metadata(context, metadata), *index_method_drift(connection, metadata)]
+
+
+def index_method_drift(connection: Connection, metadata: MetaData) -> list[str]:
+    """Differences in index access method and operator classes, which autogenerate ignores.
+
+    An HNSW index built with the wrong operator class (say `vector_l2_ops` instead of
+    `vector_cosine_ops`) or as another kind of index is silently useless to cosine queries.
+    """
+    differences = []
+    inspector = inspect(connection)
+    for table in metadata.sorted_tables:
+        live = {
+            ix["name"]: ix.get("dialect_options", {}) for ix in inspector.get_indexes(table.name)
+        }
+        for index in table.indexes:
+            wanted = _method(index.dialect_options["postgresql"])
+            found = _method_of_reflected(live.get(index.name or "", {}))
+            if index.name in live and wanted != found:
+                differences.append(f"index {index.name}: expected {wanted}, found {found}")
+    return differences
+
+
+def _method(options: Any) -> tuple[str, dict[str, str]]:
+    return (options.get("using") or "btree", dict(options.get("ops") or {}))
+
+
+def _method_of_reflected(options: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    return (options.get("postgresql_using") or "btree", dict(options.get("postgresql_ops") or {}))
 
 
 def test_up_down_up_leaves_the_schema_at_head(empty_url: str, engine_on: Engine) -> None:

@@ -28,7 +28,6 @@ def start() -> Iterator[Callable[..., WorkerHttpServer]]:
     def _start(**overrides: object) -> WorkerHttpServer:
         options: dict[str, object] = {
             "readiness_checks": {"db": lambda: None},
-            "is_alive": lambda: True,
             "render_metrics": IngestionMetrics().render,
             "metrics_token": None,
         }

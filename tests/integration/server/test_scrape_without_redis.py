@@ -33,7 +33,6 @@ def start_worker_server(database_url: str, redis_url: str, tmp_path: Path) -> Wo
         "127.0.0.1",
         0,
         readiness_checks=readiness_checks(container),
-        is_alive=lambda: True,
         render_metrics=metrics.render,
         metrics_token=None,
     )

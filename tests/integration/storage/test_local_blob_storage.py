@@ -45,7 +45,6 @@ def all_operations(storage: LocalBlobStorage, key: str) -> list:
         lambda: storage.get(key),
         lambda: storage.size(key),
         lambda: storage.exists(key),
-        lambda: storage.delete(key),
     ]
 
 

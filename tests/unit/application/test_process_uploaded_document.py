@@ -154,7 +154,7 @@ def test_a_permanent_failure_at_any_stage_marks_failed_once(
 ) -> None:
     document = world.submit(SAMPLE)
     if breakage == "missing_blob":
-        world.storage.delete(document.storage_key)
+        del world.storage.blobs[document.storage_key]
     elif breakage == "too_large":
         world.max_file_bytes = 10
     elif breakage == "corrupt":
