@@ -85,6 +85,11 @@ class BlobNotFound(PermanentError):
     default_message = "the uploaded file is missing from storage"
 
 
+class BlobUnreadable(PermanentError):
+    code = "blob_unreadable"
+    default_message = "the uploaded file exists but cannot be read"
+
+
 class InvalidStorageKey(PermanentError):
     code = "invalid_storage_key"
     default_message = "the storage key is not allowed"

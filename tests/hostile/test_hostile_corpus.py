@@ -12,6 +12,7 @@ import codecs
 import io
 import os
 import pickle
+import stat
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -204,6 +205,12 @@ def _fifo(path: Path) -> None:
     os.mkfifo(path)
 
 
+def _socket(path: Path) -> None:
+    """A unix socket where the file was: opening it fails with ENXIO, whatever the permissions."""
+    path.unlink()
+    os.mknod(path, stat.S_IFSOCK | 0o600)
+
+
 def _symlink_to(target: str) -> Callable[[Path], None]:
     def change(path: Path) -> None:
         path.unlink()
@@ -278,6 +285,11 @@ CASES = [
         "FIFO in place of the file",
         "blob_missing",
         lambda c: c.upload_then("fifo.txt", TEXT, _fifo),
+    ),
+    Case(
+        "unix socket in place of the file",
+        "blob_unreadable",
+        lambda c: c.upload_then("socket.txt", TEXT, _socket),
     ),
     Case(
         "symbolic link to /etc/passwd",

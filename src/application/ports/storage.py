@@ -22,8 +22,10 @@ class BlobStorage(Protocol):
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         """The bytes under `key`.
 
-        Raises `BlobNotFound` when nothing is stored there, and `DocumentTooLarge` without
-        reading the content when it is larger than `max_bytes`.
+        Raises `BlobNotFound` when nothing is stored there, `DocumentTooLarge` without
+        reading the content when it is larger than `max_bytes`, `BlobUnreadable` when something
+        is stored there that cannot be read (the blob's fault: retrying will not help), and
+        `DependencyUnavailable` when the store itself cannot be reached.
         """
         ...
 

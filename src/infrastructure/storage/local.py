@@ -12,6 +12,7 @@ from pathlib import Path
 
 from application.errors import (
     BlobNotFound,
+    BlobUnreadable,
     DependencyUnavailable,
     DocumentTooLarge,
     InvalidStorageKey,
@@ -37,10 +38,11 @@ class LocalBlobStorage(BlobStorage):
     Writes are atomic: the bytes go to a temporary file in the target directory, are fsynced,
     and `os.replace` puts them in place, so a reader sees the old content or the new, never a
     part, and a failed write leaves the old content. Errors: `BlobNotFound` for a missing key
-    (or one naming a directory), `DocumentTooLarge` from `get` by `fstat` before any read, and
-    `DependencyUnavailable` for every other `OSError` (permission denied, disk full, I/O
-    error): those are faults of the volume, not of the document, and a retry succeeds once the
-    volume is fixed.
+    (or one naming a directory), `DocumentTooLarge` from `get` by `fstat` before any read,
+    `BlobUnreadable` when the key's file is there but cannot be opened or read (permissions, a
+    device or socket in its place, an I/O error on it: the document's problem, retrying does not
+    fix it), and `DependencyUnavailable` when the root itself is unusable or a write fails
+    (disk full, read-only volume): faults of the store, which a retry gets past once fixed.
     """
 
     def __init__(self, root: Path) -> None:
@@ -60,7 +62,7 @@ class LocalBlobStorage(BlobStorage):
             os.fsync(parent)
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
-        with _translated(key), self._parent(key) as (parent, name):
+        with _translated(key, reading=True), self._parent(key) as (parent, name):
             descriptor = os.open(name, _READ_FLAGS, dir_fd=parent)
             try:
                 size = _regular_size(os.fstat(descriptor), key)
@@ -154,8 +156,9 @@ def _unlink_quietly(parent: int, name: str) -> None:
 
 
 @contextmanager
-def _translated(key: str) -> Iterator[None]:
-    """Turn `OSError`s into the application's storage errors."""
+def _translated(key: str, reading: bool = False) -> Iterator[None]:
+    """Turn `OSError`s into the application's storage errors. Once the root is open (which
+    raises `DependencyUnavailable` itself), a read that fails is the blob's problem."""
     try:
         yield
     except FileNotFoundError as error:
@@ -165,4 +168,6 @@ def _translated(key: str) -> Iterator[None]:
     except OSError as error:
         if error.errno in _KEY_ERRNOS:
             raise InvalidStorageKey(f"storage key {key!r} is not usable here: {error}") from error
+        if reading:
+            raise BlobUnreadable(f"the stored file cannot be read: {error.strerror}") from error
         raise DependencyUnavailable(f"local storage failed for {key!r}: {error}") from error
