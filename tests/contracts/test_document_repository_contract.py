@@ -135,6 +135,29 @@ class DocumentRepositoryContract:
             with pytest.raises(DocumentNotFound):
                 uow.documents.get(dropped.id, dropped.workspace_id)
 
+    def test_only_the_current_attempt_holds_the_document(self, adapter: UowFactory) -> None:
+        doc = document()
+        self.store(adapter, doc)
+        for _ in range(2):
+            doc.start_processing(T0 + timedelta(seconds=1))
+        with adapter() as uow:
+            uow.documents.save(doc)
+            uow.commit()
+
+        with adapter() as uow:
+            held = [uow.documents.holds_attempt(doc.id, attempt) for attempt in (1, 2, 3)]
+        doc.mark_failed(code="no_text", message="x", now=T0 + timedelta(seconds=2))
+        with adapter() as uow:
+            uow.documents.save(doc)
+            uow.commit()
+        with adapter() as uow:
+            after_it_ended = uow.documents.holds_attempt(doc.id, 2)
+            with pytest.raises(DocumentNotFound):
+                uow.documents.holds_attempt(uuid4(), 1)
+
+        assert held == [False, True, False]
+        assert after_it_ended is False
+
     def test_adding_an_existing_document_again_is_refused(self, adapter: UowFactory) -> None:
         doc = document()
         self.store(adapter, doc)

@@ -42,6 +42,16 @@ class DocumentRepository(Protocol):
         """
         ...
 
+    def holds_attempt(self, document_id: UUID, attempt: int) -> bool:
+        """Lock the document's row until the unit of work ends, and say whether its current
+        attempt is still `attempt`: it is `processing` after exactly `attempt` attempts.
+
+        An attempt that another has taken over since (a retry, or a newer job for a replaced
+        file) gets False and must write nothing, so the newest attempt's result is the one that
+        stays. Raises `DocumentNotFound` when no document has this id.
+        """
+        ...
+
     def replace_chunks(self, document: Document, chunks: Sequence[EmbeddedChunk]) -> None:
         """Stage the document's new chunk set in place of whatever it had, in bulk.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import numpy as np
@@ -76,10 +76,13 @@ def summarize_documents(engine: Engine, timeout_seconds: float) -> DocumentSumma
     )
     with unavailable_as_dependency_error("Postgres"), engine.connect() as connection:
         limit_statement_time(connection, timeout_seconds)
-        by_code: Sequence[tuple[str, str, int]] = connection.execute(errors).tuples().all()
+        by_code = connection.execute(errors).all()
         return DocumentSummary(
             counts=SqlAlchemyDocumentRepository(connection).count_by_status(),
-            errors={(DocumentStatus(status), code): count for status, code, count in by_code},
+            errors={
+                (DocumentStatus(str(status)), str(code)): cast(int, count)
+                for status, code, count in by_code
+            },
             oldest_processing_started_at=connection.execute(oldest).scalar_one(),
         )
 
@@ -124,6 +127,13 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             updated = self._connection.execute(_update_document(document)).rowcount
         if updated == 0:
             raise DocumentNotFound(f"no document {document.id}")
+
+    def holds_attempt(self, document_id: UUID, attempt: int) -> bool:
+        with unavailable_as_dependency_error():
+            row = self._connection.execute(_lock_document(document_id)).one_or_none()
+        if row is None:
+            raise DocumentNotFound(f"no document {document_id}")
+        return bool(row.status == DocumentStatus.PROCESSING.value and row.attempts == attempt)
 
     def replace_chunks(self, document: Document, chunks_: Sequence[EmbeddedChunk]) -> None:
         """Lock the document's row first, so concurrent replacements of one document queue up
@@ -181,8 +191,9 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         if workspace_id is not None:
             statement = statement.where(documents.c.workspace_id == workspace_id)
         with unavailable_as_dependency_error():
-            counts: Sequence[tuple[str, int]] = self._connection.execute(statement).tuples().all()
-        return {**dict.fromkeys(DocumentStatus, 0), **{DocumentStatus(s): n for s, n in counts}}
+            counts = self._connection.execute(statement).all()
+        found = {DocumentStatus(str(status)): cast(int, count) for status, count in counts}
+        return {**dict.fromkeys(DocumentStatus, 0), **found}
 
     def _documents(self, statement: Any) -> list[Document]:
         with unavailable_as_dependency_error():
@@ -234,7 +245,11 @@ def _update_document(document: Document) -> Any:
 
 
 def _lock_document(document_id: UUID) -> Any:
-    return select(documents.c.id).where(documents.c.id == document_id).with_for_update()
+    return (
+        select(documents.c.id, documents.c.status, documents.c.attempts)
+        .where(documents.c.id == document_id)
+        .with_for_update()
+    )
 
 
 def _delete_chunks(document_id: UUID) -> Any:

@@ -65,6 +65,13 @@ class InMemoryDocumentRepository(DocumentRepository):
             raise DocumentNotFound(f"no document {document.id}")
         self.documents[document.id] = copy.deepcopy(document)
 
+    def holds_attempt(self, document_id: UUID, attempt: int) -> bool:
+        self._db.check_available()
+        document = self.documents.get(document_id)
+        if document is None:
+            raise DocumentNotFound(f"no document {document_id}")
+        return document.status is DocumentStatus.PROCESSING and document.attempts == attempt
+
     def replace_chunks(self, document: Document, chunks: Sequence[EmbeddedChunk]) -> None:
         ordinals = [c.chunk.ordinal for c in chunks]
         if len(set(ordinals)) != len(ordinals):

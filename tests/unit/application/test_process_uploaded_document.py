@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from uuid import uuid4
 
@@ -318,3 +319,48 @@ def test_an_attempt_past_the_budget_is_refused_before_it_starts(world: World) ->
     assert stored.status is DocumentStatus.FAILED
     assert stored.error_code == RetriesExhausted.code
     assert world.extractor.calls == 0
+
+
+def test_an_older_attempt_never_overwrites_a_newer_one(world: World) -> None:
+    """The file is replaced and its document processed again while an older attempt is still
+    embedding: the older attempt finishes last, and must not put its stale chunks back."""
+    document = world.submit(SAMPLE)
+    new_text = "Entirely new content replaced the upload.\n\nIt must be what the index holds."
+
+    def replace_and_process_again() -> None:
+        world.embedder.on_embed = None
+        world.storage.put(document.storage_key, new_text.encode())
+        world.process(document)
+
+    world.embedder.on_embed = replace_and_process_again
+
+    older = world.process(document)
+
+    stored = world.stored(document)
+    assert older.status == "superseded"
+    assert stored.status is DocumentStatus.READY
+    assert stored.content_sha256 == hashlib.sha256(new_text.encode()).hexdigest()
+    indexed = " ".join(stored_chunk.chunk.text for stored_chunk in world.db.chunks[document.id])
+    assert "Entirely new content" in indexed and "Pgvector" not in indexed
+
+
+def test_an_older_attempts_failure_leaves_a_newer_attempt_alone(world: World) -> None:
+    document = world.submit(SAMPLE)
+
+    def newer_attempt_takes_over() -> None:
+        world.embedder.on_embed = None
+        with world.db.unit_of_work() as uow:
+            current = uow.documents.get(document.id, world.workspace_id)
+            current.start_processing(world.clock.now())
+            uow.documents.save(current)
+            uow.commit()
+        world.embedder.error = EmbedderUnavailable("the older attempt's embedder gave up")
+
+    world.embedder.on_embed = newer_attempt_takes_over
+
+    with pytest.raises(EmbedderUnavailable):
+        world.process(document)
+
+    stored = world.stored(document)
+    assert (stored.status, stored.attempts) == (DocumentStatus.PROCESSING, 2)
+    assert stored.error_code is None

@@ -40,7 +40,8 @@ class ProcessDocument:
 
 @dataclass(frozen=True, slots=True)
 class ProcessingOutcome:
-    """What an attempt did: `ready` (chunks written) or `unchanged` (nothing to do)."""
+    """What an attempt did: `ready` (chunks written), `unchanged` (nothing to do) or
+    `superseded` (a newer attempt took the document over first; nothing was written)."""
 
     document_id: UUID
     status: str
@@ -107,15 +108,14 @@ class ProcessUploadedDocument:
         try:
             return self._process(document)
         except PermanentError as error:
-            self._fail(command, error)
+            self._fail(command, error, _claimed(document, attempts_before))
             self._telemetry.document_processed(
                 outcome=error.code, size_bytes=document.size_bytes, chunks=0, tokens=0
             )
             raise
         except TransientError as error:
-            if document.attempts > attempts_before:  # this attempt claimed the document
-                error.attempts = document.attempts
-            self._handle_transient(command, error)
+            error.attempts = _claimed(document, attempts_before)
+            self._handle_transient(command, error, error.attempts)
             raise
 
     def _process(self, document: Document) -> ProcessingOutcome:
@@ -145,7 +145,12 @@ class ProcessUploadedDocument:
             raise NoChunks()
         embedded, reused = self._embed(attempt.document.workspace_id, chunks)
         with self._telemetry.stage(Stage.WRITE):
-            self._finish(attempt, embedded, media_type)
+            finished = self._finish(attempt, embedded, media_type)
+        if not finished:
+            self._telemetry.document_processed(
+                outcome=SUPERSEDED, size_bytes=attempt.size_bytes, chunks=0, tokens=0
+            )
+            return ProcessingOutcome(attempt.document.id, SUPERSEDED, 0, 0, 0)
         self._telemetry.document_processed(
             outcome="ready",
             size_bytes=attempt.size_bytes,
@@ -184,8 +189,11 @@ class ProcessUploadedDocument:
             uow.commit()
         return document
 
-    def _finish(self, attempt: _Attempt, chunks: list[EmbeddedChunk], media_type: str) -> None:
+    def _finish(self, attempt: _Attempt, chunks: list[EmbeddedChunk], media_type: str) -> bool:
+        """Write the chunks and mark the document ready, unless a newer attempt has taken the
+        document over meanwhile (then write nothing and return False)."""
         document = attempt.document
+        number = document.attempts
         document.mark_ready(
             chunk_count=len(chunks),
             embedding_model=self._embedder.model_id,
@@ -194,14 +202,24 @@ class ProcessUploadedDocument:
             now=self._clock.now(),
         )
         with self._uow_factory() as uow:
+            if not uow.documents.holds_attempt(document.id, number):
+                return False
             uow.documents.replace_chunks(document, chunks)
             uow.documents.save(document)
             uow.commit()
+        return True
 
-    def _fail(self, command: ProcessDocument, error: IngestionError) -> None:
+    def _fail(self, command: ProcessDocument, error: IngestionError, attempt: int | None) -> None:
+        """Mark the document failed, unless `attempt` (the one that failed, if it had claimed
+        the document) has been taken over by a newer one."""
         if isinstance(error, JOB_ERRORS):
             return
         with self._uow_factory() as uow:
+            superseded = attempt is not None and not uow.documents.holds_attempt(
+                command.document_id, attempt
+            )
+            if superseded:
+                return
             document = uow.documents.get(command.document_id, command.workspace_id)
             now = self._clock.now()
             if document.status is not DocumentStatus.PROCESSING:
@@ -211,12 +229,16 @@ class ProcessUploadedDocument:
             uow.commit()
         error.attempts = document.attempts
 
-    def _handle_transient(self, command: ProcessDocument, error: TransientError) -> None:
+    def _handle_transient(
+        self, command: ProcessDocument, error: TransientError, attempt: int | None
+    ) -> None:
         try:
             with self._uow_factory() as uow:
                 document = uow.documents.get(command.document_id, command.workspace_id)
                 if document.status is not DocumentStatus.PROCESSING:
                     return
+                if attempt is not None and document.attempts != attempt:
+                    return  # a newer attempt owns the document now
                 if not self._policy.may_attempt_again(document.attempts):
                     raise _GiveUp(document.attempts) from error
                 document.requeue(self._clock.now(), reason_code=error.code, reason=error.message)
@@ -225,10 +247,19 @@ class ProcessUploadedDocument:
         except _GiveUp as give_up:
             message = f"gave up after {give_up.attempts} attempts; last error: {error.message}"
             exhausted = RetriesExhausted(message)
-            self._fail(command, exhausted)
+            self._fail(command, exhausted, attempt)
             raise exhausted from error
         except TransientError:
             return
+
+
+#: The outcome of an attempt that a newer attempt took over: its result was not written.
+SUPERSEDED = "superseded"
+
+
+def _claimed(document: Document, attempts_before: int) -> int | None:
+    """The attempt number this call claimed the document with, or None if it never did."""
+    return document.attempts if document.attempts > attempts_before else None
 
 
 class _GiveUp(Exception):
