@@ -154,7 +154,7 @@ def test_a_permanent_failure_at_any_stage_marks_failed_once(
 ) -> None:
     document = world.submit(SAMPLE)
     if breakage == "missing_blob":
-        world.storage.delete(document.storage_key)
+        del world.storage.blobs[document.storage_key]
     elif breakage == "too_large":
         world.max_file_bytes = 10
     elif breakage == "corrupt":
@@ -318,3 +318,28 @@ def test_an_attempt_past_the_budget_is_refused_before_it_starts(world: World) ->
     assert stored.status is DocumentStatus.FAILED
     assert stored.error_code == RetriesExhausted.code
     assert world.extractor.calls == 0
+
+
+def test_a_file_refused_by_its_size_is_named_and_adds_no_bytes(world: World) -> None:
+    document = world.submit(SAMPLE, filename="report.txt")
+    world.max_file_bytes = 10
+    with pytest.raises(DocumentTooLarge):
+        world.process(document)
+    failed = world.stored(document)
+    assert failed.error_message is not None and "'report.txt'" in failed.error_message
+    assert document.storage_key not in failed.error_message
+    assert world.telemetry.bytes == 0
+
+
+def test_a_missing_file_is_named_by_its_filename(world: World) -> None:
+    document = world.submit(SAMPLE, filename="report.txt")
+    del world.storage.blobs[document.storage_key]
+    with pytest.raises(BlobNotFound):
+        world.process(document)
+    message = world.stored(document).error_message or ""
+    assert "'report.txt'" in message and document.storage_key not in message
+
+
+def test_bytes_read_are_counted(world: World) -> None:
+    world.process(world.submit(SAMPLE))
+    assert world.telemetry.bytes == len(SAMPLE.encode())
