@@ -29,6 +29,14 @@ class IngestionError(Exception):
         return str(self)
 
 
+class InternalError(IngestionError):
+    """An exception no part of the application raised on purpose (a bug); retried like a
+    transient failure, within the attempt budget."""
+
+    code = "internal_error"
+    default_message = "an unexpected error ended the job"
+
+
 class PermanentError(IngestionError):
     """Retrying will not help; the document (when there is one) is marked failed."""
 
@@ -67,11 +75,19 @@ class ForbiddenJob(PermanentError):
     default_message = "this worker does not run that function"
 
 
+class UndecodableJob(PermanentError):
+    """The job's payload is not JSON (a pickle, or damaged): it is refused without being run."""
+
+    code = "undecodable_job"
+    default_message = "the job's payload could not be decoded as JSON; it was not run"
+
+
 #: Errors about the job itself, found before any document is touched: the document (if there is
 #: one) is left as it is.
 JOB_ERRORS: tuple[type[PermanentError], ...] = (
     InvalidJobArgument,
     ForbiddenJob,
+    UndecodableJob,
     DocumentNotFound,
     WorkspaceMismatch,
 )
@@ -150,6 +166,20 @@ class DependencyUnavailable(TransientError):
 class EmbedderUnavailable(TransientError):
     code = "embedder_unavailable"
     default_message = "the embedding service is temporarily unavailable"
+
+
+class JobTimedOut(TransientError):
+    """The job ran past its timeout (JOB_TIMEOUT) and was stopped."""
+
+    code = "timeout"
+    default_message = "the job ran past its timeout and was stopped"
+
+
+class WorkerDied(TransientError):
+    """The process running the job ended before the job did (killed, out of memory, crashed)."""
+
+    code = "worker_died"
+    default_message = "the process running the job ended unexpectedly"
 
 
 class AbandonedAttempt(TransientError):

@@ -4,7 +4,8 @@ Three kinds of secret are masked: the password part of a URL's user info
 (`postgresql://user:secret@host` -> `postgresql://user:***@host`, `redis://:secret@host`),
 `key=value` pairs whose key names a secret (`password=...`, `token=...`, libpq keyword DSNs,
 query strings), bearer tokens, and any value registered with `register_secret`.
-`masked_url` applies the URL rule alone, to show a configured URL.
+`masked_url` applies the URL rule alone, to show a configured URL; `redacted_excerpt` redacts a
+bounded piece of a text that may be huge.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ _SECRET_PAIR = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(?P<prefix>\bBearer\s+)(?P<secret>[A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+
+#: Characters redacted beyond the cut of an excerpt: longer than any secret or URL user info.
+_MARGIN = 512
 
 _registered: set[str] = set()
 _lock = threading.Lock()
@@ -59,6 +63,19 @@ def redact(text: str) -> str:
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
+
+
+def redacted_excerpt(text: str, limit: int, *, from_end: bool = False) -> str:
+    """At most `limit` characters of `text` (its start, or with `from_end` its end), redacted,
+    with an ellipsis where it was cut.
+
+    Only the part kept, plus a margin so that a secret across the cut is still recognised, is
+    redacted: a text of megabytes costs no more than one of `limit` characters.
+    """
+    kept = redact(text[-(limit + _MARGIN) :] if from_end else text[: limit + _MARGIN])
+    if len(text) <= limit and len(kept) <= limit:
+        return kept
+    return "…" + kept[-limit:] if from_end else kept[:limit] + "…"
 
 
 def _masked(pattern: re.Pattern[str], text: str) -> str:

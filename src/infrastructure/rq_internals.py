@@ -1,10 +1,11 @@
 """Every use of RQ's undocumented internals, in one place.
 
 RQ's public API (enqueue, Job, the registries' `get_job_ids`/`count`, Worker's constructor
-options) covers what most callers need, but not three things this project does: settle jobs a
+options) covers what most callers need, but not four things this project does: settle jobs a
 dead worker left (in RQ's intermediate list or started registry) before RQ's own cleanup
 retries them late or fails them; count jobs and workers without RQ's counters, which clean up
-(write) as they read; and tell whether a worker's loop ended because a stop was asked for.
+(write) as they read; tell whether a worker's loop ended because a stop was asked for; and
+choose the text RQ records for a failed job (`FailureHooks`).
 Each function below names the internal it relies on and why no public API does it.
 
 pyproject.toml pins RQ to the minor version these were written against, and
@@ -14,7 +15,8 @@ no longer has one. Other modules use only RQ's public API plus this module.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -200,3 +202,42 @@ def stop_was_requested(worker: BaseWorker) -> bool:
     `shutdown_requested_date` reads it back from the worker's Redis hash, which is gone or
     unreachable exactly when the loop ended on a Redis error."""
     return worker._shutdown_requested_date is not None
+
+
+class FailureHooks(BaseWorker):
+    """A worker base with two hooks into how RQ records a failed job, for subclasses to fill.
+
+    - `failure_scope(job, exception)` surrounds `BaseWorker.handle_exception`, which logs the
+      failure with its traceback and runs the exception handlers, in the process that ran the
+      job (the work horse, or an inline worker).
+    - `describe_failure(job, exc_string)` turns RQ's text for a failure into the one RQ stores:
+      `BaseWorker.handle_job_failure(job, queue, started_job_registry, exc_string)` is the one
+      place RQ records every failed job (status, failed registry, and the failure Result whose
+      `exc_string` clients read as `exc_info`), also a job whose work horse died; RQ has no
+      public hook that may change that text.
+    """
+
+    @contextmanager
+    def failure_scope(self, job: Job, exception: BaseException) -> Iterator[None]:
+        yield
+
+    def describe_failure(self, job: Job, exc_string: str) -> str:
+        return exc_string
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        with self.failure_scope(job, exc_info[1]):
+            super().handle_exception(job, *exc_info)
+
+    def handle_job_failure(
+        self,
+        job: Job,
+        queue: Queue,
+        started_job_registry: StartedJobRegistry | None = None,
+        exc_string: str = "",
+    ) -> None:
+        super().handle_job_failure(
+            job,
+            queue,
+            started_job_registry=started_job_registry,
+            exc_string=self.describe_failure(job, exc_string),
+        )

@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import threading
 import types
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from time import perf_counter
 from typing import Any, ClassVar
+from uuid import UUID
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -49,10 +51,18 @@ from rq.exceptions import DeserializationError, InvalidJobOperation, StopRequest
 from rq.job import Job, JobStatus
 from rq.worker import BaseWorker
 
-from application.errors import ForbiddenJob, IngestionError
+from application.errors import (
+    ForbiddenJob,
+    IngestionError,
+    InternalError,
+    JobTimedOut,
+    WorkerDied,
+)
 from application.retry_policy import RetryPolicy
-from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, SERIALIZER
-from infrastructure.rq_internals import stop_was_requested
+from infrastructure.observability import job_context
+from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, PROCESS_DOCUMENT_JOB, SERIALIZER
+from infrastructure.queue.job_failures import JobFailure, failure_of
+from infrastructure.rq_internals import FailureHooks, stop_was_requested
 from infrastructure.settings import Settings, WorkerMode
 from worker import runtime
 
@@ -86,7 +96,7 @@ class AllowlistedJob(Job):
             _log.warning("job %s: ignoring callback %r (callbacks are not allowed)", self.id, name)
 
 
-class IngestionWorkerMixin(BaseWorker):
+class IngestionWorkerMixin(FailureHooks, BaseWorker):
     """What both worker classes share; put it before the RQ class it extends in the bases."""
 
     job_class = AllowlistedJob
@@ -105,6 +115,9 @@ class IngestionWorkerMixin(BaseWorker):
         super().__init__(*args, **kwargs)
         self._settings = settings
         self._relay = self._runtime.relay
+        #: The failure of the job being failed, from its exception or its dead work horse,
+        #: until RQ records it (`describe_failure`).
+        self._failure: JobFailure | None = None
 
     @property
     def dequeue_timeout(self) -> int:
@@ -116,7 +129,7 @@ class IngestionWorkerMixin(BaseWorker):
         pool parent)."""
         self._cap_timeout(job)
         started = perf_counter()
-        with self._job_scope():
+        with job_context(**_job_fields(job)), self._job_scope():
             super().execute_job(job, queue)
         self._relay.sink().record_job(
             queue=queue.name,
@@ -155,6 +168,32 @@ class IngestionWorkerMixin(BaseWorker):
         """What surrounds running one job in this worker process."""
         return nullcontext()
 
+    @contextmanager
+    def failure_scope(self, job: Job, exception: BaseException) -> Iterator[None]:
+        """Name the failure's code on every line logged while RQ handles it, and keep it for
+        `describe_failure`."""
+        self._failure = JobFailure.of(failure_of(exception))
+        with job_context(error_code=self._failure.code):
+            yield
+
+    def describe_failure(self, job: Job, exc_string: str) -> str:
+        """`code: message` on the first line, RQ's traceback after it; a job that will not be
+        retried also gets the code and message in `job.meta["error"]`."""
+        failure = self._failure or JobFailure.of(InternalError(exc_string.strip()))
+        self._failure = None
+        final = not job.should_retry
+        if final:
+            failure.record_on(job)
+        with job_context(error_code=failure.code):
+            _log.warning(
+                "job %s %s: %s: %s",
+                job.id,
+                "failed" if final else "failed, to be retried",
+                failure.code,
+                failure.message,
+            )
+        return failure.exc_info(exc_string)
+
     def _apply_retry_policy(
         self,
         job: Job,
@@ -172,12 +211,14 @@ class IngestionWorkerMixin(BaseWorker):
         return True
 
     def _allow_retries(self, job: Job) -> None:
-        """Give a job the policy's delays, and, if it came with no retry allowance (an outside
-        client's), the policy's allowance (MAX_ATTEMPTS - 1 retries)."""
+        """Give a job the policy's delays, and the policy's allowance (MAX_ATTEMPTS - 1
+        retries) if it came with none (an outside client's) or with more."""
         delays = list(self._runtime.retry_policy.retry_delays())
         job.retry_intervals = delays
         if job.retries_left is None and not job.number_of_retries:
             job.retries_left = len(delays)
+        elif job.retries_left is not None:  # a client may have asked for more than the policy
+            job.retries_left = min(job.retries_left, len(delays))
 
     def _cap_timeout(self, job: Job) -> None:
         limit = self._settings.job_timeout
@@ -203,6 +244,7 @@ class IngestionWorker(IngestionWorkerMixin, Worker):
         """A horse that died (timeout, OOM, kill) is a transient failure: allow retries (RQ
         calls this before it records the failure)."""
         self._allow_retries(job)
+        self._failure = JobFailure.of(_horse_death(job, ret_val))
 
     def _job_scope(self) -> AbstractContextManager[None]:
         """The relay's pipe, which brings back what the horse measures."""
@@ -262,14 +304,53 @@ def _wait_for_redis(connection: Redis, longest_pause: float = 10.0) -> bool:
 
 
 def is_permanent(error: BaseException) -> bool:
-    """Whether retrying the job cannot help: the policy says so, or RQ could not decode it."""
-    return isinstance(error, DeserializationError) or not RetryPolicy.retries(error)
+    """Whether retrying the job cannot help, by the policy (a payload RQ could not decode is
+    an `UndecodableJob`)."""
+    return not RetryPolicy.retries(failure_of(error))
 
 
 def worker_class_for(settings: Settings) -> type[IngestionWorkerMixin]:
     """The worker class WORKER_MODE names; it reaches the application through the installed
     `runtime`."""
     return InlineIngestionWorker if settings.worker_mode == WorkerMode.INLINE else IngestionWorker
+
+
+def _job_fields(job: Job) -> dict[str, str]:
+    """The job's id and, for an ingestion job, the ids among its arguments that are UUIDs: the
+    context of every line logged while it runs."""
+    fields = {"job_id": job.id}
+    try:
+        if job.func_name != PROCESS_DOCUMENT_JOB:
+            return fields
+        arguments = dict(zip(("document_id", "workspace_id"), job.args, strict=False))
+        arguments.update(job.kwargs)
+    except DeserializationError:
+        return fields
+    for name in ("document_id", "workspace_id"):
+        if _is_uuid(arguments.get(name)):
+            fields[name] = str(arguments[name])
+    return fields
+
+
+def _is_uuid(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _horse_death(job: Job, wait_status: int) -> IngestionError:
+    """Why a work horse ended before its job: past the job's timeout (RQ kills a horse that
+    outlives it), or killed by a signal or exiting."""
+    ran = (job.ended_at - job.started_at).total_seconds() if job.started_at and job.ended_at else 0
+    if job.timeout and 0 < job.timeout < ran:
+        return JobTimedOut(f"{JobTimedOut.default_message} ({job.timeout} s)")
+    code = os.waitstatus_to_exitcode(wait_status)
+    how = f"killed by signal {-code} ({signal.strsignal(-code)})" if code < 0 else f"exit {code}"
+    return WorkerDied(f"{WorkerDied.default_message}: {how}")
 
 
 def _function_name(job: Job) -> str:

@@ -85,6 +85,10 @@ def test_a_job_that_keeps_failing_stops_after_max_attempts_with_the_last_reason(
     assert (job.retry_intervals, job.retries_left) == ([1, 1], 0)
     worker.wait_for_line(rf"Job {job_id}: scheduled for retry at .*, 0 remaining")
     assert "RetriesExhausted" in str(job.latest_result().exc_string)
+    first_line = str(job.latest_result().exc_string).splitlines()[0]
+    assert first_line.startswith("retries_exhausted: gave up after 3 attempts; last error: ")
+    assert job.meta["error"]["code"] == "retries_exhausted"
+    assert first_line == f"retries_exhausted: {job.meta['error']['message']}"
     failed = load(app_container, document)
     assert failed.status is DocumentStatus.FAILED
     assert failed.attempts == 3

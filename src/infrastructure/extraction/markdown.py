@@ -20,13 +20,25 @@ _INLINE_TEXT = {"text", "code_inline", "image"}
 #: times the text they come from, so a 100 MB file parsed whole peaked above 1 GB.
 PIECE_CHARS = 256 * 1024
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+#: An HTML tag, by its name, or a comment: dropped. Anything else markdown-it reads as inline
+#: HTML (`<N>`, `<string>`, `<file-name>`) is text in angle brackets, and kept.
+_HTML_TAG = re.compile(
+    r"<(?:!--|/?(?:a|abbr|address|article|aside|audio|b|bdi|bdo|blockquote|body|br|button"
+    r"|canvas|caption|center|cite|code|col|colgroup|dd|del|details|dfn|div|dl|dt|em|embed"
+    r"|figcaption|figure|font|footer|form|h[1-6]|head|header|hr|html|i|iframe|img|input|ins"
+    r"|kbd|label|li|link|main|mark|meta|nav|object|ol|p|picture|pre|q|s|samp|script|section"
+    r"|select|small|source|span|strike|strong|style|sub|summary|sup|table|tbody|td|textarea"
+    r"|tfoot|th|thead|time|title|tr|tt|u|ul|var|video|wbr)(?=[\s/>]))",
+    re.IGNORECASE,
+)
 
 
 class MarkdownItExtractor(TextExtractor):
     """Sections under ATX and setext headings with their heading path; markup removed.
 
-    Paragraphs and list items keep their words (link targets and emphasis marks dropped, image
-    alt text kept), code blocks keep their text verbatim, table rows join cells with " | ".
+    Paragraphs and list items keep their words (link targets, emphasis marks and inline HTML
+    tags dropped, image alt text and other text in angle brackets kept), code blocks keep their
+    text verbatim, table rows join cells with " | ".
     The encoding is detected like plain text's. Nesting deeper than markdown-it's limit (20
     levels) is not descended into. A long text is parsed in pieces cut at blank lines outside
     fenced code (`pieces`), so memory follows the piece, not the file; the one difference this
@@ -121,4 +133,6 @@ def _inline_text(token: Token) -> str:
             parts.append(child.content)
         elif child.type in _LINE_BREAKS:
             parts.append("\n")
+        elif child.type == "html_inline" and not _HTML_TAG.match(child.content):
+            parts.append(child.content)
     return "".join(parts)

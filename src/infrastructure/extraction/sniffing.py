@@ -56,10 +56,12 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str:
     """The media type of `data`, judged from its content.
 
     PDF by its `%PDF-` header, DOCX by a ZIP holding `word/document.xml`, HTML by markup at
-    the start of the text, Markdown by its syntax. The filename's extension only breaks the
-    tie between Markdown and plain text. Raises `UnsupportedMediaType` for anything else
-    (images, executables, other archives, binary bytes) and `CorruptDocument` for a damaged
-    ZIP archive.
+    the start of the text, Markdown by its syntax. A name declaring plain text (`.txt`,
+    `.text`, `.log`) is believed unless the bytes are unmistakably something else: PDF, ZIP,
+    binary, or an HTML document (a doctype or `<html>` first); reStructuredText and the like
+    are never read as Markdown. A Markdown extension is believed likewise. Raises
+    `UnsupportedMediaType` for anything else (images, executables, other archives, binary
+    bytes) and `CorruptDocument` for a damaged ZIP archive.
     """
     if _is_pdf(data):
         return media_types.PDF
@@ -67,9 +69,12 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str:
         return _zip_media_type(data)
     _refuse_known_binaries(data)
     head = _text_head(data)
+    extension = _extension(filename)
+    if extension in _PLAIN_EXTENSIONS:
+        return media_types.HTML if _is_html_document(head) else media_types.PLAIN_TEXT
     if _is_html(head):
         return media_types.HTML
-    return _markdown_or_plain(head, _extension(filename))
+    return _markdown_or_plain(head, extension)
 
 
 class SniffingTextExtractor(TextExtractor):
@@ -143,24 +148,32 @@ def _text_head(data: bytes) -> str:
 
 
 def _is_html(head: str) -> bool:
-    start = head[:1024].lstrip("\ufeff")
-    skipped = False
-    while preamble := _PREAMBLE.match(start):
-        skipped = skipped or preamble.group().lstrip().startswith("<!--")
-        start = start[preamble.end() :]
-    start = start.lstrip()
+    skipped, start = _markup_start(head)
     if _DOCUMENT_TAG.match(start):
         return True
     weak = skipped or _ELEMENT_TAG.match(start) is not None
     return weak and _markdown_score(head) < 2
 
 
+def _is_html_document(head: str) -> bool:
+    """Whether the text starts (after an XML declaration or comments) as an HTML document."""
+    return _DOCUMENT_TAG.match(_markup_start(head)[1]) is not None
+
+
+def _markup_start(head: str) -> tuple[bool, str]:
+    """Whether a comment came first, and the start of the text after any preamble."""
+    start = head[:1024].lstrip("\ufeff")
+    skipped = False
+    while preamble := _PREAMBLE.match(start):
+        skipped = skipped or preamble.group().lstrip().startswith("<!--")
+        start = start[preamble.end() :]
+    return skipped, start.lstrip()
+
+
 def _markdown_or_plain(head: str, extension: str) -> str:
-    score = _markdown_score(head)
-    if extension in _MARKDOWN_EXTENSIONS:
+    if extension in _MARKDOWN_EXTENSIONS or _markdown_score(head) >= 2:
         return media_types.MARKDOWN
-    threshold = 3 if extension in _PLAIN_EXTENSIONS else 2
-    return media_types.MARKDOWN if score >= threshold else media_types.PLAIN_TEXT
+    return media_types.PLAIN_TEXT
 
 
 def _markdown_score(text: str) -> int:

@@ -29,6 +29,7 @@ class InMemoryTelemetry(IngestionTelemetry):
         self.outcomes: Counter[str] = Counter()
         self.chunks = 0
         self.tokens = 0
+        self.bytes = 0
         self.cache_hits = 0
         self.cache_misses = 0
 
@@ -41,6 +42,7 @@ class InMemoryTelemetry(IngestionTelemetry):
         self, *, outcome: str, size_bytes: int, chunks: int, tokens: int
     ) -> None:
         self.outcomes[outcome] += 1
+        self.bytes += size_bytes
         self.chunks += chunks
         self.tokens += tokens
 

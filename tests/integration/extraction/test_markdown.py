@@ -124,3 +124,17 @@ def test_a_long_document_is_parsed_in_pieces_with_the_same_sections() -> None:
     # Parsed whole, this text peaked at about 110 times its size (markdown-it's tokens for all
     # of it at once); in pieces at about 30 times (mostly the many small sections it yields).
     assert peak < 60 * len(GUIDE) * copies
+
+
+def test_angle_brackets_that_are_not_html_tags_are_kept(extractor: SniffingTextExtractor) -> None:
+    markdown = (
+        b"Returns a list of <N> items, like <string> or <foo-bar x=1>.\n\n"
+        b"Some <b>bold</b> and <span class=\"x\">spanned</span> text<br/> <!-- note -->here.\n"
+    )
+    extracted = extractor.extract(markdown, "notes.md")
+    assert extracted.media_type == "text/markdown"
+    text = " ".join(section.text for section in extracted.sections)
+    assert "<N>" in text and "<string>" in text and "<foo-bar x=1>" in text
+    assert "bold" in text and "spanned" in text and "here" in text
+    assert "<b>" not in text and "<span" not in text and "<br/>" not in text
+    assert "note" not in text

@@ -48,9 +48,47 @@ def test_the_extension_breaks_the_markdown_tie() -> None:
     assert sniff_media_type(text) == "text/plain"
 
 
-def test_clear_markdown_is_markdown_whatever_its_name() -> None:
-    assert sniff_media_type(MARKDOWNISH, "notes.txt") == "text/markdown"
+def test_clear_markdown_is_markdown_unless_named_plain_text() -> None:
+    assert sniff_media_type(MARKDOWNISH, "notes.md") == "text/markdown"
     assert sniff_media_type(MARKDOWNISH) == "text/markdown"
+    assert sniff_media_type(MARKDOWNISH, "notes.txt") == "text/plain"
+
+
+RESTRUCTURED_TEXT = (
+    b":mod:`abc` --- Abstract Base Classes\n=====================================\n\n"
+    b"- ``__name__`` of a class, see `the guide <https://example.org>`_\n"
+    b"- item **two**, returns ``<string>``\n\n.. code-block:: python\n\n   x = 1\n"
+)
+
+
+@pytest.mark.parametrize("name", ["abc.rst.txt", "notes.txt", "NOTES.TXT", "app.log"])
+def test_a_name_declaring_plain_text_is_believed(name: str) -> None:
+    assert sniff_media_type(RESTRUCTURED_TEXT, name) == "text/plain"
+    assert sniff_media_type(b"<div>not a page</div>\n", name) == "text/plain"
+
+
+@pytest.mark.parametrize(
+    ("data", "media_type"),
+    [
+        (b"<!DOCTYPE html>\n<title>x</title><p>Hello</p>", "text/html"),
+        (b"<html><body><p>Hello</p></body></html>", "text/html"),
+        (read_data("libtasn1.pdf"), "application/pdf"),
+    ],
+)
+def test_unmistakable_bytes_override_a_plain_text_name(data: bytes, media_type: str) -> None:
+    assert sniff_media_type(data, "notes.txt") == media_type
+
+
+def test_binary_bytes_named_plain_text_are_refused() -> None:
+    with pytest.raises(UnsupportedMediaType):
+        SniffingTextExtractor(limits=extraction_limits()).extract(b"ab\x00\x01cd" * 100, "a.txt")
+
+
+def test_a_plain_text_file_keeps_every_character() -> None:
+    text = SniffingTextExtractor(limits=extraction_limits()).extract(RESTRUCTURED_TEXT, "abc.txt")
+    assert "".join(section.text for section in text.sections).split() == (
+        RESTRUCTURED_TEXT.decode().split()
+    )
 
 
 def test_markdown_opening_with_html_stays_markdown() -> None:

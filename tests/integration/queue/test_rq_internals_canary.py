@@ -241,3 +241,14 @@ def test_the_worker_attributes_we_read_still_exist(queue: Queue) -> None:
     live = worker(queue)
     for attribute in ("dequeue_timeout", "maintenance_interval", "worker_ttl"):
         assert hasattr(live, attribute), f"Worker.{attribute} is gone (used by src/worker)"
+
+
+def test_failure_hooks_match_rqs_failure_handling() -> None:
+    recorded = inspect.signature(BaseWorker.handle_job_failure).parameters
+    assert list(recorded)[:5] == ["self", "job", "queue", "started_job_registry", "exc_string"], (
+        "BaseWorker.handle_job_failure changed its parameters" + SEE
+    )
+    handled = inspect.signature(BaseWorker.handle_exception).parameters
+    assert list(handled) == ["self", "job", "exc_info"], (
+        "BaseWorker.handle_exception changed its parameters" + SEE
+    )

@@ -364,3 +364,28 @@ def test_an_older_attempts_failure_leaves_a_newer_attempt_alone(world: World) ->
     stored = world.stored(document)
     assert (stored.status, stored.attempts) == (DocumentStatus.PROCESSING, 2)
     assert stored.error_code is None
+
+
+def test_a_file_refused_by_its_size_is_named_and_adds_no_bytes(world: World) -> None:
+    document = world.submit(SAMPLE, filename="report.txt")
+    world.max_file_bytes = 10
+    with pytest.raises(DocumentTooLarge):
+        world.process(document)
+    failed = world.stored(document)
+    assert failed.error_message is not None and "'report.txt'" in failed.error_message
+    assert document.storage_key not in failed.error_message
+    assert world.telemetry.bytes == 0
+
+
+def test_a_missing_file_is_named_by_its_filename(world: World) -> None:
+    document = world.submit(SAMPLE, filename="report.txt")
+    del world.storage.blobs[document.storage_key]
+    with pytest.raises(BlobNotFound):
+        world.process(document)
+    message = world.stored(document).error_message or ""
+    assert "'report.txt'" in message and document.storage_key not in message
+
+
+def test_bytes_read_are_counted(world: World) -> None:
+    world.process(world.submit(SAMPLE))
+    assert world.telemetry.bytes == len(SAMPLE.encode())

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from application.errors import (
     JOB_ERRORS,
+    DocumentTooLarge,
     IngestionError,
     NoChunks,
     PermanentError,
@@ -48,6 +49,13 @@ class ProcessingOutcome:
     chunk_count: int
     embedded: int
     reused: int
+
+
+@dataclass(slots=True)
+class _Progress:
+    """How far an attempt got: the bytes it read of the file (none if storage refused it)."""
+
+    bytes_read: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +113,13 @@ class ProcessUploadedDocument:
         """Run one attempt. Returns the outcome, or raises as described on the class."""
         document = self._load(command)
         attempts_before = document.attempts
+        progress = _Progress()
         try:
-            return self._process(document)
+            return self._process(document, progress)
         except PermanentError as error:
             self._fail(command, error, _claimed(document, attempts_before))
             self._telemetry.document_processed(
-                outcome=error.code, size_bytes=document.size_bytes, chunks=0, tokens=0
+                outcome=error.code, size_bytes=progress.bytes_read, chunks=0, tokens=0
             )
             raise
         except TransientError as error:
@@ -118,9 +127,10 @@ class ProcessUploadedDocument:
             self._handle_transient(command, error, error.attempts)
             raise
 
-    def _process(self, document: Document) -> ProcessingOutcome:
+    def _process(self, document: Document, progress: _Progress) -> ProcessingOutcome:
         with self._telemetry.stage(Stage.READ):
-            data = self._storage.get(document.storage_key, max_bytes=self._max_file_bytes)
+            data = self._read(document)
+        progress.bytes_read = len(data)
         sha256 = hashlib.sha256(data).hexdigest()
         if document.is_current(sha256, self._embedder.model_id):
             self._telemetry.document_processed(
@@ -139,6 +149,18 @@ class ProcessUploadedDocument:
         media_type = text.media_type
         del text
         return self._ingest(attempt, chunks, media_type)
+
+    def _read(self, document: Document) -> bytes:
+        """The file's bytes. A refusal names the file by its filename: the storage key is ours,
+        not the user's (the storage's own message stays on the error's cause)."""
+        try:
+            return self._storage.get(document.storage_key, max_bytes=self._max_file_bytes)
+        except PermanentError as error:
+            if isinstance(error, DocumentTooLarge):
+                message = error.message.replace(repr(document.storage_key), repr(document.filename))
+            else:
+                message = f"{document.filename!r}: {error.default_message}"
+            raise type(error)(message) from error
 
     def _ingest(self, attempt: _Attempt, chunks: list[Chunk], media_type: str) -> ProcessingOutcome:
         if not chunks:
