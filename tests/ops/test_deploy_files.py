@@ -15,7 +15,7 @@ import yaml
 
 from infrastructure.settings import Settings, load_settings
 from tests.ops.conftest import DEPLOY, REPOSITORY, require_tool
-from worker.worker_server import serve
+from worker.worker_server import start_server
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "compose.yaml"
@@ -141,7 +141,7 @@ def test_the_image_is_non_root_pins_torch_and_bakes_in_the_model() -> None:
 
 @pytest.fixture
 def http_server_url() -> Iterator[str]:
-    server = serve(
+    server = start_server(
         "127.0.0.1",
         0,
         readiness_checks={"db": lambda: None, "redis": lambda: None},
