@@ -20,68 +20,86 @@ from pathlib import Path
 from uuid import UUID
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from application.errors import IngestionError
 from application.ports import UnitOfWorkFactory
 from application.usecases.ingestion import RequeueFailed, RequeueFailedDocuments
-from bootstrap import StartupError, build_container, migrate
+from bootstrap import (
+    Container,
+    StartupError,
+    build_container,
+    check_database,
+    check_redis,
+    describe_services,
+    migrate,
+)
 from cli import services as embedded_services
+from cli.output import console, table
 from cli.submission import (
+    any_failed,
     files_under,
-    progress_bar,
-    render_rows,
     result_table,
     submit_files,
+    submitted_table,
     wait_for,
 )
-from domain import Document, DocumentStatus
+from domain import Document
 from infrastructure.observability import read_queue_stats
+from infrastructure.redaction import masked_url
 from infrastructure.settings import ConfigurationError, Settings, load_settings
 
 
+class UsageError(Exception):
+    """The command line asks for something impossible; the message says what to change."""
+
+
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    _announce(settings)
     print(f"schema at {migrate(settings)}")
     return 0
 
 
 def _add(settings: Settings, args: argparse.Namespace) -> int:
-    container = build_container(settings)
-    submitted = submit_files(container, files_under(args.paths), args.workspace)
+    try:
+        files = files_under(args.paths)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from e
+    container = _connect(settings, database=True, redis=True)
+    submitted = submit_files(container, files, args.workspace)
     if not args.wait:
-        for item in submitted:
-            print(f"{item.document_id}  {item.path}")
-        return 0
-    documents = wait_for(
-        container, submitted, timeout_seconds=args.timeout, progress=progress_bar()
-    )
-    print(result_table(submitted, documents))
-    return 0 if all(d.status is DocumentStatus.READY for d in documents) else 1
+        console().print(submitted_table(submitted))
+        return 1 if any(item.refusal for item in submitted) else 0
+    documents = wait_for(container, submitted, timeout_seconds=args.timeout)
+    console().print(result_table(submitted, documents))
+    return 1 if any_failed(submitted, documents) else 0
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
-    container = build_container(settings)
+    if args.document_id is not None and args.workspace is None:
+        raise UsageError("ingest status DOCUMENT_ID needs --workspace (the document's workspace)")
+    container = _connect(settings, database=True)
     uow_factory: UnitOfWorkFactory = container.resolve(UnitOfWorkFactory)
     with uow_factory() as uow:
         if args.document_id is not None:
-            if args.workspace is None:
-                raise SystemExit("ingest status DOCUMENT_ID needs --workspace")
             print(_describe(uow.documents.get(args.document_id, args.workspace)))
             return 0
         counts = uow.documents.count_by_status(args.workspace)
-    rows = [("status", "documents")]
-    rows += [(status.value, str(count)) for status, count in counts.items()]
-    print(render_rows(rows))
+    grid = table("status", "documents")
+    for status, count in counts.items():
+        grid.add_row(status.value, str(count))
+    console().print(grid)
     return 0
 
 
 def _queue(settings: Settings, _args: argparse.Namespace) -> int:
-    redis: Redis = build_container(settings).resolve(Redis)
+    redis: Redis = _connect(settings, redis=True).resolve(Redis)
     stats = read_queue_stats(redis, settings.queues)
     columns = ("queued", "started", "scheduled", "deferred", "failed")
-    rows: list[tuple[str, ...]] = [("queue", *columns)]
+    grid = table("queue", *columns)
     for name in settings.queues:
-        rows.append((name, *(str(stats.jobs[(name, column)]) for column in columns)))
-    print(render_rows(rows))
+        grid.add_row(name, *(str(stats.jobs[(name, column)]) for column in columns))
+    console().print(grid)
     states = ", ".join(f"{count} {state}" for state, count in sorted(stats.workers.items()))
     print(f"workers: {sum(stats.workers.values())}" + (f" ({states})" if states else ""))
     return 0
@@ -89,13 +107,31 @@ def _queue(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _requeue(settings: Settings, args: argparse.Namespace) -> int:
     if not args.failed:
-        raise SystemExit("say what to requeue: ingest requeue --failed")
-    requeue: RequeueFailedDocuments = build_container(settings).resolve(RequeueFailedDocuments)
+        raise UsageError("say what to requeue: ingest requeue --failed")
+    container = _connect(settings, database=True, redis=True)
+    requeue: RequeueFailedDocuments = container.resolve(RequeueFailedDocuments)
     requeued = requeue(RequeueFailed(workspace_id=args.workspace, limit=args.limit))
     for document_id in requeued:
         print(document_id)
     print(f"requeued {len(requeued)} failed documents", file=sys.stderr)
     return 0
+
+
+def _announce(settings: Settings) -> None:
+    """Say first which services this command uses, so a second set is never made silently."""
+    print(describe_services(settings), file=sys.stderr)
+
+
+def _connect(settings: Settings, *, database: bool = False, redis: bool = False) -> Container:
+    """The container, once the dependencies the command needs answer (and the schema is at
+    head); raises `StartupError` naming the one at fault."""
+    _announce(settings)
+    container = build_container(settings)
+    if redis:
+        check_redis(container)
+    if database:
+        check_database(container)
+    return container
 
 
 def _describe(document: Document) -> str:
@@ -163,8 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as e:
         print(f"configuration error:\n{e}", file=sys.stderr)
         return 2
-    except (StartupError, IngestionError, FileNotFoundError) as e:
+    except UsageError as e:
         print(f"ingest: {e}", file=sys.stderr)
+        return 2
+    except (StartupError, IngestionError) as e:
+        print(f"ingest: {e}", file=sys.stderr)
+        return 1
+    except RedisError as e:
+        print(f"ingest: REDIS_URL: {masked_url(settings.redis_url)}: {e}", file=sys.stderr)
         return 1
 
 

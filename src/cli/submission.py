@@ -3,33 +3,40 @@ and the worker's demo."""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
+from rich.table import Table
+
+from application.errors import DocumentTooLarge, PermanentError, UnreadableFile
 from application.ports import UnitOfWorkFactory
 from application.usecases.ingestion import SubmitDocument, SubmitUpload
 from bootstrap import Container
+from cli.output import table
 from domain import Document, DocumentStatus
+from infrastructure.settings import Settings
 
 FINISHED = (DocumentStatus.READY, DocumentStatus.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
-    """A file handed to the worker, and the document it became."""
+    """A file handed to the worker: the document it became, or why it was refused."""
 
     path: Path
-    document_id: UUID
+    document_id: UUID | None
     workspace_id: UUID
+    refusal: PermanentError | None = None
 
 
 def files_under(paths: Iterable[Path]) -> list[Path]:
-    """The files named, and the files inside the folders named (recursively, sorted)."""
+    """The files named, and the files inside the folders named (recursively, sorted).
+
+    Raises `FileNotFoundError` naming the first path that is neither.
+    """
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -44,13 +51,35 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
 def submit_files(
     container: Container, files: Sequence[Path], workspace_id: UUID
 ) -> list[Submitted]:
-    """Store each file, record it as a queued document and enqueue its processing."""
+    """Store each file, record it as a queued document and enqueue its processing.
+
+    File by file: a file that cannot be submitted (unreadable, empty, too large) is returned with
+    its refusal and the others go on. A dependency failing (`TransientError`) stops the run.
+    """
     submit: SubmitDocument = container.resolve(SubmitDocument)
-    submitted = []
-    for path in files:
-        document = submit(SubmitUpload(workspace_id, path.name, path.read_bytes()))
-        submitted.append(Submitted(path, document.id, workspace_id))
-    return submitted
+    max_bytes = container.resolve(Settings).max_file_bytes
+    return [_submit_file(submit, path, workspace_id, max_bytes) for path in files]
+
+
+def _submit_file(
+    submit: SubmitDocument, path: Path, workspace_id: UUID, max_bytes: int
+) -> Submitted:
+    try:
+        document = submit(SubmitUpload(workspace_id, path.name, _read(path, max_bytes)))
+    except PermanentError as refusal:
+        return Submitted(path, None, workspace_id, refusal)
+    return Submitted(path, document.id, workspace_id)
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes; its size is checked before it is read."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise DocumentTooLarge(f"the file is {size} bytes; the limit is {max_bytes}")
+        return path.read_bytes()
+    except OSError as e:
+        raise UnreadableFile(f"cannot read it: {e.strerror or e}") from e
 
 
 def wait_for(
@@ -72,50 +101,64 @@ def wait_for(
 
 
 def load_documents(container: Container, submitted: Sequence[Submitted]) -> list[Document]:
+    """The submitted documents as stored now (refused files have none)."""
     uow_factory: UnitOfWorkFactory = container.resolve(UnitOfWorkFactory)
     with uow_factory() as uow:
-        return [uow.documents.get(s.document_id, s.workspace_id) for s in submitted]
+        return [
+            uow.documents.get(s.document_id, s.workspace_id)
+            for s in submitted
+            if s.document_id is not None
+        ]
 
 
-def result_table(submitted: Sequence[Submitted], documents: Sequence[Document]) -> str:
-    """A plain table: file, status, chunks, seconds (from submission to the end of processing)."""
-    rows = [("file", "status", "chunks", "seconds")]
-    for item, document in zip(submitted, documents, strict=True):
-        seconds = (
-            f"{(document.processed_at - document.created_at).total_seconds():.2f}"
-            if document.processed_at and document.status in FINISHED
-            else "-"
+def submitted_table(submitted: Sequence[Submitted]) -> Table:
+    """Each file with its document id, or the code and reason it was refused."""
+    grid = table("file", "document", "status")
+    for item in submitted:
+        if item.refusal is None:
+            grid.add_row(str(item.path), str(item.document_id), "queued")
+        else:
+            grid.add_row(str(item.path), "-", _refusal(item.refusal))
+    return grid
+
+
+def result_table(submitted: Sequence[Submitted], documents: Sequence[Document]) -> Table:
+    """File, status, chunks and processing seconds (from the start of the last attempt to its
+    end), refused files included with their code."""
+    grid = table("file", "status", "chunks", "seconds")
+    by_id = {d.id: d for d in documents}
+    for item in submitted:
+        document = by_id.get(item.document_id) if item.document_id else None
+        if document is None:
+            grid.add_row(item.path.name, _refusal(item.refusal), "-", "-")
+            continue
+        grid.add_row(
+            item.path.name, _status(document), str(document.chunk_count), _seconds(document)
         )
-        status = document.status.value
-        if document.status is DocumentStatus.FAILED:
-            status = f"failed: {document.error_code}"
-        rows.append((item.path.name, status, str(document.chunk_count), seconds))
-    return render_rows(rows)
+    return grid
 
 
-def render_rows(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(line.rstrip() for line in lines)
+def any_failed(submitted: Sequence[Submitted], documents: Sequence[Document]) -> bool:
+    """True when a file was refused or a document is not ready."""
+    refused = any(item.refusal is not None for item in submitted)
+    return refused or any(d.status is not DocumentStatus.READY for d in documents)
 
 
-def progress_bar(stream: Any = sys.stderr) -> Callable[[int, int], None]:
-    """A one-line progress bar on a terminal; silent otherwise."""
+def _status(document: Document) -> str:
+    if document.status is DocumentStatus.FAILED:
+        return f"failed: {document.error_code}"
+    return document.status.value
 
-    def show(done: int, total: int) -> None:
-        if not stream.isatty() or total == 0:
-            return
-        filled = round(30 * done / total)
-        stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
-        if done == total:
-            stream.write("\n")
-        stream.flush()
 
-    return show
+def _seconds(document: Document) -> str:
+    started, ended = document.processing_started_at, document.processed_at
+    if document.status not in FINISHED or started is None or ended is None:
+        return "-"
+    return f"{(ended - started).total_seconds():.2f}"
+
+
+def _refusal(refusal: PermanentError | None) -> str:
+    return "-" if refusal is None else f"{refusal.code}: {refusal}"
 
 
 def _hidden(path: Path) -> bool:

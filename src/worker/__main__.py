@@ -32,6 +32,7 @@ from bootstrap import (
     release_connections,
     resolve_services,
 )
+from cli.output import console
 from cli.submission import files_under, result_table, submit_files, wait_for
 from infrastructure.observability import (
     IngestionMetrics,
@@ -117,7 +118,7 @@ def _demo(settings: Settings, *, once: bool) -> int:
 def _report(container: Container, submitted: list, once: bool) -> None:
     documents = wait_for(container, submitted, timeout_seconds=600)
     if submitted:
-        print(result_table(submitted, documents), flush=True)
+        console().print(result_table(submitted, documents))
     if once:
         os.kill(os.getpid(), signal.SIGTERM)
     else:
