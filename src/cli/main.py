@@ -66,7 +66,7 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         raise UsageError(str(e)) from e
     container = _connect(settings, database=True, redis=True)
-    submitted = submit_files(container, files, args.workspace)
+    submitted = submit_files(container, files, args.workspace, force=args.force)
     if not args.wait:
         console().print(submitted_table(submitted))
         return 1 if any(item.refusal for item in submitted) else 0
@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("paths", nargs="+", type=Path)
     add.add_argument("--workspace", type=UUID, required=True)
     add.add_argument("--wait", action="store_true", help="wait and print a result table")
+    add.add_argument(
+        "--force", action="store_true", help="submit files the workspace already has again"
+    )
     add.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
     add.set_defaults(run=_add)
     status = commands.add_parser("status", help="one document, or counts by status")

@@ -27,9 +27,14 @@ class Submitted:
     """A file handed to the worker: the document it became, or why it was refused."""
 
     path: Path
-    document_id: UUID | None
     workspace_id: UUID
+    #: The document as submitted (a new one, or the identical one the workspace already had).
+    document: Document | None
     refusal: PermanentError | None = None
+
+    @property
+    def document_id(self) -> UUID | None:
+        return None if self.document is None else self.document.id
 
 
 def files_under(paths: Iterable[Path]) -> list[Path]:
@@ -49,26 +54,28 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
 
 
 def submit_files(
-    container: Container, files: Sequence[Path], workspace_id: UUID
+    container: Container, files: Sequence[Path], workspace_id: UUID, *, force: bool = False
 ) -> list[Submitted]:
-    """Store each file, record it as a queued document and enqueue its processing.
+    """Store each file, record it as a queued document and enqueue its processing; a file the
+    workspace already has (same name, same bytes) gives its document back unless `force`.
 
     File by file: a file that cannot be submitted (unreadable, empty, too large) is returned with
     its refusal and the others go on. A dependency failing (`TransientError`) stops the run.
     """
     submit: SubmitDocument = container.resolve(SubmitDocument)
     max_bytes = container.resolve(Settings).max_file_bytes
-    return [_submit_file(submit, path, workspace_id, max_bytes) for path in files]
+    return [_submit_file(submit, path, workspace_id, max_bytes, force) for path in files]
 
 
 def _submit_file(
-    submit: SubmitDocument, path: Path, workspace_id: UUID, max_bytes: int
+    submit: SubmitDocument, path: Path, workspace_id: UUID, max_bytes: int, force: bool
 ) -> Submitted:
     try:
-        document = submit(SubmitUpload(workspace_id, path.name, _read(path, max_bytes)))
+        data = _read(path, max_bytes)
+        document = submit(SubmitUpload(workspace_id, path.name, data, force=force))
     except PermanentError as refusal:
-        return Submitted(path, None, workspace_id, refusal)
-    return Submitted(path, document.id, workspace_id)
+        return Submitted(path, workspace_id, None, refusal)
+    return Submitted(path, workspace_id, document)
 
 
 def _read(path: Path, max_bytes: int) -> bytes:
@@ -115,10 +122,10 @@ def submitted_table(submitted: Sequence[Submitted]) -> Table:
     """Each file with its document id, or the code and reason it was refused."""
     grid = table("file", "document", "status")
     for item in submitted:
-        if item.refusal is None:
-            grid.add_row(str(item.path), str(item.document_id), "queued")
-        else:
+        if item.document is None:
             grid.add_row(str(item.path), "-", _refusal(item.refusal))
+        else:
+            grid.add_row(str(item.path), str(item.document.id), _status(item.document))
     return grid
 
 

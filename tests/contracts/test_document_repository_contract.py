@@ -317,6 +317,24 @@ class DocumentRepositoryContract:
         assert everywhere == {**in_workspace, DocumentStatus.QUEUED: 3}
         assert nowhere == dict.fromkeys(DocumentStatus, 0)
 
+    def test_an_identical_upload_is_found_by_workspace_name_and_content(
+        self, adapter: UowFactory
+    ) -> None:
+        workspace = uuid4()
+        first = document(workspace, at=T0)
+        forced_again = document(workspace, at=T0 + timedelta(minutes=1))
+        renamed = document(workspace, name="b.txt")
+        elsewhere = document(uuid4())
+        self.store(adapter, first, forced_again, renamed, elsewhere)
+
+        with adapter() as uow:
+            found = uow.documents.find_identical(workspace, "a.txt", "ab" * 32)
+            changed = uow.documents.find_identical(workspace, "a.txt", "cd" * 32)
+            unknown = uow.documents.find_identical(uuid4(), "a.txt", "ab" * 32)
+
+        assert found is not None and found.id == forced_again.id
+        assert changed is None and unknown is None
+
     def test_an_unreachable_store_raises_dependency_unavailable(
         self, unavailable_adapter: UowFactory
     ) -> None:

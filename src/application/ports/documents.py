@@ -35,6 +35,13 @@ class DocumentRepository(Protocol):
         """
         ...
 
+    def find_identical(
+        self, workspace_id: UUID, filename: str, content_sha256: str
+    ) -> Document | None:
+        """The most recently created document in `workspace_id` uploaded as `filename` with
+        these bytes (their SHA-256, hex), or None. Whatever its status; locks nothing."""
+        ...
+
     def save(self, document: Document) -> None:
         """Stage the document's current state (status, counters, error, timestamps).
 

@@ -121,6 +121,22 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             raise WorkspaceMismatch(f"document {document_id} is not in workspace {workspace_id}")
         return _document(row)
 
+    def find_identical(
+        self, workspace_id: UUID, filename: str, content_sha256: str
+    ) -> Document | None:
+        statement = (
+            select(documents)
+            .where(
+                documents.c.workspace_id == workspace_id,
+                documents.c.filename == filename,
+                documents.c.content_sha256 == content_sha256,
+            )
+            .order_by(documents.c.created_at.desc(), documents.c.id)
+            .limit(1)
+        )
+        found = self._documents(statement)
+        return found[0] if found else None
+
     def save(self, document: Document) -> None:
         with unavailable_as_dependency_error():
             updated = self._connection.execute(_update_document(document)).rowcount

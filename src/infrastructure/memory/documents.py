@@ -60,6 +60,19 @@ class InMemoryDocumentRepository(DocumentRepository):
             raise WorkspaceMismatch(f"document {document_id} is not in workspace {workspace_id}")
         return copy.deepcopy(document)
 
+    def find_identical(
+        self, workspace_id: UUID, filename: str, content_sha256: str
+    ) -> Document | None:
+        self._db.check_available()
+        same = [
+            d
+            for d in self.documents.values()
+            if (d.workspace_id, d.filename, d.content_sha256)
+            == (workspace_id, filename, content_sha256)
+        ]
+        newest = max(same, key=lambda d: d.created_at, default=None)
+        return copy.deepcopy(newest)
+
     def save(self, document: Document) -> None:
         if document.id not in self.documents:
             raise DocumentNotFound(f"no document {document.id}")

@@ -64,7 +64,7 @@ def queued_document(container: Container) -> Document:
     """A stored, queued document whose job never reached Redis."""
     container.register(JobQueue, instance=InMemoryJobQueue())
     submit: SubmitDocument = container.resolve(SubmitDocument)
-    return submit(SubmitUpload(WORKSPACE, "a.txt", b"some text"))
+    return submit(SubmitUpload(WORKSPACE, "a.txt", b"some text", force=True))
 
 
 def failed_document(container: Container) -> Document:
