@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
@@ -35,13 +36,14 @@ from bootstrap import (
     migrate,
 )
 from cli import services as embedded_services
-from cli.output import console, table
+from cli.output import console, table, wait_display
 from cli.submission import (
     any_failed,
     files_under,
     result_table,
     submit_files,
     submitted_table,
+    total_line,
     wait_for,
 )
 from domain import Document
@@ -66,12 +68,15 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         raise UsageError(str(e)) from e
     container = _connect(settings, database=True, redis=True)
+    started = time.monotonic()
     submitted = submit_files(container, files, args.workspace, force=args.force)
     if not args.wait:
         console().print(submitted_table(submitted))
         return 1 if any(item.refusal for item in submitted) else 0
-    documents = wait_for(container, submitted, timeout_seconds=args.timeout)
+    with wait_display() as display:
+        documents = wait_for(container, submitted, timeout_seconds=args.timeout, display=display)
     console().print(result_table(submitted, documents))
+    print(total_line(documents, time.monotonic() - started))
     return 1 if any_failed(submitted, documents) else 0
 
 

@@ -4,22 +4,28 @@ and the worker's demo."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
+from redis import Redis
 from rich.table import Table
 
 from application.errors import DocumentTooLarge, PermanentError, UnreadableFile
 from application.ports import UnitOfWorkFactory
 from application.usecases.ingestion import SubmitDocument, SubmitUpload
 from bootstrap import Container
-from cli.output import table
+from cli.output import SilentDisplay, WaitDisplay, table
 from domain import Document, DocumentStatus
+from infrastructure.observability import read_queue_stats
 from infrastructure.settings import Settings
 
 FINISHED = (DocumentStatus.READY, DocumentStatus.FAILED)
+#: Waiting polls no less often than this, in seconds, however big the batch.
+MAX_POLL_SECONDS = 5.0
+#: How long waiting gives a worker to show up before saying that none consumes the queue.
+WORKER_GRACE_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +100,57 @@ def wait_for(
     submitted: Sequence[Submitted],
     *,
     timeout_seconds: float,
-    progress: Callable[[int, int], None] = lambda done, total: None,
+    display: WaitDisplay | None = None,
 ) -> list[Document]:
-    """Poll until every submitted document is ready or failed, or the timeout passes."""
-    deadline = time.monotonic() + timeout_seconds
+    """Poll until every submitted document is ready or failed, or the timeout passes; return
+    them as they are then.
+
+    Each poll is one count by status over the submitted ids, every `poll_interval` seconds; the
+    documents are loaded once, at the end. From `WORKER_GRACE_SECONDS` on, `display` is warned
+    once if no worker is registered on Redis (read without side effects).
+    """
+    display = display or SilentDisplay()
+    ids = [item.document_id for item in submitted if item.document_id is not None]
+    started = time.monotonic()
+    worker_checked = False
     while True:
-        documents = load_documents(container, submitted)
-        done = sum(1 for d in documents if d.status in FINISHED)
-        progress(done, len(documents))
-        if done == len(documents) or time.monotonic() > deadline:
-            return documents
-        time.sleep(0.2)
+        counts = _count(container, ids)
+        display.update(counts, len(ids))
+        elapsed = time.monotonic() - started
+        if counts[DocumentStatus.READY] + counts[DocumentStatus.FAILED] == len(ids):
+            break
+        if elapsed > timeout_seconds:
+            display.warn(f"gave up waiting after {timeout_seconds:g} s (--timeout)")
+            break
+        if not worker_checked and elapsed >= WORKER_GRACE_SECONDS:
+            worker_checked = True
+            if idle := _no_worker(container):
+                display.warn(idle)
+        time.sleep(poll_interval(len(ids)))
+    return load_documents(container, submitted)
+
+
+def poll_interval(documents: int) -> float:
+    """Seconds between polls: a quarter second for a few documents, longer for a big batch."""
+    return min(MAX_POLL_SECONDS, 0.25 + documents / 100)
+
+
+def _count(container: Container, ids: Sequence[UUID]) -> dict[DocumentStatus, int]:
+    uow_factory: UnitOfWorkFactory = container.resolve(UnitOfWorkFactory)
+    with uow_factory() as uow:
+        return uow.documents.count_by_status(document_ids=ids)
+
+
+def _no_worker(container: Container) -> str | None:
+    """Why nothing will happen, when no worker is registered on the queues' Redis."""
+    settings = container.resolve(Settings)
+    stats = read_queue_stats(container.resolve(Redis), settings.queues)
+    if sum(stats.workers.values()) > 0:
+        return None
+    return (
+        f"no worker is consuming the queue {settings.queue_name}: start one with "
+        "`python -m worker` (`ingest queue` shows the workers)"
+    )
 
 
 def load_documents(container: Container, submitted: Sequence[Submitted]) -> list[Document]:
@@ -116,6 +162,17 @@ def load_documents(container: Container, submitted: Sequence[Submitted]) -> list
             for s in submitted
             if s.document_id is not None
         ]
+
+
+def total_line(documents: Sequence[Document], elapsed_seconds: float) -> str:
+    """`6 documents, 41 chunks, 0.52 MB in 3.1 s (1.94 documents/s)`."""
+    chunks = sum(d.chunk_count for d in documents)
+    megabytes = sum(d.size_bytes for d in documents) / 1_000_000
+    rate = len(documents) / elapsed_seconds if elapsed_seconds > 0 else 0.0
+    return (
+        f"{_count_of(len(documents), 'document')}, {_count_of(chunks, 'chunk')}, "
+        f"{megabytes:.2f} MB in {elapsed_seconds:.1f} s ({rate:.2f} documents/s)"
+    )
 
 
 def submitted_table(submitted: Sequence[Submitted]) -> Table:
@@ -166,6 +223,10 @@ def _seconds(document: Document) -> str:
 
 def _refusal(refusal: PermanentError | None) -> str:
     return "-" if refusal is None else f"{refusal.code}: {refusal}"
+
+
+def _count_of(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _hidden(path: Path) -> bool:

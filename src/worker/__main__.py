@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,7 +35,7 @@ from bootstrap import (
     resolve_services,
 )
 from cli.output import console
-from cli.submission import files_under, result_table, submit_files, wait_for
+from cli.submission import files_under, result_table, submit_files, total_line, wait_for
 from infrastructure.observability import (
     IngestionMetrics,
     MetricsRelay,
@@ -118,9 +119,11 @@ def _demo(settings: Settings, *, once: bool) -> int:
 
 
 def _report(container: Container, submitted: list, once: bool) -> None:
+    started = time.monotonic()
     documents = wait_for(container, submitted, timeout_seconds=600)
     if submitted:
         console().print(result_table(submitted, documents))
+        print(total_line(documents, time.monotonic() - started), flush=True)
     if once:
         os.kill(os.getpid(), signal.SIGTERM)
     else:
