@@ -1,8 +1,8 @@
 """`ingest`: migrate the schema, submit files, and look at documents and the queue.
 
     ingest migrate
-    ingest add PATH... --workspace UUID [--wait]
-    ingest status [DOCUMENT_ID] [--workspace UUID]
+    ingest add PATH... --workspace UUID [--wait] [--force]
+    ingest status [DOCUMENT_ID] [--workspace UUID] [--failed]
     ingest queue
     ingest requeue --failed [--workspace UUID]
     ingest services start|stop|status
@@ -16,12 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
 from redis import Redis
 from redis.exceptions import RedisError
+from rich.table import Table
 
 from application.errors import IngestionError
 from application.ports import UnitOfWorkFactory
@@ -46,7 +48,7 @@ from cli.submission import (
     total_line,
     wait_for,
 )
-from domain import Document
+from domain import Document, DocumentStatus
 from infrastructure.observability import read_queue_stats
 from infrastructure.redaction import masked_url
 from infrastructure.settings import ConfigurationError, Settings, load_settings
@@ -89,12 +91,34 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
         if args.document_id is not None:
             print(_describe(uow.documents.get(args.document_id, args.workspace)))
             return 0
+        if args.failed:
+            failed = uow.documents.list_by_status(DocumentStatus.FAILED, args.workspace)
+            console().print(_failed_table(failed))
+            return 0
         counts = uow.documents.count_by_status(args.workspace)
-    grid = table("status", "documents")
-    for status, count in counts.items():
-        grid.add_row(status.value, str(count))
-    console().print(grid)
+        codes = uow.documents.count_failed_by_error_code(args.workspace)
+    out = console()
+    out.print(_counts_table(("status", "documents"), {s.value: n for s, n in counts.items()}))
+    if codes:
+        out.print()
+        out.print(_counts_table(("error code", "failed documents"), codes))
     return 0
+
+
+def _counts_table(headers: tuple[str, str], counts: Mapping[str, int]) -> Table:
+    grid = table(*headers)
+    for name, count in counts.items():
+        grid.add_row(name, str(count))
+    return grid
+
+
+def _failed_table(failed: Sequence[Document]) -> Table:
+    grid = table("document", "file", "error code", "message")
+    for document in failed:
+        grid.add_row(
+            str(document.id), document.filename, document.error_code, document.error_message
+        )
+    return grid
 
 
 def _queue(settings: Settings, _args: argparse.Namespace) -> int:
@@ -107,6 +131,9 @@ def _queue(settings: Settings, _args: argparse.Namespace) -> int:
     console().print(grid)
     states = ", ".join(f"{count} {state}" for state, count in sorted(stats.workers.items()))
     print(f"workers: {sum(stats.workers.values())}" + (f" ({states})" if states else ""))
+    now = datetime.now(UTC)
+    for name, enqueued_at in stats.head_enqueued_at.items():
+        print(f"next job in {name} has waited {(now - enqueued_at).total_seconds():.0f} s")
     return 0
 
 
@@ -173,11 +200,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
     add.set_defaults(run=_add)
-    status = commands.add_parser("status", help="one document, or counts by status")
+    status = commands.add_parser(
+        "status", help="one document, counts by status and error code, or the failed documents"
+    )
     status.add_argument("document_id", nargs="?", type=UUID)
     status.add_argument("--workspace", type=UUID)
+    status.add_argument(
+        "--failed", action="store_true", help="list failed documents with their reasons"
+    )
     status.set_defaults(run=_status)
-    commands.add_parser("queue", help="queue depth, workers, failed jobs").set_defaults(run=_queue)
+    commands.add_parser(
+        "queue", help="jobs by state, workers by state, how long the next job has waited"
+    ).set_defaults(run=_queue)
     requeue = commands.add_parser("requeue", help="process failed documents again")
     requeue.add_argument("--failed", action="store_true")
     requeue.add_argument("--workspace", type=UUID)
