@@ -68,6 +68,13 @@ class WorkspaceMismatch(PermanentError):
     default_message = "the document belongs to another workspace"
 
 
+class UnreadableFile(PermanentError):
+    """A client could not read the file it meant to submit (permissions, I/O error)."""
+
+    code = "unreadable_file"
+    default_message = "the file could not be read"
+
+
 class ForbiddenJob(PermanentError):
     """The job names a function, or a callback, this worker does not run."""
 

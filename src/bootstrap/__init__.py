@@ -19,8 +19,15 @@ from bootstrap.container import (
     build_container,
 )
 from bootstrap.errors import StartupError
-from bootstrap.services import resolve_services
-from bootstrap.startup import check_startup, migrate, readiness_checks, release_connections
+from bootstrap.services import describe_services, resolve_services
+from bootstrap.startup import (
+    check_database,
+    check_redis,
+    check_startup,
+    migrate,
+    readiness_checks,
+    release_connections,
+)
 
 __all__ = [
     "PROBE_TIMEOUT_SECONDS",
@@ -32,8 +39,11 @@ __all__ = [
     "build_embedder",
     "build_extractor",
     "build_storage",
+    "check_database",
+    "check_redis",
     "check_startup",
     "chunk_token_limit",
+    "describe_services",
     "job_policy",
     "migrate",
     "readiness_checks",

@@ -26,6 +26,23 @@ def resolve_services(settings: Settings) -> Settings:
     return settings.model_copy(update=updates) if updates else settings
 
 
+def describe_services(settings: Settings) -> str:
+    """One line naming the services `settings` use, e.g. `using the embedded Postgres and Redis
+    in /home/me/.local/share/ingestion-worker` or `using DATABASE_URL postgresql://u:***@db/rag
+    and REDIS_URL redis://cache:6379/0` (passwords masked)."""
+    services = (
+        ("Postgres", "DATABASE_URL", settings.database_url),
+        ("Redis", "REDIS_URL", settings.redis_url),
+    )
+    embedded = [name for name, _, url in services if url is None]
+    parts = [f"{setting} {masked_url(url)}" for _, setting, url in services if url is not None]
+    if embedded:
+        parts.append(
+            f"the embedded {' and '.join(embedded)} in {settings.data_dir.expanduser().resolve()}"
+        )
+    return "using " + " and ".join(parts)
+
+
 def secret(value: object) -> str:
     """The plain text of a resolved URL or secret setting."""
     if value is None:

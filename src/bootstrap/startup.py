@@ -30,18 +30,30 @@ def check_startup(container: Container) -> None:
 
     Raises `StartupError` naming the setting or dependency at fault.
     """
+    check_redis(container)
+    check_database(container)
+    _warm_up(container, container.resolve(Settings))
+
+
+def check_redis(container: Container) -> None:
+    """Raise `StartupError` naming REDIS_URL unless Redis answers within the probe timeout."""
     settings = container.resolve(Settings)
     try:
         ping_redis(container.resolve(Redis), PROBE_TIMEOUT_SECONDS)
     except DependencyUnavailable as e:
         raise StartupError(f"REDIS_URL: {masked_url(settings.redis_url)}: {e}") from e
+
+
+def check_database(container: Container) -> None:
+    """Raise `StartupError` naming the setting at fault unless the database answers, its schema
+    is at head and its vectors have the configured embedder's dimension."""
+    settings = container.resolve(Settings)
     engine = container.resolve(Engine)
     try:
         ping_database(engine, PROBE_TIMEOUT_SECONDS)
     except DependencyUnavailable as e:
         raise StartupError(f"DATABASE_URL: {masked_url(settings.database_url)}: {e}") from e
     _check_schema(engine, container.resolve(Embedder))
-    _warm_up(container, settings)
 
 
 def readiness_checks(container: Container) -> dict[str, Callable[[], None]]:

@@ -8,16 +8,32 @@ URLs are shown with their password masked (`infrastructure.observability.masked_
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: The name of this user's data directory (DATA_DIR's default), e.g. ~/.local/share/<name>.
+APP_NAME = "ingestion-worker"
 _POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
+
+
+def default_data_dir() -> Path:
+    """This user's data directory for the embedded services, e.g.
+    `~/.local/share/ingestion-worker` on Linux (`$XDG_DATA_HOME/ingestion-worker` when set).
+
+    For root with no XDG_DATA_HOME it is `/var/lib/ingestion-worker`: the embedded Postgres then
+    runs as its own user, which would need `/root` opened to every user to reach a folder under
+    it."""
+    if os.geteuid() == 0 and not os.environ.get("XDG_DATA_HOME"):
+        return Path("/var/lib") / APP_NAME
+    return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
 class ConfigurationError(ValueError):
@@ -54,10 +70,11 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
     )
 
-    # Services: unset means the embedded default under DATA_DIR.
+    # Services: unset means the embedded default under DATA_DIR, which is per user (not per
+    # folder), so every command of this user, started from anywhere, finds the same services.
     database_url: SecretStr | None = None
     redis_url: SecretStr | None = None
-    data_dir: Path = Path("var")
+    data_dir: Path = Field(default_factory=default_data_dir)
     # With DATABASE_URL set, start-up refuses a schema behind head unless this is true; the
     # embedded database is always migrated (it is ours to manage).
     migrate_on_start: bool = False

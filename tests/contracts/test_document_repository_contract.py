@@ -339,6 +339,59 @@ class DocumentRepositoryContract:
         assert everywhere == {**in_workspace, DocumentStatus.QUEUED: 3}
         assert nowhere == dict.fromkeys(DocumentStatus, 0)
 
+    def test_counting_by_status_can_be_limited_to_some_documents(self, adapter: UowFactory) -> None:
+        workspace = uuid4()
+        watched, other = document(workspace), document(workspace)
+        failed = document(workspace)
+        failed.mark_failed(code="too_large", message="too big", now=T0)
+        self.store(adapter, watched, other, failed)
+
+        with adapter() as uow:
+            counts = uow.documents.count_by_status(document_ids=[watched.id, failed.id, uuid4()])
+
+        assert counts == {
+            **dict.fromkeys(DocumentStatus, 0),
+            DocumentStatus.QUEUED: 1,
+            DocumentStatus.FAILED: 1,
+        }
+
+    def test_failed_documents_are_counted_by_error_code_per_workspace(
+        self, adapter: UowFactory
+    ) -> None:
+        workspace = uuid4()
+        failures = [("too_large", workspace), ("too_large", workspace), ("no_text", workspace)]
+        documents = []
+        for code, in_workspace in [*failures, ("no_text", uuid4())]:
+            failed = document(in_workspace)
+            failed.mark_failed(code=code, message=code, now=T0)
+            documents.append(failed)
+        self.store(adapter, *documents, document(workspace))
+
+        with adapter() as uow:
+            in_workspace = uow.documents.count_failed_by_error_code(workspace)
+            everywhere = uow.documents.count_failed_by_error_code()
+
+        assert in_workspace == {"too_large": 2, "no_text": 1}
+        assert everywhere == {"too_large": 2, "no_text": 2}
+
+    def test_an_identical_upload_is_found_by_workspace_name_and_content(
+        self, adapter: UowFactory
+    ) -> None:
+        workspace = uuid4()
+        first = document(workspace, at=T0)
+        forced_again = document(workspace, at=T0 + timedelta(minutes=1))
+        renamed = document(workspace, name="b.txt")
+        elsewhere = document(uuid4())
+        self.store(adapter, first, forced_again, renamed, elsewhere)
+
+        with adapter() as uow:
+            found = uow.documents.find_identical(workspace, "a.txt", "ab" * 32)
+            changed = uow.documents.find_identical(workspace, "a.txt", "cd" * 32)
+            unknown = uow.documents.find_identical(uuid4(), "a.txt", "ab" * 32)
+
+        assert found is not None and found.id == forced_again.id
+        assert changed is None and unknown is None
+
     def test_an_unreachable_store_raises_dependency_unavailable(
         self, unavailable_adapter: UowFactory
     ) -> None:

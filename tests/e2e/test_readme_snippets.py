@@ -1,5 +1,6 @@
 """The README's Python snippets and `ingest services`, run as a new user would: verbatim, in an
-empty folder, with no settings at all (so on the embedded services), leaving nothing running."""
+empty folder, with no settings at all (so on the embedded services, in a home of their own inside
+that folder), leaving nothing running."""
 
 from __future__ import annotations
 
@@ -42,15 +43,18 @@ def empty_folder() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def fresh_environment() -> dict[str, str]:
-    return {key: os.environ[key] for key in KEPT_ENVIRONMENT if key in os.environ}
+def fresh_environment(folder: Path) -> dict[str, str]:
+    """What a fresh shell passes on, with HOME (and so the per-user data directory, DATA_DIR's
+    default) inside `folder`."""
+    kept = {key: os.environ[key] for key in KEPT_ENVIRONMENT if key in os.environ}
+    return {**kept, "HOME": str(folder / "home"), "XDG_DATA_HOME": str(folder / "home" / "data")}
 
 
 def python(code: str, folder: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=folder,
-        env=fresh_environment(),
+        env=fresh_environment(folder),
         capture_output=True,
         text=True,
         timeout=BOOT_SECONDS,
@@ -61,7 +65,7 @@ def ingest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         cwd=folder,
-        env=fresh_environment(),
+        env=fresh_environment(folder),
         capture_output=True,
         text=True,
         timeout=BOOT_SECONDS,
@@ -125,7 +129,7 @@ def test_serve_answers_every_probe_and_stops_cleanly(
     server = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=empty_folder,
-        env=fresh_environment(),
+        env=fresh_environment(empty_folder),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

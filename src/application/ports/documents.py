@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -33,6 +33,13 @@ class DocumentRepository(Protocol):
         Raises `DocumentNotFound` when no document has this id, and `WorkspaceMismatch` when it
         exists in another workspace (the caller must then leave it untouched).
         """
+        ...
+
+    def find_identical(
+        self, workspace_id: UUID, filename: str, content_sha256: str
+    ) -> Document | None:
+        """The most recently created document in `workspace_id` uploaded as `filename` with
+        these bytes (their SHA-256, hex), or None. Whatever its status; locks nothing."""
         ...
 
     def save(self, document: Document) -> None:
@@ -75,12 +82,20 @@ class DocumentRepository(Protocol):
         """Documents in `status` (optionally in one workspace), oldest first."""
         ...
 
-    def count_by_status(self, workspace_id: UUID | None = None) -> dict[DocumentStatus, int]:
-        """How many documents are in each status (in one workspace, or in all when None).
+    def count_by_status(
+        self, workspace_id: UUID | None = None, *, document_ids: Collection[UUID] | None = None
+    ) -> dict[DocumentStatus, int]:
+        """How many documents are in each status (in one workspace, or in all when None; among
+        `document_ids` only when given, unknown ids ignored).
 
-        Counted by the store without loading the documents; every status is present, with 0
-        when no document has it. Sees what this unit of work's transaction sees.
+        Counted by the store without loading the documents, in one query; every status is
+        present, with 0 when no document has it. Sees what this unit of work's transaction sees.
         """
+        ...
+
+    def count_failed_by_error_code(self, workspace_id: UUID | None = None) -> dict[str, int]:
+        """How many `failed` documents have each error code (in one workspace, or in all when
+        None); codes no failed document has are absent. Counted by the store, in one query."""
         ...
 
 

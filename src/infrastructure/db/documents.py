@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -122,6 +122,22 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             raise WorkspaceMismatch(f"document {document_id} is not in workspace {workspace_id}")
         return _document(row)
 
+    def find_identical(
+        self, workspace_id: UUID, filename: str, content_sha256: str
+    ) -> Document | None:
+        statement = (
+            select(documents)
+            .where(
+                documents.c.workspace_id == workspace_id,
+                documents.c.filename == filename,
+                documents.c.content_sha256 == content_sha256,
+            )
+            .order_by(documents.c.created_at.desc(), documents.c.id)
+            .limit(1)
+        )
+        found = self._documents(statement)
+        return found[0] if found else None
+
     def save(self, document: Document) -> None:
         with unavailable_as_dependency_error():
             updated = self._connection.execute(_update_document(document)).rowcount
@@ -186,14 +202,33 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             statement.order_by(documents.c.created_at, documents.c.id).limit(limit)
         )
 
-    def count_by_status(self, workspace_id: UUID | None = None) -> dict[DocumentStatus, int]:
+    def count_by_status(
+        self, workspace_id: UUID | None = None, *, document_ids: Collection[UUID] | None = None
+    ) -> dict[DocumentStatus, int]:
         statement = select(documents.c.status, func.count()).group_by(documents.c.status)
         if workspace_id is not None:
             statement = statement.where(documents.c.workspace_id == workspace_id)
+        if document_ids is not None:
+            statement = statement.where(documents.c.id.in_(list(document_ids)))
         with unavailable_as_dependency_error():
-            counts = self._connection.execute(statement).all()
-        found = {DocumentStatus(str(status)): cast(int, count) for status, count in counts}
+            rows = self._connection.execute(statement).all()
+        found = {DocumentStatus(str(status)): cast(int, count) for status, count in rows}
         return {**dict.fromkeys(DocumentStatus, 0), **found}
+
+    def count_failed_by_error_code(self, workspace_id: UUID | None = None) -> dict[str, int]:
+        statement = (
+            select(documents.c.error_code, func.count())
+            .where(
+                documents.c.status == DocumentStatus.FAILED.value,
+                documents.c.error_code.is_not(None),
+            )
+            .group_by(documents.c.error_code)
+        )
+        if workspace_id is not None:
+            statement = statement.where(documents.c.workspace_id == workspace_id)
+        with unavailable_as_dependency_error():
+            rows = self._connection.execute(statement).all()
+        return {str(code): cast(int, count) for code, count in rows}
 
     def _documents(self, statement: Any) -> list[Document]:
         with unavailable_as_dependency_error():

@@ -63,6 +63,7 @@ def _documents(metadata: MetaData) -> Table:
         CheckConstraint(f"status IN ({allowed})", name="ck_documents_status"),
         Index("ix_documents_workspace_id", "workspace_id"),
         Index("ix_documents_status_processing_started_at", "status", "processing_started_at"),
+        Index("ix_documents_workspace_id_content_sha256", "workspace_id", "content_sha256"),
     )
 
 

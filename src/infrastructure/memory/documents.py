@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -60,6 +61,19 @@ class InMemoryDocumentRepository(DocumentRepository):
             raise WorkspaceMismatch(f"document {document_id} is not in workspace {workspace_id}")
         return copy.deepcopy(document)
 
+    def find_identical(
+        self, workspace_id: UUID, filename: str, content_sha256: str
+    ) -> Document | None:
+        self._db.check_available()
+        same = [
+            d
+            for d in self.documents.values()
+            if (d.workspace_id, d.filename, d.content_sha256)
+            == (workspace_id, filename, content_sha256)
+        ]
+        newest = max(same, key=lambda d: d.created_at, default=None)
+        return copy.deepcopy(newest)
+
     def save(self, document: Document) -> None:
         if document.id not in self.documents:
             raise DocumentNotFound(f"no document {document.id}")
@@ -103,13 +117,28 @@ class InMemoryDocumentRepository(DocumentRepository):
         found.sort(key=lambda d: d.created_at)
         return [copy.deepcopy(d) for d in found[:limit]]
 
-    def count_by_status(self, workspace_id: UUID | None = None) -> dict[DocumentStatus, int]:
+    def count_by_status(
+        self, workspace_id: UUID | None = None, *, document_ids: Collection[UUID] | None = None
+    ) -> dict[DocumentStatus, int]:
         self._db.check_available()
         counts = dict.fromkeys(DocumentStatus, 0)
         for document in self.documents.values():
-            if workspace_id in (None, document.workspace_id):
+            if workspace_id in (None, document.workspace_id) and (
+                document_ids is None or document.id in document_ids
+            ):
                 counts[document.status] += 1
         return counts
+
+    def count_failed_by_error_code(self, workspace_id: UUID | None = None) -> dict[str, int]:
+        self._db.check_available()
+        codes = [
+            d.error_code
+            for d in self.documents.values()
+            if d.status is DocumentStatus.FAILED
+            and d.error_code is not None
+            and workspace_id in (None, d.workspace_id)
+        ]
+        return dict(Counter(codes))
 
 
 class InMemoryUnitOfWork(UnitOfWork):

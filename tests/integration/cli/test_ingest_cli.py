@@ -53,7 +53,7 @@ def test_queue_shows_counts_by_status_and_workers_by_state(
 
     code, out = ingest("queue")
 
-    header, _rule, row, workers = out.splitlines()
+    header, _rule, row, workers, _next_job_waited = out.splitlines()
     assert code == 0
     assert header.split() == ["queue", "queued", "started", "scheduled", "deferred", "failed"]
     assert row.split() == [worker_settings.queue_name, "3", "0", "0", "0", "0"]
@@ -64,7 +64,7 @@ def queued_document(container: Container) -> Document:
     """A stored, queued document whose job never reached Redis."""
     container.register(JobQueue, instance=InMemoryJobQueue())
     submit: SubmitDocument = container.resolve(SubmitDocument)
-    return submit(SubmitUpload(WORKSPACE, "a.txt", b"some text"))
+    return submit(SubmitUpload(WORKSPACE, "a.txt", b"some text", force=True))
 
 
 def failed_document(container: Container) -> Document:
@@ -86,7 +86,8 @@ def test_status_counts_documents_by_status(ingest: Ingest, app_container: Contai
 
     code, out = ingest("status", "--workspace", str(WORKSPACE))
 
-    counts = dict(line.split() for line in out.splitlines()[2:])
+    by_status = out.split("\n\n")[0]
+    counts = dict(line.split() for line in by_status.splitlines()[2:])
     assert code == 0
     assert counts == {"queued": "1", "processing": "0", "ready": "0", "failed": "2"}
 

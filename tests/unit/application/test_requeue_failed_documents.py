@@ -32,8 +32,8 @@ def fail(world: World, document: Document, code: str = "corrupt_document") -> No
 
 def failed_documents(world: World, count: int) -> list[Document]:
     documents = []
-    for _ in range(count):
-        documents.append(world.submit(SAMPLE))
+    for n in range(count):
+        documents.append(world.submit(SAMPLE, filename=f"notes-{n}.txt"))
         fail(world, documents[-1])
         world.clock.advance(timedelta(seconds=1))
     world.queue.jobs.clear()

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import hashlib
+from uuid import uuid4
 
 import pytest
 
 from application.errors import DependencyUnavailable, DocumentTooLarge, EmptyDocument
+from application.usecases.ingestion import SubmitUpload
 from application.usecases.ingestion.submit_document import storage_key_for
 from domain import DocumentStatus
 
@@ -62,3 +64,40 @@ def test_a_database_outage_stores_no_row_and_enqueues_nothing(world: World) -> N
     with pytest.raises(DependencyUnavailable):
         world.submit(SAMPLE)
     assert world.queue.jobs == []
+
+
+def test_an_identical_upload_returns_the_existing_document_without_a_new_row_or_job(
+    world: World,
+) -> None:
+    first = world.submit(SAMPLE, filename="report.txt")
+
+    again = world.submit(SAMPLE, filename="report.txt")
+
+    assert again.id == first.id
+    assert list(world.db.documents) == [first.id]
+    assert len(world.queue.jobs) == 1
+    assert len(world.storage.blobs) == 1
+
+
+def test_another_name_other_bytes_or_another_workspace_make_a_new_document(
+    world: World,
+) -> None:
+    first = world.submit(SAMPLE, filename="report.txt")
+    renamed = world.submit(SAMPLE, filename="copy.txt")
+    changed = world.submit(SAMPLE + " changed", filename="report.txt")
+    world.workspace_id = uuid4()
+    elsewhere = world.submit(SAMPLE, filename="report.txt")
+
+    assert len({first.id, renamed.id, changed.id, elsewhere.id}) == 4
+    assert len(world.queue.jobs) == 4
+
+
+def test_force_submits_an_identical_upload_again(world: World) -> None:
+    first = world.submit(SAMPLE, filename="report.txt")
+
+    forced = world.submit_use_case()(
+        SubmitUpload(world.workspace_id, "report.txt", SAMPLE.encode(), force=True)
+    )
+
+    assert forced.id != first.id
+    assert len(world.db.documents) == 2 and len(world.queue.jobs) == 2

@@ -22,10 +22,16 @@ class SubmitUpload:
     filename: str
     data: bytes
     media_type: str | None = None
+    #: Submit it even when the workspace has a document of this name with these bytes.
+    force: bool = False
 
 
 class SubmitDocument:
     """Store an upload, record it as a `queued` document and enqueue its processing.
+
+    Idempotent: when the workspace already has a document uploaded under the same filename with
+    the same bytes (SHA-256), that document is returned as it is, and nothing is stored, recorded
+    or enqueued, unless the command says `force`.
 
     Order: the bytes are stored first, then the row is committed, then the job is enqueued,
     so a worker never sees a row without its file. If enqueuing fails the row stays `queued`
@@ -49,8 +55,14 @@ class SubmitDocument:
         self._max_file_bytes = max_file_bytes
 
     def __call__(self, command: SubmitUpload) -> Document:
-        """Submit the upload and return the new document (status `queued`)."""
+        """Submit the upload and return the new document (status `queued`), or the identical
+        one already submitted."""
         self._check(command)
+        content_sha256 = hashlib.sha256(command.data).hexdigest()
+        if not command.force:
+            existing = self._identical(command, content_sha256)
+            if existing is not None:
+                return existing
         document_id = uuid4()
         key = storage_key_for(command.workspace_id, document_id, command.filename)
         self._storage.put(key, command.data)
@@ -60,7 +72,7 @@ class SubmitDocument:
             filename=command.filename,
             storage_key=key,
             size_bytes=len(command.data),
-            content_sha256=hashlib.sha256(command.data).hexdigest(),
+            content_sha256=content_sha256,
             media_type=command.media_type,
             now=self._clock.now(),
         )
@@ -69,6 +81,12 @@ class SubmitDocument:
             uow.commit()
         self._queue.enqueue_processing(document.id, document.workspace_id)
         return document
+
+    def _identical(self, command: SubmitUpload, content_sha256: str) -> Document | None:
+        with self._uow_factory() as uow:
+            return uow.documents.find_identical(
+                command.workspace_id, command.filename, content_sha256
+            )
 
     def _check(self, command: SubmitUpload) -> None:
         if not command.filename.strip():
