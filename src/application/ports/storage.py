@@ -12,7 +12,9 @@ class BlobStorage(Protocol):
 
     Keys are relative, `/`-separated paths such as `workspace/document/report.pdf`; a key that
     is absolute, climbs with `..`, holds a NUL byte or otherwise escapes the store raises
-    `InvalidStorageKey`. Unreachable backends raise `DependencyUnavailable`.
+    `InvalidStorageKey`. Unreachable backends raise `DependencyUnavailable`. A store holds the
+    files of every workspace (under `<workspace_id>/`); it does not know which key belongs to
+    whom, so callers check that a document's key lies under its workspace before reading it.
     """
 
     def put(self, key: str, data: bytes) -> None:

@@ -33,7 +33,11 @@ class LocalBlobStorage(BlobStorage):
     Keys never leave the root: besides `check_key`, every path is walked one directory at a
     time relative to an open descriptor of the root with `O_NOFOLLOW`, so a symbolic link
     anywhere under the root (to a file or a directory, pointing in or out) makes the key an
-    `InvalidStorageKey`, and no link swapped in between check and use can redirect it.
+    `InvalidStorageKey`, and no link swapped in between check and use can redirect it. A file
+    with more than one hard link (`st_nlink` > 1, from the same `fstat` or `lstat` that sizes
+    it) is refused by `get`, `size` and `exists` as `InvalidStorageKey` too: its other name may
+    lie outside the root or under another key, and this store never makes one itself. `put`
+    replaces the name only, so the other link's file is never written.
 
     Writes are atomic: the bytes go to a temporary file in the target directory, are fsynced,
     and `os.replace` puts them in place, so a reader sees the old content or the new, never a
@@ -137,8 +141,11 @@ def _refuse_link(parent: int, name: str, key: str) -> None:
 
 
 def _regular_size(status: os.stat_result, key: str) -> int:
+    """The size of a blob's file: a regular file with no other hard link."""
     if not stat.S_ISREG(status.st_mode):
         raise BlobNotFound(f"nothing is stored under {key!r} (it is not a regular file)")
+    if status.st_nlink > 1:
+        raise InvalidStorageKey(f"storage key {key!r} names a file with another hard link")
     return status.st_size
 
 

@@ -11,6 +11,7 @@ from application.errors import (
     JOB_ERRORS,
     DocumentTooLarge,
     IngestionError,
+    InvalidStorageKey,
     NoChunks,
     PermanentError,
     RetriesExhausted,
@@ -28,6 +29,7 @@ from application.ports import (
     UnitOfWorkFactory,
 )
 from application.retry_policy import RetryPolicy
+from application.usecases.ingestion.submit_document import is_in_workspace
 from domain import Chunk, Document, DocumentStatus, EmbeddedChunk, Vector
 
 
@@ -151,8 +153,14 @@ class ProcessUploadedDocument:
         return self._ingest(attempt, chunks, media_type)
 
     def _read(self, document: Document) -> bytes:
-        """The file's bytes. A refusal names the file by its filename: the storage key is ours,
-        not the user's (the storage's own message stays on the error's cause)."""
+        """The file's bytes. A key outside the document's workspace is refused unread (another
+        workspace's file must never be indexed here). A refusal names the file by its filename:
+        the storage key is ours, not the user's (the storage's own message stays on the error's
+        cause)."""
+        if not is_in_workspace(document.storage_key, document.workspace_id):
+            raise InvalidStorageKey(
+                f"{document.filename!r}: the storage key lies outside the document's workspace"
+            )
         try:
             return self._storage.get(document.storage_key, max_bytes=self._max_file_bytes)
         except PermanentError as error:
