@@ -54,5 +54,18 @@ def check_key(key: str) -> str:
         or key.startswith("/")
         or any(part in ("", ".", "..") for part in parts)
     ):
-        raise InvalidStorageKey(f"storage key {key!r} is not a plain relative path")
+        raise InvalidStorageKey(f"storage key {shown_name(key)} is not a plain relative path")
     return key
+
+
+#: The most characters of a storage key or a file name an error message shows.
+SHOWN_NAME_CHARS = 200
+
+
+def shown_name(name: str) -> str:
+    """A storage key or a file name as error messages show it: quoted, and cut to its first
+    `SHOWN_NAME_CHARS` characters with an ellipsis, so a hostile name cannot blow up a message,
+    a log line or a stored error."""
+    if len(name) <= SHOWN_NAME_CHARS:
+        return repr(name)
+    return repr(name[:SHOWN_NAME_CHARS]) + "…"

@@ -415,6 +415,21 @@ def test_a_storage_key_only_starting_like_the_workspace_is_refused(world: World)
         world.process(document)
 
 
+@pytest.mark.parametrize("limit", [None, 10])
+def test_a_refusal_shows_only_the_start_of_a_huge_file_name(
+    world: World, limit: int | None
+) -> None:
+    document = world.submit(SAMPLE, filename="n" * 100_000 + ".txt")
+    if limit is None:
+        del world.storage.blobs[document.storage_key]
+    else:
+        world.max_file_bytes = limit
+    with pytest.raises(PermanentError):
+        world.process(document)
+    message = world.stored(document).error_message or ""
+    assert 0 < len(message) <= 400
+
+
 def test_bytes_read_are_counted(world: World) -> None:
     world.process(world.submit(SAMPLE))
     assert world.telemetry.bytes == len(SAMPLE.encode())

@@ -28,6 +28,7 @@ from application.ports import (
     TextExtractor,
     UnitOfWorkFactory,
 )
+from application.ports.storage import shown_name
 from application.retry_policy import RetryPolicy
 from application.usecases.ingestion.submit_document import is_in_workspace
 from domain import Chunk, Document, DocumentStatus, EmbeddedChunk, Vector
@@ -159,15 +160,17 @@ class ProcessUploadedDocument:
         cause)."""
         if not is_in_workspace(document.storage_key, document.workspace_id):
             raise InvalidStorageKey(
-                f"{document.filename!r}: the storage key lies outside the document's workspace"
+                f"{shown_name(document.filename)}: its storage key lies outside its workspace"
             )
         try:
             return self._storage.get(document.storage_key, max_bytes=self._max_file_bytes)
         except PermanentError as error:
             if isinstance(error, DocumentTooLarge):
-                message = error.message.replace(repr(document.storage_key), repr(document.filename))
+                message = error.message.replace(
+                    shown_name(document.storage_key), shown_name(document.filename)
+                )
             else:
-                message = f"{document.filename!r}: {error.default_message}"
+                message = f"{shown_name(document.filename)}: {error.default_message}"
             raise type(error)(message) from error
 
     def _ingest(self, attempt: _Attempt, chunks: list[Chunk], media_type: str) -> ProcessingOutcome:
