@@ -11,6 +11,10 @@ from bench.corpus import Corpus, CorpusFile
 from bench.paths import OUT
 from bench.services import Services
 
+#: The workspace every benchmark document belongs to: the worker reads a document's file only
+#: under its workspace's folder, so the corpus is uploaded there.
+WORKSPACE = uuid.UUID("00000000-0000-4000-8000-00000000be4c")
+
 
 @dataclass(frozen=True)
 class Blob:
@@ -44,7 +48,7 @@ class Context:
             self.blobs.append(self.upload(storage, file, f"corpus-{n:05d}"))
 
     def upload(self, storage: Any, file: CorpusFile, folder: str) -> Blob:
-        key = f"{self.size}/{folder}/{file.path.name}"
+        key = f"{WORKSPACE}/{self.size}/{folder}/{file.path.name}"
         if not storage.exists(key) or storage.size(key) != file.size:
             storage.put(key, file.path.read_bytes())
         return Blob(file, key, storage.root / key)

@@ -15,7 +15,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from bench import baseline, database
-from bench.context import Blob, Context, new_queue
+from bench.context import WORKSPACE, Blob, Context, new_queue
 from bench.fleet import bench_worker_command, fleet, our_worker_command, wait_for
 
 RUN_TIMEOUT = 900.0
@@ -72,7 +72,7 @@ def run_ours(
     connection = database.connect(context.services.plain_dsn())
     database.empty_tables(connection)
     engine = make_engine(context.services.database_url)
-    workspace = uuid.uuid4()
+    workspace = WORKSPACE
     ids = database.register_documents(SqlAlchemyUnitOfWorkFactory(engine), workspace, blobs)
     engine.dispose()
     redis = Redis.from_url(context.services.redis_url)

@@ -241,3 +241,31 @@ class FailureHooks(BaseWorker):
             started_job_registry=started_job_registry,
             exc_string=self.describe_failure(job, exc_string),
         )
+
+
+def live_job_ids(queues: list[Queue]) -> set[str]:
+    """The ids of every job on `queues` that may still run: waiting, taken and not yet started
+    (the intermediate list), started, scheduled or deferred. One MULTI/EXEC of reads, so a job
+    moving from one of these to the next while they are read is seen in one of them.
+
+    `Queue.intermediate_queue_key` and `StartedJobRegistry.parse_job_id` (its members are
+    `<job id>:<execution id>`): the registries' public `get_job_ids` run cleanup (a write), one
+    round trip each outside any transaction, and RQ has no public view of the intermediate list.
+    """
+    with queues[0].connection.pipeline(transaction=True) as pipeline:
+        executions: list[bool] = []
+        for queue in queues:
+            for key in (queue.key, queue.intermediate_queue_key):
+                pipeline.lrange(key, 0, -1)
+                executions.append(False)
+            pipeline.zrange(queue.started_job_registry.key, 0, -1)
+            executions.append(True)
+            for registry in (queue.scheduled_job_registry, queue.deferred_job_registry):
+                pipeline.zrange(registry.key, 0, -1)
+                executions.append(False)
+        replies = cast(list[list[bytes]], pipeline.execute())
+    return {
+        StartedJobRegistry.parse_job_id(member.decode()) if execution else member.decode()
+        for execution, members in zip(executions, replies, strict=True)
+        for member in members
+    }

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from application.errors import BlobNotFound, DocumentTooLarge, InvalidStorageKey
+from application.errors import BlobNotFound, DocumentTooLarge, IngestionError, InvalidStorageKey
 from application.ports import BlobStorage
 from infrastructure.memory import InMemoryBlobStorage
 from infrastructure.storage import LocalBlobStorage, S3BlobStorage
@@ -75,9 +75,29 @@ class BlobStorageContract:
             lambda: adapter.get(key),
             lambda: adapter.size(key),
             lambda: adapter.exists(key),
-            ):
+        ):
             with pytest.raises(InvalidStorageKey):
                 operation()
+
+    @pytest.mark.parametrize(
+        "key",
+        ["w/" + "a" * 100_000, "w/" + "a/" * 50_000 + "../x", "a" * 300 + "/" + "b" * 300],
+        ids=["long name", "long and climbing", "long folder"],
+    )
+    def test_an_error_shows_at_most_the_start_of_a_long_key(
+        self, adapter: BlobStorage, key: str
+    ) -> None:
+        for operation in (
+            lambda: adapter.get(key, max_bytes=1),
+            lambda: adapter.size(key),
+            lambda: adapter.put(key, b"too large for max_bytes"),
+            lambda: adapter.get(key, max_bytes=1),
+        ):
+            try:
+                operation()
+            except IngestionError as error:
+                assert len(error.message) <= 400, error.message[:400]
+                assert key[200:] not in error.message
 
 
 class TestInMemoryBlobStorage(BlobStorageContract):

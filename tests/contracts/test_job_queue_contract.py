@@ -55,11 +55,14 @@ class JobQueueContract:
         assert function == PROCESS_DOCUMENT_JOB
         assert args == [str(document_id), str(workspace_id)]
 
-    def test_unfinished_jobs_counts_what_was_enqueued(self, adapter: JobQueue) -> None:
-        assert adapter.unfinished_jobs() == 0
-        adapter.enqueue_processing(uuid4(), uuid4())
-        adapter.enqueue_processing(uuid4(), uuid4())
-        assert adapter.unfinished_jobs() == 2
+    def test_documents_with_live_jobs_are_those_enqueued(self, adapter: JobQueue) -> None:
+        first, second, never = uuid4(), uuid4(), uuid4()
+        assert adapter.documents_with_live_jobs([first, second, never]) == set()
+        adapter.enqueue_processing(first, uuid4())
+        adapter.enqueue_processing(second, uuid4())
+        assert adapter.documents_with_live_jobs([first, second, never]) == {first, second}
+        assert adapter.documents_with_live_jobs([second]) == {second}
+        assert adapter.documents_with_live_jobs([]) == set()
 
     def test_the_same_document_may_be_enqueued_twice(self, adapter: JobQueue) -> None:
         document_id, workspace_id = uuid4(), uuid4()
@@ -79,15 +82,16 @@ class JobQueueContract:
         assert job.workspace_id == workspace_id
         assert before <= job.taken_at <= datetime.now(UTC)
         assert adapter.abandoned_jobs(before, limit=10) == []
-        assert adapter.unfinished_jobs() == 1
+        assert adapter.documents_with_live_jobs([document_id]) == {document_id}
 
     def test_running_it_again_puts_the_same_job_back_at_the_head_once(
         self, adapter: JobQueue
     ) -> None:
-        first = adapter.enqueue_processing(uuid4(), uuid4())
-        second = adapter.enqueue_processing(uuid4(), uuid4())
+        documents = [uuid4(), uuid4(), uuid4()]
+        first = adapter.enqueue_processing(documents[0], uuid4())
+        second = adapter.enqueue_processing(documents[1], uuid4())
         self.abandon(adapter, first)
-        third = adapter.enqueue_processing(uuid4(), uuid4())
+        third = adapter.enqueue_processing(documents[2], uuid4())
         [job] = adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=10)
 
         assert adapter.retire_abandoned(job, run_again=True) is True
@@ -95,11 +99,12 @@ class JobQueueContract:
 
         assert self.waiting(adapter) == [first, second, third]
         assert adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=10) == []
-        assert adapter.unfinished_jobs() == 3
+        assert adapter.documents_with_live_jobs(documents) == set(documents)
         assert self.failed(adapter) == []
 
     def test_retiring_it_for_good_records_it_failed(self, adapter: JobQueue) -> None:
-        job_id = adapter.enqueue_processing(uuid4(), uuid4())
+        document_id = uuid4()
+        job_id = adapter.enqueue_processing(document_id, uuid4())
         self.abandon(adapter, job_id)
         [job] = adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=10)
 
@@ -108,14 +113,13 @@ class JobQueueContract:
 
         assert self.failed(adapter) == [job_id]
         assert self.waiting(adapter) == []
-        assert adapter.unfinished_jobs() == 0
+        assert adapter.documents_with_live_jobs([document_id]) == set()
 
     def test_the_listing_stops_at_the_limit(self, adapter: JobQueue) -> None:
         for _ in range(3):
             self.abandon(adapter, adapter.enqueue_processing(uuid4(), uuid4()))
 
         assert len(adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=2)) == 2
-
 
     def test_one_recovery_turn_per_interval_whoever_asks(self, adapter: JobQueue) -> None:
         interval = timedelta(minutes=5)
@@ -204,19 +208,66 @@ class TestRqJobQueue(JobQueueContract):
         with pytest.raises(DependencyUnavailable):
             queue.enqueue_processing(uuid4(), uuid4())
         with pytest.raises(DependencyUnavailable):
-            queue.unfinished_jobs()
+            queue.documents_with_live_jobs([uuid4()])
 
-    def test_unfinished_jobs_include_every_consumed_queue_and_retries(
+    def test_live_jobs_include_every_consumed_queue_retries_and_the_far_future(
         self, redis_url: str, redis_connection: Redis
     ) -> None:
         policy = JobPolicy(job_timeout=30, result_ttl=60, failure_ttl=120, retry_intervals=())
         adapter = RqJobQueue(connect(redis_url), QUEUE, policy, consumed_queues=[QUEUE, "other"])
+        elsewhere, retried, scheduled, deferred, orphan = (uuid4() for _ in range(5))
         Queue("other", connection=redis_connection, serializer=SERIALIZER).enqueue_call(
-            PROCESS_DOCUMENT_JOB, args=(str(uuid4()), str(uuid4()))
+            PROCESS_DOCUMENT_JOB, args=(str(elsewhere), str(uuid4()))
         )
-        retry_later = Queue(QUEUE, connection=redis_connection, serializer=SERIALIZER)
-        retry_later.enqueue_in(timedelta(hours=1), PROCESS_DOCUMENT_JOB, str(uuid4()), str(uuid4()))
-        assert adapter.unfinished_jobs() == 2
+        queue = rq_queue(redis_connection)
+        queue.enqueue_in(timedelta(hours=1), PROCESS_DOCUMENT_JOB, str(retried), str(uuid4()))
+        queue.enqueue_at(
+            datetime(2099, 1, 1, tzinfo=UTC), PROCESS_DOCUMENT_JOB, str(scheduled), str(uuid4())
+        )
+        blocker = queue.enqueue_call("builtins.print", args=("not ours",))
+        queue.enqueue_call(
+            PROCESS_DOCUMENT_JOB,
+            args=(str(deferred), str(uuid4())),
+            depends_on=blocker,
+        )
+
+        live = adapter.documents_with_live_jobs([elsewhere, retried, scheduled, deferred, orphan])
+
+        assert live == {elsewhere, retried, scheduled, deferred}
+
+    def test_a_job_of_another_function_or_with_other_arguments_is_not_a_documents_job(
+        self, adapter: RqJobQueue, redis_connection: Redis
+    ) -> None:
+        document_id = uuid4()
+        queue = rq_queue(redis_connection)
+        queue.enqueue_call("builtins.print", args=(str(document_id), str(uuid4())))
+        queue.enqueue_call(PROCESS_DOCUMENT_JOB, args=(str(document_id), str(uuid4()), "extra"))
+
+        assert adapter.documents_with_live_jobs([document_id]) == set()
+
+    def test_a_damaged_job_on_the_queue_hides_no_other_job(
+        self, adapter: RqJobQueue, redis_connection: Redis
+    ) -> None:
+        document_id = uuid4()
+        queue = rq_queue(redis_connection)
+        for job_id, fields in (("no-data", {"origin": QUEUE}), ("bad-date", {"created_at": "x"})):
+            redis_connection.hset(f"rq:job:{job_id}", mapping={"data": b"junk", **fields})
+            redis_connection.rpush(queue.key, job_id)
+        redis_connection.hdel("rq:job:no-data", "data")
+        adapter.enqueue_processing(document_id, uuid4())
+
+        assert adapter.documents_with_live_jobs([document_id, uuid4()]) == {document_id}
+
+    def test_reading_live_jobs_writes_nothing(
+        self, adapter: RqJobQueue, redis_connection: Redis
+    ) -> None:
+        document_id = uuid4()
+        adapter.enqueue_processing(document_id, uuid4())
+        take(redis_connection)  # taken, never started: RQ's cleanup would record when it saw it
+        keys_before = sorted(redis_connection.keys("*"))
+
+        assert adapter.documents_with_live_jobs([document_id]) == {document_id}
+        assert sorted(redis_connection.keys("*")) == keys_before
 
     def test_a_job_taken_and_never_started_is_listed_once_first_seen_before_the_cutoff(
         self, adapter: RqJobQueue, redis_connection: Redis

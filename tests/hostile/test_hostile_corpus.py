@@ -219,6 +219,14 @@ def _symlink_to(target: str) -> Callable[[Path], None]:
     return change
 
 
+def _hard_link_outside(path: Path) -> None:
+    """The blob replaced by a hard link to a file outside the storage root (same filesystem)."""
+    outside = path.parents[3] / f"outside-{path.name}"
+    outside.write_bytes(b"a file outside the storage root, never to be indexed")
+    path.unlink()
+    os.link(outside, path)
+
+
 def _empty(path: Path) -> None:
     path.write_bytes(b"")
 
@@ -295,6 +303,16 @@ CASES = [
         "symbolic link to /etc/passwd",
         "invalid_storage_key",
         lambda c: c.upload_then("link.txt", TEXT, _symlink_to("/etc/passwd")),
+    ),
+    Case(
+        "hard link to a file outside the storage root",
+        "invalid_storage_key",
+        lambda c: c.upload_then("hardlink.txt", TEXT, _hard_link_outside),
+    ),
+    Case(
+        "storage key of another workspace's file",
+        "invalid_storage_key",
+        lambda c: c.row_with_key(c.bystander.storage_key),
     ),
     Case(
         "storage key climbing out",

@@ -30,8 +30,9 @@ class Embedder(Protocol):
     @property
     def token_counter(self) -> TokenCounter:
         """Counts tokens as this embedder reads them: the model's own tokenizer when it has one,
-        else an estimate (words and punctuation marks). The chunker sizes chunks with it, so a
-        chunk within `max_input_tokens` by this count is read whole."""
+        else an estimate (words, a long one per 16 characters, and punctuation marks). The
+        chunker sizes chunks with it, so a chunk within `max_input_tokens` by this count is read
+        whole."""
         ...
 
     @property

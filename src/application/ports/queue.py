@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -34,11 +35,15 @@ class JobQueue(Protocol):
         """
         ...
 
-    def unfinished_jobs(self) -> int:
-        """How many jobs on the consumed queues are not finished yet: waiting, scheduled for a
-        retry, deferred or running. Reads counts without side effects (no registry cleanup).
+    def documents_with_live_jobs(self, document_ids: Collection[UUID]) -> set[UUID]:
+        """Those of `document_ids` that a processing job on the consumed queues may still run:
+        one waiting, scheduled (a retry, or any moment in the future), deferred, or taken by a
+        worker and not finished (abandoned ones included until `retire_abandoned`).
 
-        Raises `DependencyUnavailable` when the queue cannot be reached.
+        Reads only (no registry cleanup, nothing recorded): a job that moves on between two
+        states while it is read still counts. Jobs of other functions, or whose arguments are
+        not two UUIDs, belong to no document. Raises `DependencyUnavailable` when the queue
+        cannot be reached.
         """
         ...
 
@@ -48,7 +53,7 @@ class JobQueue(Protocol):
         checks (its worker stopped reporting on it). With `taken_before` older than the job
         timeout, a live job is never listed.
 
-        Takes nothing: each listed job still counts as unfinished until `retire_abandoned`.
+        Takes nothing: each listed job stays live until `retire_abandoned`.
         Jobs of other functions, or whose arguments are not two UUIDs, are not listed (the
         queue's own cleanup keeps them). Raises `DependencyUnavailable` when the queue cannot
         be reached.

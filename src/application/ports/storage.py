@@ -12,7 +12,9 @@ class BlobStorage(Protocol):
 
     Keys are relative, `/`-separated paths such as `workspace/document/report.pdf`; a key that
     is absolute, climbs with `..`, holds a NUL byte or otherwise escapes the store raises
-    `InvalidStorageKey`. Unreachable backends raise `DependencyUnavailable`.
+    `InvalidStorageKey`. Unreachable backends raise `DependencyUnavailable`. A store holds the
+    files of every workspace (under `<workspace_id>/`); it does not know which key belongs to
+    whom, so callers check that a document's key lies under its workspace before reading it.
     """
 
     def put(self, key: str, data: bytes) -> None:
@@ -52,5 +54,18 @@ def check_key(key: str) -> str:
         or key.startswith("/")
         or any(part in ("", ".", "..") for part in parts)
     ):
-        raise InvalidStorageKey(f"storage key {key!r} is not a plain relative path")
+        raise InvalidStorageKey(f"storage key {shown_name(key)} is not a plain relative path")
     return key
+
+
+#: The most characters of a storage key or a file name an error message shows.
+SHOWN_NAME_CHARS = 200
+
+
+def shown_name(name: str) -> str:
+    """A storage key or a file name as error messages show it: quoted, and cut to its first
+    `SHOWN_NAME_CHARS` characters with an ellipsis, so a hostile name cannot blow up a message,
+    a log line or a stored error."""
+    if len(name) <= SHOWN_NAME_CHARS:
+        return repr(name)
+    return repr(name[:SHOWN_NAME_CHARS]) + "…"

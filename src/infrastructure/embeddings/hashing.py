@@ -21,9 +21,9 @@ class HashingEmbedder(Embedder):
 
     Lexical, not semantic: texts sharing words land close. Instant and reproducible across
     processes and machines (BLAKE2b, not Python's salted `hash`). Tokens are counted with
-    `RegexTokenCounter` (words and punctuation marks), the documented approximation used when
-    there is no model tokenizer. A bounded per-process memo of each word's
-    bucket keeps repeated words from being hashed again. Never raises for any text.
+    `RegexTokenCounter` (words, a long one per 16 characters, and punctuation marks), the
+    documented approximation used when there is no model tokenizer. A bounded per-process memo
+    of each word's bucket keeps repeated words from being hashed again. Never raises for any text.
     """
 
     def __init__(self, *, dimension: int) -> None:

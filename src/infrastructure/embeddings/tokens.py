@@ -25,6 +25,9 @@ _WORD = 1
 _MARK = 2
 _BLOCK_CHARS = 1 << 20
 _PIECE_CHARS = 4096
+#: The longest token `RegexTokenCounter` counts: a longer run of word characters is one token per
+#: this many characters, as a subword tokenizer splits a word it does not know into pieces.
+WORD_PIECE_CHARS = 16
 _WHITESPACE = re.compile(r"\s")
 _WORD_CHAR = re.compile(r"\w")
 _SPACE_CHAR = re.compile(r"\s")
@@ -62,10 +65,12 @@ class NumpyTokenSpans(TokenSpans):
 
 
 class RegexTokenCounter(TokenCounter):
-    """Words and punctuation marks, `\\w+|[^\\w\\s]` (the estimate used without a model tokenizer).
+    """Words and punctuation marks, `\\w{1,16}|[^\\w\\s]` (the estimate used without a model
+    tokenizer): a word longer than `WORD_PIECE_CHARS` (16) characters counts one token per 16
+    of them, so no token of the estimate hides an unbounded run of letters from the chunker.
 
     Computed with numpy over character classes rather than a regex scan, so a 20 MB text takes a
-    fraction of a second; the result equals `len(re.findall(r"\\w+|[^\\w\\s]", text))`. The
+    fraction of a second; the result equals `len(re.findall(r"\\w{1,16}|[^\\w\\s]", text))`. The
     text is classified `block_chars` characters at a time, so the working arrays follow the
     block, not the text (a 50 MB section once took 520 MB of them at its peak).
     """
@@ -86,6 +91,7 @@ class RegexTokenCounter(TokenCounter):
     def token_spans(self, text: str) -> NumpyTokenSpans:
         starts: list[Offsets] = [np.zeros(0, dtype=np.int64)]
         ends: list[Offsets] = [np.zeros(0, dtype=np.int64)]
+        run_start = 0  # where the run of word characters reaching the current block began
         word_before = False
         for begin in range(0, len(text), self._block_chars):
             stop = min(begin + self._block_chars, len(text))
@@ -98,9 +104,15 @@ class RegexTokenCounter(TokenCounter):
             after = np.empty_like(word)
             after[-1] = stop < len(text) and self._classes(text[stop])[0] == _WORD
             after[:-1] = word[1:]
-            starts.append(np.flatnonzero((word & ~before) | mark) + begin)
-            ends.append(np.flatnonzero((word & ~after) | mark) + (begin + 1))
+            offsets = np.arange(begin, stop, dtype=np.int64)
+            run_starts = np.where(word & ~before, offsets, run_start if word_before else 0)
+            np.maximum.accumulate(run_starts, out=run_starts)
+            in_run = (offsets - run_starts) % WORD_PIECE_CHARS
+            starts.append(offsets[(word & (~before | (in_run == 0))) | mark])
+            piece_end = word & (~after | (in_run == WORD_PIECE_CHARS - 1))
+            ends.append(offsets[piece_end | mark] + 1)
             word_before = bool(word[-1])
+            run_start = int(run_starts[-1])
         return NumpyTokenSpans(np.concatenate(starts), np.concatenate(ends))
 
     def count(self, text: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -14,7 +15,7 @@ class InMemoryJobQueue(JobQueue):
     """Records enqueued jobs in `jobs`; a test "runs" jobs by removing them from that list.
 
     `abandon(job_id, taken_at)` plays a worker that took a job and died: the job moves to
-    `abandoned` (still unfinished) until retired; retired jobs that do not run again are
+    `abandoned` (still live) until retired; retired jobs that do not run again are
     recorded in `failed`. `presumed_dead=True` lists the job whatever the cutoff, as a queue's
     own liveness check would.
     """
@@ -34,9 +35,11 @@ class InMemoryJobQueue(JobQueue):
         self.jobs.append((job_id, document_id, workspace_id))
         return job_id
 
-    def unfinished_jobs(self) -> int:
+    def documents_with_live_jobs(self, document_ids: Collection[UUID]) -> set[UUID]:
         self._check_available()
-        return len(self.jobs) + len(self.abandoned)
+        live = {document_id for _, document_id, _ in self.jobs}
+        live.update(job.document_id for job in self.abandoned)
+        return live.intersection(document_ids)
 
     def abandoned_jobs(self, taken_before: datetime, limit: int) -> list[AbandonedJob]:
         self._check_available()

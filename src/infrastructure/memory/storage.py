@@ -8,7 +8,7 @@ from application.errors import (
     DocumentTooLarge,
 )
 from application.ports import BlobStorage
-from application.ports.storage import check_key
+from application.ports.storage import check_key, shown_name
 
 
 class InMemoryBlobStorage(BlobStorage):
@@ -23,7 +23,7 @@ class InMemoryBlobStorage(BlobStorage):
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         size = self.size(key)
         if max_bytes is not None and size > max_bytes:
-            raise DocumentTooLarge(f"{key!r} is {size} bytes; the limit is {max_bytes}")
+            raise DocumentTooLarge(f"{shown_name(key)} is {size} bytes; the limit is {max_bytes}")
         return self.blobs[key]
 
     def size(self, key: str) -> int:
@@ -31,7 +31,7 @@ class InMemoryBlobStorage(BlobStorage):
         try:
             return len(self.blobs[check_key(key)])
         except KeyError:
-            raise BlobNotFound(f"nothing is stored under {key!r}") from None
+            raise BlobNotFound(f"nothing is stored under {shown_name(key)}") from None
 
     def exists(self, key: str) -> bool:
         self._check_available()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,12 +14,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import (
-    DeferredJobRegistry,
-    FailedJobRegistry,
-    ScheduledJobRegistry,
-    StartedJobRegistry,
-)
+from rq.registry import FailedJobRegistry
 
 from application.errors import DependencyUnavailable
 from application.ports import AbandonedJob, JobQueue
@@ -31,11 +26,15 @@ from infrastructure.rq_internals import (
     forget_first_seen,
     intermediate_job_ids,
     intermediate_list_key,
+    live_job_ids,
     overdue_in_intermediate,
     put_back_at_the_head,
     started_executions,
     started_registry_entry,
 )
+
+#: How many jobs one pipeline fetches while looking for documents' live jobs.
+_FETCH_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +74,7 @@ class RqJobQueue(JobQueue):
         *,
         consumed_queues: Sequence[str],
     ) -> None:
-        """Enqueue on `queue_name`; count unfinished jobs on it and on `consumed_queues`."""
+        """Enqueue on `queue_name`; find live and abandoned jobs on it and on `consumed_queues`."""
         self._queue = Queue(queue_name, connection=connection, serializer=SERIALIZER)
         self._policy = policy
         self._connection = connection
@@ -83,7 +82,6 @@ class RqJobQueue(JobQueue):
         self._consumed = {
             name: Queue(name, connection=connection, serializer=SERIALIZER) for name in names
         }
-        self._count_keys = _count_keys(names, connection)
         self._turn_key = f"ingestion:recovery-turn:{queue_name}"
 
     def enqueue_processing(self, document_id: UUID, workspace_id: UUID) -> str:
@@ -107,17 +105,26 @@ class RqJobQueue(JobQueue):
             raise DependencyUnavailable(f"could not enqueue on Redis: {e}") from e
         return job.id
 
-    def unfinished_jobs(self) -> int:
-        pipeline = self._connection.pipeline(transaction=False)
-        for kind, key in self._count_keys:
-            if kind == "list":
-                pipeline.llen(key)
-            else:
-                pipeline.zcard(key)
+    def documents_with_live_jobs(self, document_ids: Collection[UUID]) -> set[UUID]:
+        """The live job ids of every consumed queue in one MULTI/EXEC of reads, then those jobs
+        in pipelines of `_FETCH_BATCH`, until each document asked about has been found."""
+        wanted = set(document_ids)
+        live: set[UUID] = set()
+        if not wanted:
+            return live
         try:
-            return sum(pipeline.execute())
+            job_ids = sorted(live_job_ids(list(self._consumed.values())))
+            for begin in range(0, len(job_ids), _FETCH_BATCH):
+                batch = job_ids[begin : begin + _FETCH_BATCH]
+                for job in self._fetch_many(batch):
+                    arguments = _document_arguments(job)
+                    if arguments is not None and arguments[0] in wanted:
+                        live.add(arguments[0])
+                if live == wanted:
+                    break
         except (RedisError, OSError) as e:
-            raise DependencyUnavailable(f"could not count jobs on Redis: {e}") from e
+            raise DependencyUnavailable(f"could not read live jobs on Redis: {e}") from e
+        return live
 
     def abandoned_jobs(self, taken_before: datetime, limit: int) -> list[AbandonedJob]:
         cutoff = taken_before.timestamp()
@@ -176,20 +183,45 @@ class RqJobQueue(JobQueue):
         except (RedisError, OSError) as e:
             raise DependencyUnavailable(f"could not take the recovery turn on Redis: {e}") from e
 
+    def _fetch_many(self, job_ids: list[str]) -> list[Job]:
+        """The jobs `job_ids` that exist and can be read, in one pipeline. `Job.fetch_many`
+        would do, but one damaged job hash fails its whole batch."""
+        with self._connection.pipeline(transaction=False) as pipeline:
+            for job_id in job_ids:
+                pipeline.hgetall(Job.key_for(job_id))
+            hashes = pipeline.execute()
+        jobs: list[Job] = []
+        for job_id, stored in zip(job_ids, hashes, strict=True):
+            job = Job(job_id, connection=self._connection, serializer=SERIALIZER)
+            try:
+                job.restore(stored)
+            except (NoSuchJobError, ValueError, TypeError, KeyError):
+                continue
+            jobs.append(job)
+        return jobs
+
     def _document_arguments(self, job_id: str) -> tuple[UUID, UUID] | None:
         """The job's (document id, workspace id) if it is a processing job, else None."""
         try:
             job = Job.fetch(job_id, connection=self._connection, serializer=SERIALIZER)
-            if job.func_name != PROCESS_DOCUMENT_JOB or len(job.args) > 2:
-                return None
-            named = dict(zip(("document_id", "workspace_id"), job.args, strict=False))
-            named.update(job.kwargs)
-            document_id, workspace_id = named.pop("document_id"), named.pop("workspace_id")
-            if named or not isinstance(document_id, str) or not isinstance(workspace_id, str):
-                return None
-            return UUID(document_id), UUID(workspace_id)
-        except (NoSuchJobError, DeserializationError, KeyError, ValueError):
+        except NoSuchJobError:
             return None
+        return _document_arguments(job)
+
+
+def _document_arguments(job: Job) -> tuple[UUID, UUID] | None:
+    """`job`'s (document id, workspace id) if it is a processing job, else None."""
+    try:
+        if job.func_name != PROCESS_DOCUMENT_JOB or len(job.args) > 2:
+            return None
+        named = dict(zip(("document_id", "workspace_id"), job.args, strict=False))
+        named.update(job.kwargs)
+        document_id, workspace_id = named.pop("document_id"), named.pop("workspace_id")
+        if named or not isinstance(document_id, str) or not isinstance(workspace_id, str):
+            return None
+        return UUID(document_id), UUID(workspace_id)
+    except (DeserializationError, KeyError, ValueError):
+        return None
 
 
 def _taken_and_abandoned(queue: Queue, cutoff: float) -> list[tuple[str, float, str]]:
@@ -229,14 +261,3 @@ def _record_abandoned(job: Job, queue: Queue, pipeline: Any) -> None:
         exc_string="abandoned: the worker that took it stopped before it ended; not run again",
         pipeline=pipeline,
     )
-
-
-def _count_keys(queue_names: Sequence[str], connection: Redis) -> list[tuple[str, str]]:
-    """The Redis keys holding each queue's waiting, scheduled, deferred and running jobs."""
-    keys: list[tuple[str, str]] = []
-    for name in queue_names:
-        queue = Queue(name, connection=connection, serializer=SERIALIZER)
-        keys.append(("list", queue.key))
-        for registry in (ScheduledJobRegistry, DeferredJobRegistry, StartedJobRegistry):
-            keys.append(("zset", registry(queue=queue).key))
-    return keys

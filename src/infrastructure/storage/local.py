@@ -18,7 +18,7 @@ from application.errors import (
     InvalidStorageKey,
 )
 from application.ports import BlobStorage
-from application.ports.storage import check_key
+from application.ports.storage import check_key, shown_name
 
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK so that a FIFO planted under the root cannot hang a reader; no effect on files.
@@ -33,7 +33,11 @@ class LocalBlobStorage(BlobStorage):
     Keys never leave the root: besides `check_key`, every path is walked one directory at a
     time relative to an open descriptor of the root with `O_NOFOLLOW`, so a symbolic link
     anywhere under the root (to a file or a directory, pointing in or out) makes the key an
-    `InvalidStorageKey`, and no link swapped in between check and use can redirect it.
+    `InvalidStorageKey`, and no link swapped in between check and use can redirect it. A file
+    with more than one hard link (`st_nlink` > 1, from the same `fstat` or `lstat` that sizes
+    it) is refused by `get`, `size` and `exists` as `InvalidStorageKey` too: its other name may
+    lie outside the root or under another key, and this store never makes one itself. `put`
+    replaces the name only, so the other link's file is never written.
 
     Writes are atomic: the bytes go to a temporary file in the target directory, are fsynced,
     and `os.replace` puts them in place, so a reader sees the old content or the new, never a
@@ -67,7 +71,9 @@ class LocalBlobStorage(BlobStorage):
             try:
                 size = _regular_size(os.fstat(descriptor), key)
                 if max_bytes is not None and size > max_bytes:
-                    raise DocumentTooLarge(f"{key!r} is {size} bytes; the limit is {max_bytes}")
+                    raise DocumentTooLarge(
+                        f"{shown_name(key)} is {size} bytes; the limit is {max_bytes}"
+                    )
                 with open(descriptor, "rb", closefd=False) as file:
                     return file.read()
             finally:
@@ -114,8 +120,8 @@ def _open_directory(parent: int, name: str, key: str, create: bool) -> int:
     except NotADirectoryError as error:
         _lstat(parent, name, key)
         if create:
-            raise InvalidStorageKey(f"storage key {key!r} runs through a file") from error
-        raise BlobNotFound(f"nothing is stored under {key!r}") from error
+            raise InvalidStorageKey(f"storage key {shown_name(key)} runs through a file") from error
+        raise BlobNotFound(f"nothing is stored under {shown_name(key)}") from error
 
 
 def _make_directory(parent: int, name: str) -> None:
@@ -127,7 +133,7 @@ def _lstat(parent: int, name: str, key: str) -> os.stat_result:
     """`lstat` of `name`; a symbolic link there makes `key` invalid."""
     status = os.stat(name, dir_fd=parent, follow_symlinks=False)
     if stat.S_ISLNK(status.st_mode):
-        raise InvalidStorageKey(f"storage key {key!r} passes through a symbolic link")
+        raise InvalidStorageKey(f"storage key {shown_name(key)} passes through a symbolic link")
     return status
 
 
@@ -137,8 +143,11 @@ def _refuse_link(parent: int, name: str, key: str) -> None:
 
 
 def _regular_size(status: os.stat_result, key: str) -> int:
+    """The size of a blob's file: a regular file with no other hard link."""
     if not stat.S_ISREG(status.st_mode):
-        raise BlobNotFound(f"nothing is stored under {key!r} (it is not a regular file)")
+        raise BlobNotFound(f"nothing is stored under {shown_name(key)} (it is not a regular file)")
+    if status.st_nlink > 1:
+        raise InvalidStorageKey(f"storage key {shown_name(key)} names a file with a hard link")
     return status.st_size
 
 
@@ -162,12 +171,16 @@ def _translated(key: str, reading: bool = False) -> Iterator[None]:
     try:
         yield
     except FileNotFoundError as error:
-        raise BlobNotFound(f"nothing is stored under {key!r}") from error
+        raise BlobNotFound(f"nothing is stored under {shown_name(key)}") from error
     except (IsADirectoryError, NotADirectoryError) as error:
-        raise InvalidStorageKey(f"storage key {key!r} collides with a folder") from error
+        raise InvalidStorageKey(f"storage key {shown_name(key)} collides with a folder") from error
     except OSError as error:
         if error.errno in _KEY_ERRNOS:
-            raise InvalidStorageKey(f"storage key {key!r} is not usable here: {error}") from error
+            raise InvalidStorageKey(
+                f"storage key {shown_name(key)} is not usable here: {error.strerror}"
+            ) from error
         if reading:
             raise BlobUnreadable(f"the stored file cannot be read: {error.strerror}") from error
-        raise DependencyUnavailable(f"local storage failed for {key!r}: {error}") from error
+        raise DependencyUnavailable(
+            f"local storage failed for {shown_name(key)}: {error.strerror}"
+        ) from error

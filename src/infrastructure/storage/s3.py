@@ -18,9 +18,10 @@ from application.errors import (
     InvalidStorageKey,
 )
 from application.ports import BlobStorage
-from application.ports.storage import check_key
+from application.ports.storage import check_key, shown_name
 
 _MAX_KEY_BYTES = 1024
+_BRIEF_CHARS = 300
 _NOT_FOUND_CODES = {"NoSuchKey", "NotFound", "404"}
 _BAD_KEY_CODES = {"KeyTooLongError", "InvalidObjectName"}
 
@@ -89,11 +90,13 @@ class S3BlobStorage(BlobStorage):
             size = int(response["ContentLength"])
             if max_bytes is not None and size > max_bytes:
                 body.close()
-                raise DocumentTooLarge(f"{key!r} is {size} bytes; the limit is {max_bytes}")
+                raise DocumentTooLarge(
+                    f"{shown_name(key)} is {size} bytes; the limit is {max_bytes}"
+                )
             with body:
                 data: bytes = body.read() if max_bytes is None else body.read(max_bytes + 1)
             if max_bytes is not None and len(data) > max_bytes:
-                raise DocumentTooLarge(f"{key!r} is over the limit of {max_bytes} bytes")
+                raise DocumentTooLarge(f"{shown_name(key)} is over the limit of {max_bytes} bytes")
             return data
 
     def size(self, key: str) -> int:
@@ -123,9 +126,18 @@ def _translated(key: str) -> Iterator[None]:
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", ""))
         if code in _NOT_FOUND_CODES:
-            raise BlobNotFound(f"nothing is stored under {key!r}") from error
+            raise BlobNotFound(f"nothing is stored under {shown_name(key)}") from error
         if code in _BAD_KEY_CODES:
-            raise InvalidStorageKey(f"S3 refused the key {key!r}: {code}") from error
-        raise DependencyUnavailable(f"S3 failed for {key!r}: {code or error}") from error
+            raise InvalidStorageKey(f"S3 refused the key {shown_name(key)}: {code}") from error
+        detail = code or _brief(error)
+        raise DependencyUnavailable(f"S3 failed for {shown_name(key)}: {detail}") from error
     except BotoCoreError as error:
-        raise DependencyUnavailable(f"S3 is unreachable for {key!r}: {error}") from error
+        raise DependencyUnavailable(
+            f"S3 is unreachable for {shown_name(key)}: {_brief(error)}"
+        ) from error
+
+
+def _brief(error: Exception) -> str:
+    """botocore's text for `error`, cut short: it may quote the request's URL, key included."""
+    text = str(error)
+    return text if len(text) <= _BRIEF_CHARS else text[:_BRIEF_CHARS] + "…"

@@ -252,3 +252,19 @@ def test_failure_hooks_match_rqs_failure_handling() -> None:
     assert list(handled) == ["self", "job", "exc_info"], (
         "BaseWorker.handle_exception changed its parameters" + SEE
     )
+
+
+def test_live_job_ids_sees_a_job_in_every_state_that_may_still_run(queue: Queue) -> None:
+    taken, started = enqueue(queue), enqueue(queue)
+    assert take(queue).id == taken.id
+    assert take(queue).id == started.id
+    worker(queue).prepare_execution(started)
+    waiting = enqueue(queue)
+    scheduled = queue.enqueue_in(timedelta(hours=1), PROCESS_DOCUMENT_JOB, "a", "b")
+    deferred = queue.enqueue_call(PROCESS_DOCUMENT_JOB, args=("a", "b"), depends_on=waiting)
+
+    live = rq_internals.live_job_ids([queue])
+
+    assert live == {waiting.id, taken.id, started.id, scheduled.id, deferred.id}, (
+        "Queue.intermediate_queue_key or a registry's parse_job_id no longer finds live jobs" + SEE
+    )

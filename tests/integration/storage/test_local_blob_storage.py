@@ -87,6 +87,36 @@ def test_links_pointing_inside_the_root_are_refused_too(
         storage.get("alias/file.txt")
 
 
+def test_a_hard_link_to_a_file_outside_the_root_is_refused(
+    storage: LocalBlobStorage, root: Path, outside: Path
+) -> None:
+    (root / "ws").mkdir(parents=True)
+    os.link(outside, root / "ws" / "linked.txt")
+    for operation in (
+        lambda: storage.get("ws/linked.txt"),
+        lambda: storage.size("ws/linked.txt"),
+        lambda: storage.exists("ws/linked.txt"),
+    ):
+        with pytest.raises(InvalidStorageKey, match="hard link"):
+            operation()
+
+    storage.put("ws/linked.txt", b"replaced")  # a write replaces the name, not the file
+
+    assert storage.get("ws/linked.txt") == b"replaced"
+    assert outside.read_bytes() == b"not yours"
+
+
+def test_a_file_hard_linked_twice_inside_the_root_is_refused_under_both_keys(
+    storage: LocalBlobStorage, root: Path
+) -> None:
+    storage.put("a/report.txt", b"workspace a's text")
+    (root / "b").mkdir()
+    os.link(root / "a" / "report.txt", root / "b" / "report.txt")
+    for key in ("a/report.txt", "b/report.txt"):
+        with pytest.raises(InvalidStorageKey):
+            storage.get(key)
+
+
 def test_a_write_leaves_no_temporary_files(storage: LocalBlobStorage, root: Path) -> None:
     for round_ in range(3):
         storage.put("ws/doc.txt", f"version {round_}".encode())

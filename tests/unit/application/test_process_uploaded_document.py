@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import timedelta
 from uuid import uuid4
 
@@ -14,6 +15,7 @@ from application.errors import (
     DocumentTooLarge,
     EmbedderRejected,
     EmbedderUnavailable,
+    InvalidStorageKey,
     NoExtractableText,
     PermanentError,
     RetriesExhausted,
@@ -384,6 +386,48 @@ def test_a_missing_file_is_named_by_its_filename(world: World) -> None:
         world.process(document)
     message = world.stored(document).error_message or ""
     assert "'report.txt'" in message and document.storage_key not in message
+
+
+def test_a_storage_key_outside_the_documents_workspace_is_refused_unread(world: World) -> None:
+    theirs = world.submit("workspace A's private text", filename="a.txt")
+    world.workspace_id = uuid4()
+    ours = world.submit(SAMPLE, filename="b.txt")
+    world.db.documents[ours.id] = replace(world.stored(ours), storage_key=theirs.storage_key)
+
+    with pytest.raises(InvalidStorageKey):
+        world.process(ours)
+
+    failed = world.stored(ours)
+    assert (failed.status, failed.error_code) == (DocumentStatus.FAILED, InvalidStorageKey.code)
+    assert failed.error_message is not None and "'b.txt'" in failed.error_message
+    assert theirs.storage_key not in failed.error_message
+    assert world.telemetry.bytes == 0
+    assert world.embedder.embedded_texts == []
+
+
+def test_a_storage_key_only_starting_like_the_workspace_is_refused(world: World) -> None:
+    document = world.submit(SAMPLE)
+    sneaky = f"{world.workspace_id}-other/{document.id}/notes.txt"
+    world.storage.put(sneaky, SAMPLE.encode())
+    world.db.documents[document.id] = replace(world.stored(document), storage_key=sneaky)
+
+    with pytest.raises(InvalidStorageKey):
+        world.process(document)
+
+
+@pytest.mark.parametrize("limit", [None, 10])
+def test_a_refusal_shows_only_the_start_of_a_huge_file_name(
+    world: World, limit: int | None
+) -> None:
+    document = world.submit(SAMPLE, filename="n" * 100_000 + ".txt")
+    if limit is None:
+        del world.storage.blobs[document.storage_key]
+    else:
+        world.max_file_bytes = limit
+    with pytest.raises(PermanentError):
+        world.process(document)
+    message = world.stored(document).error_message or ""
+    assert 0 < len(message) <= 400
 
 
 def test_bytes_read_are_counted(world: World) -> None:

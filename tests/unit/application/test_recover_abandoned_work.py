@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from application.errors import RetriesExhausted
@@ -72,9 +73,7 @@ def test_a_recovered_document_then_processes_to_ready(world: World) -> None:
     assert world.stored(document).attempts == 2
 
 
-def test_a_queued_document_with_no_job_left_is_enqueued_again_once_the_queue_is_idle(
-    world: World,
-) -> None:
+def test_a_queued_document_with_no_job_left_is_enqueued_again(world: World) -> None:
     orphan = world.submit(SAMPLE)
     world.queue.jobs.clear()
     world.clock.advance(LEASE + timedelta(seconds=1))
@@ -86,7 +85,7 @@ def test_a_queued_document_with_no_job_left_is_enqueued_again_once_the_queue_is_
     assert world.stored(orphan).status is DocumentStatus.QUEUED
 
 
-def test_queued_documents_are_left_alone_while_jobs_are_unfinished(world: World) -> None:
+def test_an_orphan_is_enqueued_again_while_other_documents_jobs_wait(world: World) -> None:
     orphan = world.submit(SAMPLE)
     world.queue.jobs.clear()
     waiting = world.submit(SAMPLE + " more")
@@ -94,9 +93,30 @@ def test_queued_documents_are_left_alone_while_jobs_are_unfinished(world: World)
 
     report = recover(world)()
 
+    assert report.reenqueued == [orphan.id]
+    assert [d for _, d, _ in world.queue.jobs] == [waiting.id, orphan.id]
+
+
+def test_a_queued_document_whose_job_still_waits_is_left_alone(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.clock.advance(LEASE * 3)
+
+    report = recover(world)()
+
     assert report.reenqueued == []
-    assert [d for _, d, _ in world.queue.jobs] == [waiting.id]
-    assert orphan.id not in [d for _, d, _ in world.queue.jobs]
+    assert [d for _, d, _ in world.queue.jobs] == [document.id]
+
+
+def test_a_queued_document_whose_job_a_worker_holds_is_left_alone(world: World) -> None:
+    document = world.submit(SAMPLE)
+    take_and_die(world, document)  # taken just now: within its lease, so still live
+    world.clock.advance(LEASE * 3)
+    world.queue.abandoned[0] = replace(world.queue.abandoned[0], taken_at=world.clock.now())
+
+    report = recover(world)()
+
+    assert report.reenqueued == []
+    assert world.queue.jobs == []
 
 
 def test_a_recently_queued_document_is_not_taken_for_an_orphan(world: World) -> None:

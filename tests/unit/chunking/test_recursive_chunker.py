@@ -12,10 +12,11 @@ from application.ports import ExtractedText, TextSection
 from domain import Chunk
 from infrastructure.chunking import RecursiveTokenChunker
 from infrastructure.embeddings import HashingEmbedder, HuggingFaceTokenCounter, RegexTokenCounter
+from infrastructure.embeddings.tokens import WORD_PIECE_CHARS
 from tests.contracts.test_chunker_contract import overlaps, squeeze
 
 REGEX = RegexTokenCounter()
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+_TOKEN = re.compile(rf"\w{{1,{WORD_PIECE_CHARS}}}|[^\w\s]")
 _WORD = re.compile(r"w\d+")
 
 separators = st.sampled_from([" ", " ", " ", ". ", ", ", "\n", "\n\n", "\n \n\t", "! ", "; "])
@@ -155,6 +156,45 @@ def test_a_word_longer_than_the_budget_is_cut_at_token_boundaries() -> None:
 
     assert [c.token_count for c in chunks] == [1, 10, 10, 5, 1]
     assert "".join(c.text.replace(" ", "") for c in chunks) == "start" + "-" * 25 + "end"
+
+
+def test_a_run_of_letters_counts_one_token_per_word_piece() -> None:
+    assert REGEX.count("a" * WORD_PIECE_CHARS) == 1
+    assert REGEX.count("a" * (WORD_PIECE_CHARS + 1)) == 2
+    assert REGEX.count("x" * 9_000_000) == -(-9_000_000 // WORD_PIECE_CHARS)
+
+
+def test_a_nine_megabyte_line_becomes_chunks_within_the_budget() -> None:
+    line = "é" * 9_000_000
+
+    chunks = chunk([TextSection(line)], 512, 0)
+
+    assert max(c.token_count for c in chunks) <= 512
+    assert max(len(c.text) for c in chunks) <= 512 * WORD_PIECE_CHARS
+    assert "".join(c.text for c in chunks) == line
+
+
+long_words = st.lists(
+    st.text(alphabet="aé_9", min_size=1, max_size=400)
+    | st.sampled_from([" ", " ", "\n\n", ". ", "-", "w1 w2"]),
+    min_size=1,
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(long_words, sizes)
+def test_long_words_are_cut_so_every_chunk_fits_and_every_character_lands_in_order(
+    text: str, size: tuple[int, int]
+) -> None:
+    chunks = chunk([TextSection(text)], *size)
+
+    for piece in chunks:
+        assert piece.token_count == tokens(piece.text) <= size[0]
+    if squeeze(text):
+        overlaps(squeeze(text), chunks)
+    else:
+        assert chunks == []
 
 
 @pytest.mark.parametrize(("max_tokens", "overlap"), [(0, 0), (10, 10), (10, -1)])

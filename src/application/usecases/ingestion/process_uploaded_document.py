@@ -11,6 +11,7 @@ from application.errors import (
     JOB_ERRORS,
     DocumentTooLarge,
     IngestionError,
+    InvalidStorageKey,
     NoChunks,
     PermanentError,
     RetriesExhausted,
@@ -27,7 +28,9 @@ from application.ports import (
     TextExtractor,
     UnitOfWorkFactory,
 )
+from application.ports.storage import shown_name
 from application.retry_policy import RetryPolicy
+from application.usecases.ingestion.submit_document import is_in_workspace
 from domain import Chunk, Document, DocumentStatus, EmbeddedChunk, Vector
 
 
@@ -151,15 +154,23 @@ class ProcessUploadedDocument:
         return self._ingest(attempt, chunks, media_type)
 
     def _read(self, document: Document) -> bytes:
-        """The file's bytes. A refusal names the file by its filename: the storage key is ours,
-        not the user's (the storage's own message stays on the error's cause)."""
+        """The file's bytes. A key outside the document's workspace is refused unread (another
+        workspace's file must never be indexed here). A refusal names the file by its filename:
+        the storage key is ours, not the user's (the storage's own message stays on the error's
+        cause)."""
+        if not is_in_workspace(document.storage_key, document.workspace_id):
+            raise InvalidStorageKey(
+                f"{shown_name(document.filename)}: its storage key lies outside its workspace"
+            )
         try:
             return self._storage.get(document.storage_key, max_bytes=self._max_file_bytes)
         except PermanentError as error:
             if isinstance(error, DocumentTooLarge):
-                message = error.message.replace(repr(document.storage_key), repr(document.filename))
+                message = error.message.replace(
+                    shown_name(document.storage_key), shown_name(document.filename)
+                )
             else:
-                message = f"{document.filename!r}: {error.default_message}"
+                message = f"{shown_name(document.filename)}: {error.default_message}"
             raise type(error)(message) from error
 
     def _ingest(self, attempt: _Attempt, chunks: list[Chunk], media_type: str) -> ProcessingOutcome:

@@ -56,10 +56,12 @@ class RecoverAbandonedWork:
        workers, by the queue's recovery turn): with attempts left under the retry policy they go
        back to `queued` (reason `abandoned`) with a new job; otherwise they are `failed` with
        `retries_exhausted`. One short transaction per document.
-    3. In the same turn, documents `queued` since before the lease while no job at all is
-       unfinished on the queues are enqueued again: their job ran out of retries while the
-       database was unreachable, or the enqueue after their row was written failed (a
-       duplicate job, should one slip through, finds the document current and does nothing).
+    3. In the same turn, documents `queued` since before the lease for which no job is live on
+       the queues (none waiting, scheduled, deferred or taken) are enqueued again: their job ran
+       out of retries while the database was unreachable, or the enqueue after their row was
+       written failed. Orphanhood is decided per document, so a backlog or a job scheduled far
+       ahead delays no other document's rescue (a duplicate job, should one slip through, finds
+       the document current and does nothing).
 
     Errors: `DependencyUnavailable` when the queue or the database cannot be reached; what was
     done before stays done and the rest waits for the next pass.
@@ -145,11 +147,13 @@ class RecoverAbandonedWork:
     # 3. Documents queued with no job ---------------------------------------------------------
 
     def _reenqueue_orphans(self, cutoff: datetime, report: RecoveryReport) -> None:
-        if self._queue.unfinished_jobs():
-            return
         with self._uow_factory() as uow:
             waiting = uow.documents.list_by_status(DocumentStatus.QUEUED, limit=self._batch_size)
-        for document in waiting:
-            if document.updated_at < cutoff:
+        candidates = [document for document in waiting if document.updated_at < cutoff]
+        if not candidates:
+            return
+        live = self._queue.documents_with_live_jobs([document.id for document in candidates])
+        for document in candidates:
+            if document.id not in live:
                 self._queue.enqueue_processing(document.id, document.workspace_id)
                 report.reenqueued.append(document.id)

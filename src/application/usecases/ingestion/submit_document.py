@@ -103,4 +103,14 @@ def storage_key_for(workspace_id: UUID, document_id: UUID, filename: str) -> str
     """`<workspace>/<document>/<safe name>`: only the last path part of the name, sanitised."""
     base = filename.replace("\\", "/").rsplit("/", 1)[-1]
     safe = _UNSAFE_FILENAME_CHARACTERS.sub("_", base).strip(" .") or "upload"
-    return f"{workspace_id}/{document_id}/{safe[:200]}"
+    return f"{_workspace_prefix(workspace_id)}{document_id}/{safe[:200]}"
+
+
+def is_in_workspace(storage_key: str, workspace_id: UUID) -> bool:
+    """Whether `storage_key` lies under `workspace_id`'s folder, where `storage_key_for` puts
+    every key of that workspace."""
+    return storage_key.startswith(_workspace_prefix(workspace_id))
+
+
+def _workspace_prefix(workspace_id: UUID) -> str:
+    return f"{workspace_id}/"
