@@ -52,7 +52,7 @@ def tokens(text: str) -> int:
 
 def chunk(sections: list[TextSection], max_tokens: int, overlap: int) -> list[Chunk]:
     chunker = RecursiveTokenChunker(
-        max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX
+        max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX, embed_context=False
     )
     return chunker.split(ExtractedText("text/plain", sections))
 
@@ -160,7 +160,9 @@ def test_a_word_longer_than_the_budget_is_cut_at_token_boundaries() -> None:
 @pytest.mark.parametrize(("max_tokens", "overlap"), [(0, 0), (10, 10), (10, -1)])
 def test_rejects_impossible_sizes(max_tokens: int, overlap: int) -> None:
     with pytest.raises(ValueError):
-        RecursiveTokenChunker(max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX)
+        RecursiveTokenChunker(
+            max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX, embed_context=False
+        )
 
 
 @settings(max_examples=300, deadline=None)
@@ -199,7 +201,10 @@ def test_with_the_model_tokenizer_no_chunk_exceeds_the_budget(
 ) -> None:
     """Exact as long as no word is longer than the budget (a longer one is cut inside)."""
     chunker = RecursiveTokenChunker(
-        max_tokens=max_tokens, overlap_tokens=overlap, token_counter=minilm_counter
+        max_tokens=max_tokens,
+        overlap_tokens=overlap,
+        token_counter=minilm_counter,
+        embed_context=False,
     )
 
     chunks = chunker.split(ExtractedText("text/plain", [TextSection(text)]))
