@@ -53,9 +53,7 @@ class PdfiumPdfExtractor(TextExtractor):
         for index in range(page_count):
             builder.page(_page_text(document, index), number=index + 1)
         title = document.get_metadata_value("Title")
-        return builder.build(
-            media_types.PDF, page_count=page_count, filename=filename, title=title
-        )
+        return builder.build(media_types.PDF, page_count=page_count, filename=filename, title=title)
 
 
 def _open(data: bytes) -> pdfium.PdfDocument:

@@ -38,8 +38,12 @@ class PlainUtf8Extractor(TextExtractor):
         sections = [TextSection(page, page=n) for n, page in enumerate(pages, 1) if page.strip()]
         if not sections:
             raise NoExtractableText()
-        title = filename.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0] if filename else None
-        return ExtractedText("text/plain", sections, page_count=len(pages), title=title or None)
+        return ExtractedText("text/plain", sections, page_count=len(pages), title=_title(filename))
+
+
+def _title(filename: str | None) -> str | None:
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name else name or None
 
 
 class ParagraphChunker(Chunker):

@@ -45,7 +45,6 @@ def test_worker_mode_picks_the_class(
     assert chosen.job_class is AllowlistedJob
 
 
-
 def test_a_forking_worker_freezes_what_it_loaded_before_its_first_horse(
     tmp_path: Path, redis_url: str
 ) -> None:
