@@ -116,6 +116,7 @@ class JobQueueContract:
 
         assert len(adapter.abandoned_jobs(datetime.now(UTC) + LATER, limit=2)) == 2
 
+
     def test_one_recovery_turn_per_interval_whoever_asks(self, adapter: JobQueue) -> None:
         interval = timedelta(minutes=5)
         turns = [adapter.take_recovery_turn(interval) for _ in range(3)]

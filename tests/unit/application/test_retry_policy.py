@@ -57,7 +57,9 @@ def test_the_document_may_be_attempted_until_the_budget_is_spent() -> None:
     assert [POLICY.retries_left_after(n) for n in (0, 4, 5, 9)] == [5, 1, 0, 0]
 
 
-@pytest.mark.parametrize(("max_attempts", "backoff"), [(0, (1,)), (3, ()), (3, (1, -1))])
+@pytest.mark.parametrize(
+    ("max_attempts", "backoff"), [(0, (1,)), (3, ()), (3, (1, -1))]
+)
 def test_a_policy_that_could_not_work_is_refused(
     max_attempts: int, backoff: tuple[int, ...]
 ) -> None:
