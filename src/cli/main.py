@@ -5,6 +5,7 @@
     ingest status [DOCUMENT_ID] [--workspace UUID]
     ingest queue
     ingest requeue --failed [--workspace UUID]
+    ingest search "QUESTION" --workspace UUID [--k 5] [--mode vector|text|hybrid]
     ingest services start|stop|status
 
 It reads the same settings as the worker (environment and `.env`) and attaches to the same
@@ -26,6 +27,7 @@ from application.ports import UnitOfWorkFactory
 from application.usecases.ingestion import RequeueFailed, RequeueFailedDocuments
 from bootstrap import StartupError, build_container, migrate
 from cli import services as embedded_services
+from cli.search import add_search_command
 from cli.submission import (
     files_under,
     progress_bar,
@@ -139,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("--workspace", type=UUID)
     requeue.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
     requeue.set_defaults(run=_requeue)
+    add_search_command(commands)
     services = commands.add_parser(
         "services", help="keep the embedded Postgres and Redis up for outside clients"
     )

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from application.ports import SearchMode
 from infrastructure.embeddings import bundled_minilm_path
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -42,14 +43,6 @@ def default_embedder() -> EmbedderKind:
     if bundled_minilm_path() is None:
         return EmbedderKind.HASHING
     return EmbedderKind.SENTENCE_TRANSFORMERS
-
-
-class SearchMode(StrEnum):
-    """How chunks are found for a question: by meaning, by words, or both fused."""
-
-    VECTOR = "vector"
-    TEXT = "text"
-    HYBRID = "hybrid"
 
 
 class WorkerMode(StrEnum):

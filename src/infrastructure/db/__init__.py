@@ -5,12 +5,14 @@ from infrastructure.db.documents import SqlAlchemyDocumentRepository
 from infrastructure.db.embedding_cache import SqlAlchemyEmbeddingCache
 from infrastructure.db.engine import make_engine, ping
 from infrastructure.db.errors import EmbeddingDimensionMismatch, MissingPgvector, SchemaOutOfDate
+from infrastructure.db.search import SqlAlchemyChunkSearch
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
 
 __all__ = [
     "EmbeddingDimensionMismatch",
     "MissingPgvector",
     "SchemaOutOfDate",
+    "SqlAlchemyChunkSearch",
     "SqlAlchemyDocumentRepository",
     "SqlAlchemyEmbeddingCache",
     "SqlAlchemyUnitOfWork",
