@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     text_search_language: str = Field(default="english", pattern=r"^[a-z_]+$")
     search_mode: SearchMode = SearchMode.HYBRID
     hybrid_vector_weight: float = Field(default=1.0, ge=0)
-    hybrid_text_weight: float = Field(default=1.0, ge=0)
+    hybrid_text_weight: float = Field(default=0.1, ge=0)
 
     # Limits.
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
