@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     # Search (the `ingest search` command, and the full-text column the migration creates).
     # TEXT_SEARCH_LANGUAGE is baked into the generated column when the migration runs.
     text_search_language: str = Field(default="english", pattern=r"^[a-z_]+$")
-    search_mode: SearchMode = SearchMode.HYBRID
+    search_mode: SearchMode = SearchMode.VECTOR
     hybrid_vector_weight: float = Field(default=1.0, ge=0)
     hybrid_text_weight: float = Field(default=0.1, ge=0)
 
