@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_rows=defaults["write_rows"],
         semantic_chunks=defaults["semantic_chunks"],
         semantic_repetitions=defaults["semantic_repetitions"],
+        retrieval_questions=defaults["retrieval_questions"],
         text_mb=args.text_mb or defaults["text_mb"],
         slice_every=defaults["slice_every"],
         workers=args.workers,

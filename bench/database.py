@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -72,3 +73,27 @@ def empty_tables(connection: psycopg.Connection[Any]) -> None:
     connection.execute("TRUNCATE documents, chunks")
     connection.execute("TRUNCATE bench_baseline_chunks, bench_baseline_documents RESTART IDENTITY")
     connection.execute("VACUUM ANALYZE")
+
+
+#: The chunks' full-text column and its index, as migration 0002 creates them (English).
+FULL_TEXT_DDL = (
+    "ALTER TABLE chunks ADD COLUMN content_tsv tsvector"
+    " GENERATED ALWAYS AS (to_tsvector('english'::regconfig, content)) STORED",
+    "CREATE INDEX ix_chunks_content_tsv ON chunks USING gin (content_tsv)",
+)
+
+
+@contextmanager
+def without_full_text(dsn: str) -> Iterator[None]:
+    """The chunks table without its full-text column and GIN index for the duration (the
+    tables must be empty: they are put back as the migration made them)."""
+    with connect(dsn) as connection:
+        connection.execute("DROP INDEX ix_chunks_content_tsv")
+        connection.execute("ALTER TABLE chunks DROP COLUMN content_tsv")
+    try:
+        yield
+    finally:
+        with connect(dsn) as connection:
+            connection.execute("TRUNCATE documents, chunks")
+            for statement in FULL_TEXT_DDL:
+                connection.execute(statement)

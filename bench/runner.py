@@ -14,14 +14,14 @@ from bench import baseline
 from bench.context import Context
 from bench.corpus import Corpus
 from bench.machine import describe_machine
-from bench.measures import memory, overhead, pipeline, semantic, write
+from bench.measures import memory, overhead, pipeline, retrieval, semantic, write
 from bench.paths import OUT, REPORT_MARKDOWN, shown, without_repository
 from bench.profile import Profile
 from bench.report import render_markdown, write_json
 from bench.services import running_services
 from bench.stats import Outcome
 
-BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory")
+BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory", "retrieval")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Plan:
     write_rows: int
     semantic_chunks: int
     semantic_repetitions: int
+    retrieval_questions: int
     text_mb: int
     slice_every: int
     workers: int
@@ -51,6 +52,7 @@ SIZES: dict[str, dict[str, int]] = {
         "write_rows": 3000,
         "semantic_chunks": 100,
         "semantic_repetitions": 1,
+        "retrieval_questions": 200,
         "text_mb": 10,
         "slice_every": 1,
     },
@@ -61,6 +63,7 @@ SIZES: dict[str, dict[str, int]] = {
         "write_rows": 5000,
         "semantic_chunks": 150,
         "semantic_repetitions": 1,
+        "retrieval_questions": 200,
         "text_mb": 100,
         "slice_every": 12,
     },
@@ -74,12 +77,16 @@ def run(plan: Plan, corpus: Corpus) -> int:
     print(f"corpus: {corpus.describe()} in {shown(corpus.root)}", flush=True)
     outcomes = _outcomes(plan)
     profile: Profile | None = None
+    found: retrieval.Retrieval | None = None
     with running_services(plan.database_url, plan.redis_url, dimension=384) as services:
         baseline.create_tables(services.plain_dsn())
         context = Context(plan.size, corpus, services, plan.repetitions)
         context.upload_corpus()
         _repeat(plan, context, outcomes)
         _after(plan, context, outcomes)
+        if "retrieval" in plan.blocks:
+            print(f"[{time.strftime('%H:%M:%S')}] retrieval", flush=True)
+            found = retrieval.measure(context, plan.retrieval_questions)
         if _wants_profile(plan, outcomes):
             profile = _profile(context, plan.slice_every)
     ordered = _ordered(outcomes)
@@ -94,6 +101,7 @@ def run(plan: Plan, corpus: Corpus) -> int:
         profile=profile,
     )
     REPORT_MARKDOWN.parent.mkdir(parents=True, exist_ok=True)
+    markdown = _with_retrieval(plan, markdown, found)
     REPORT_MARKDOWN.write_text(markdown, encoding="utf-8")
     write_json(
         OUT / f"report-{plan.size}.json",
@@ -114,6 +122,38 @@ def run(plan: Plan, corpus: Corpus) -> int:
     json_report = shown(OUT / f"report-{plan.size}.json")
     print(f"report: {shown(REPORT_MARKDOWN)} and {json_report}", flush=True)
     return 0
+
+
+def _with_retrieval(plan: Plan, markdown: str, found: retrieval.Retrieval | None) -> str:
+    """The report with the retrieval section: measured now, else kept from the last report; a
+    run of the retrieval block alone changes only that section of the last report."""
+    previous = REPORT_MARKDOWN.read_text(encoding="utf-8") if REPORT_MARKDOWN.exists() else ""
+    section = retrieval.render(found) if found else _section(previous, "## Retrieval")
+    if plan.blocks == ("retrieval",) and previous:
+        markdown = previous
+    return _spliced(markdown, "## Retrieval", section)
+
+
+def _section(markdown: str, heading: str) -> list[str]:
+    lines = markdown.splitlines()
+    if heading not in lines:
+        return []
+    start = lines.index(heading)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return lines[start:end]
+
+
+def _spliced(markdown: str, heading: str, section: list[str]) -> str:
+    """`markdown` with `section` in place of its `heading` section, or before `## Machine`."""
+    lines = markdown.splitlines()
+    old = _section(markdown, heading)
+    if old:
+        start = lines.index(heading)
+        lines[start : start + len(old)] = section
+    elif section:
+        at = lines.index("## Machine") if "## Machine" in lines else len(lines)
+        lines[at:at] = section
+    return "\n".join(lines) + "\n"
 
 
 def _outcomes(plan: Plan) -> dict[str, Any]:

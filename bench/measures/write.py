@@ -16,9 +16,13 @@ from bench.stats import Outcome, Target, ratio
 
 _COPY = (
     "COPY chunks (document_id, workspace_id, ordinal, content, token_count, page_start, page_end,"
-    " metadata, content_sha256, embedding) FROM STDIN WITH (FORMAT BINARY)"
+    " metadata, content_sha256, embedding, context, embedded_sha256)"
+    " FROM STDIN WITH (FORMAT BINARY)"
 )
-_TYPES = ["uuid", "uuid", "int4", "text", "int4", "int4", "int4", "jsonb", "text", "vector"]
+_TYPES = [
+    *("uuid", "uuid", "int4", "text", "int4", "int4", "int4", "jsonb", "text", "vector"),
+    *("text", "text"),
+]
 
 
 @dataclass
@@ -37,6 +41,7 @@ def new_outcome(rows: int) -> Outcome:
     )
     outcome.add_series("ours (replace_chunks + commit)", "rows/s")
     outcome.add_series("raw psycopg binary COPY", "rows/s")
+    outcome.add_series("ours without the full-text column and GIN index", "rows/s")
     return outcome
 
 
@@ -56,7 +61,7 @@ def prepare(context: Context, rows: int) -> list[Batch]:
             chunks = chunker.split(extractor.extract(blob.path.read_bytes(), blob.filename))
         except Exception:
             continue
-        vectors = embedder.embed([c.text for c in chunks])
+        vectors = embedder.embed([c.embedded_text for c in chunks])
         pairs = zip(chunks, vectors, strict=True)
         batches.append(Batch(blob, [EmbeddedChunk(c, v) for c, v in pairs]))
         total += len(chunks)
@@ -66,12 +71,20 @@ def prepare(context: Context, rows: int) -> list[Batch]:
 
 
 def measure(context: Context, outcome: Outcome, batches: Sequence[Batch], repetition: int) -> None:
-    runners = [_ours, _raw] if repetition % 2 == 0 else [_raw, _ours]
-    for runner in runners:
-        rate = runner(context, batches)
-        index = 0 if runner is _ours else 1
-        outcome.series[index].add(rate)
+    runners = [_ours, _raw, _ours_without_full_text]
+    shift = repetition % len(runners)
+    for runner in runners[shift:] + runners[:shift]:
+        outcome.series[runners.index(runner)].add(runner(context, batches))
     outcome.value = ratio(outcome.series[0].median, outcome.series[1].median)
+    without = outcome.series[2].median
+    if without and outcome.series[0].median:
+        cost = 1 - outcome.series[0].median / without
+        outcome.notes[:] = [f"the full-text column and its GIN index cost {cost:.0%} of rows/s"]
+
+
+def _ours_without_full_text(context: Context, batches: Sequence[Batch]) -> float:
+    with database.without_full_text(context.services.plain_dsn()):
+        return _ours(context, batches)
 
 
 def _documents(context: Context, batches: Sequence[Batch]) -> tuple[Any, list[Any]]:
@@ -128,6 +141,8 @@ def _raw(context: Context, batches: Sequence[Batch]) -> float:
                             dict(chunk.metadata),
                             chunk.content_sha256,
                             embedded.embedding,
+                            chunk.context,
+                            chunk.embedded_sha256,
                         )
                     )
             connection.commit()

@@ -84,12 +84,14 @@ def build_extractor(settings: Settings) -> TextExtractor:
 
 
 def build_chunker(settings: Settings, embedder: Embedder) -> Chunker:
-    """A chunker counting in the embedder's own tokens, never past what it reads of one text."""
+    """A chunker counting in the embedder's own tokens, never past what it reads of one text
+    (context line included, with EMBED_CONTEXT)."""
     max_tokens = chunk_token_limit(settings, embedder)
     return RecursiveTokenChunker(
         max_tokens=max_tokens,
         overlap_tokens=min(settings.chunk_overlap_tokens, max_tokens // 2),
         token_counter=embedder.token_counter,
+        embed_context=settings.embed_context,
     )
 
 

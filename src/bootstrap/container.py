@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from application.ports import (
     BlobStorage,
     Chunker,
+    ChunkSearch,
     Clock,
     Embedder,
     EmbeddingCache,
@@ -34,6 +35,7 @@ from application.usecases.ingestion import (
     RequeueFailedDocuments,
     SubmitDocument,
 )
+from application.usecases.search import SearchChunks
 from bootstrap.builders import (
     build_chunker,
     build_embedder,
@@ -45,6 +47,7 @@ from bootstrap.builders import (
 from bootstrap.services import resolve_services, secret
 from infrastructure.clock import SystemClock
 from infrastructure.db import (
+    SqlAlchemyChunkSearch,
     SqlAlchemyEmbeddingCache,
     SqlAlchemyUnitOfWorkFactory,
     make_engine,
@@ -137,6 +140,10 @@ def _register_adapters(container: Container, settings: Settings) -> None:
         instance=SqlAlchemyUnitOfWorkFactory(engine, embedding_dimension=embedder.dimension),
     )
     container.register(EmbeddingCache, instance=SqlAlchemyEmbeddingCache(engine))
+    container.register(
+        ChunkSearch,
+        instance=SqlAlchemyChunkSearch(engine, text_search_language=settings.text_search_language),
+    )
     container.register(BlobStorage, instance=build_storage(settings))
     container.register(TextExtractor, instance=build_extractor(settings))
     container.register(Chunker, instance=build_chunker(settings, embedder))
@@ -218,5 +225,14 @@ def _register_use_cases(container: Container, settings: Settings) -> None:
             interval=timedelta(seconds=settings.recovery_interval),
             retry_policy=container.resolve(RetryPolicy),
             batch_size=RECOVERY_BATCH_SIZE,
+        ),
+    )
+    container.register(
+        SearchChunks,
+        factory=lambda: SearchChunks(
+            search=container.resolve(ChunkSearch),
+            embedder=container.resolve(Embedder),
+            vector_weight=settings.hybrid_vector_weight,
+            text_weight=settings.hybrid_text_weight,
         ),
     )

@@ -76,18 +76,20 @@ def _start_embedded_postgres(settings: Settings) -> str:
     except EmbeddedPostgresUnavailable as e:
         raise StartupError(f"DATABASE_URL: unset, and {e}") from e
     _log.info("DATABASE_URL unset: using the embedded Postgres in %s", directory)
-    upgrade_schema(dsn, settings.embedding_dimension)
+    upgrade_schema(dsn, settings.embedding_dimension, settings.text_search_language)
     return dsn
 
 
-def upgrade_schema(database_url: str, embedding_dimension: int) -> str:
+def upgrade_schema(database_url: str, embedding_dimension: int, text_search_language: str) -> str:
     """Bring the schema to head (under the migrations' advisory lock); return the head revision.
 
     Raises `StartupError` naming DATABASE_URL when the server cannot be reached, lacks pgvector
     or stores vectors of another dimension.
     """
     try:
-        migrations.upgrade(database_url, embedding_dimension)
+        migrations.upgrade(
+            database_url, embedding_dimension, text_search_language=text_search_language
+        )
     except (DependencyUnavailable, MissingPgvector, EmbeddingDimensionMismatch) as e:
         raise StartupError(f"DATABASE_URL: {masked_url(database_url)}: {e}") from e
     return migrations.head_revision()

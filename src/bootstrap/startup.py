@@ -75,7 +75,9 @@ def release_connections(container: Container) -> None:
 def migrate(settings: Settings) -> str:
     """Bring the database schema to head; return the head revision."""
     settings = resolve_services(settings)
-    return upgrade_schema(secret(settings.database_url), settings.embedding_dimension)
+    return upgrade_schema(
+        secret(settings.database_url), settings.embedding_dimension, settings.text_search_language
+    )
 
 
 def _check_schema(engine: Engine, embedder: Embedder) -> None:

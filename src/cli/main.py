@@ -5,6 +5,7 @@
     ingest status [DOCUMENT_ID] [--workspace UUID] [--failed]
     ingest queue
     ingest requeue --failed [--workspace UUID]
+    ingest search "QUESTION" --workspace UUID [--k 5] [--mode vector|text|hybrid]
     ingest services start|stop|status
 
 It reads the same settings as the worker (environment and `.env`) and attaches to the same
@@ -39,6 +40,7 @@ from bootstrap import (
 )
 from cli import services as embedded_services
 from cli.output import console, table, wait_display
+from cli.search import add_search_command
 from cli.submission import (
     any_failed,
     files_under,
@@ -217,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("--workspace", type=UUID)
     requeue.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
     requeue.set_defaults(run=_requeue)
+    add_search_command(commands)
     services = commands.add_parser(
         "services", help="keep the embedded Postgres and Redis up for outside clients"
     )

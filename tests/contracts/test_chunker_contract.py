@@ -115,11 +115,13 @@ class TestRecursiveTokenChunker(ChunkerContract):
     @pytest.fixture
     def adapter(self) -> RecursiveTokenChunker:
         return RecursiveTokenChunker(
-            max_tokens=48, overlap_tokens=8, token_counter=RegexTokenCounter()
+            max_tokens=48, overlap_tokens=8, token_counter=RegexTokenCounter(), embed_context=True
         )
 
 
 class TestRecursiveTokenChunkerWithTheModelTokenizer(ChunkerContract):
     @pytest.fixture
     def adapter(self, minilm_counter: Any) -> RecursiveTokenChunker:
-        return RecursiveTokenChunker(max_tokens=48, overlap_tokens=8, token_counter=minilm_counter)
+        return RecursiveTokenChunker(
+            max_tokens=48, overlap_tokens=8, token_counter=minilm_counter, embed_context=True
+        )

@@ -43,6 +43,9 @@ class TextExtractorContract:
         assert words(extracted) == PROSE.split()
         assert sum(len(s.text) for s in extracted.sections) >= len("".join(PROSE.split()))
 
+    def test_an_untitled_text_is_named_by_its_filename(self, adapter: TextExtractor) -> None:
+        assert adapter.extract(PROSE.encode(), "notes/ingestion plan.txt").title == "ingestion plan"
+
     def test_the_filename_is_optional(self, adapter: TextExtractor) -> None:
         assert words(adapter.extract(PROSE.encode())) == PROSE.split()
 

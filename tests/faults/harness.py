@@ -100,6 +100,7 @@ class FaultWorld:
         self.settings = load_settings(
             database_url=database_url,
             redis_url=redis_url,
+            embedder="hashing",
             embedding_dimension=DIMENSION,
             data_dir=root / "var",
             local_storage_root=root / "blobs",
@@ -247,6 +248,7 @@ def _base_environment(database_url: str, redis_url: str, root: Path) -> dict[str
     environment.update(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
+        EMBEDDER="hashing",
         EMBEDDING_DIMENSION=str(DIMENSION),
         DATA_DIR=str(root / "var"),
         LOCAL_STORAGE_ROOT=str(root / "blobs"),

@@ -4,6 +4,7 @@ from application.ports.documents import DocumentRepository, UnitOfWork, UnitOfWo
 from application.ports.embeddings import Embedder, EmbeddingCache
 from application.ports.observability import Clock, IngestionTelemetry, Stage
 from application.ports.queue import AbandonedJob, JobQueue
+from application.ports.search import ChunkSearch, FoundChunk, SearchMode
 from application.ports.storage import BlobStorage
 from application.ports.text import Chunker, ExtractedText, TextExtractor, TextSection
 from application.ports.tokens import TokenCounter, TokenSpans
@@ -11,14 +12,17 @@ from application.ports.tokens import TokenCounter, TokenSpans
 __all__ = [
     "AbandonedJob",
     "BlobStorage",
+    "ChunkSearch",
     "Chunker",
     "Clock",
     "DocumentRepository",
     "Embedder",
     "EmbeddingCache",
     "ExtractedText",
+    "FoundChunk",
     "IngestionTelemetry",
     "JobQueue",
+    "SearchMode",
     "Stage",
     "TextExtractor",
     "TextSection",

@@ -51,12 +51,15 @@ class Embedder(Protocol):
 
 
 class EmbeddingCache(Protocol):
-    """Vectors already stored for chunk texts, so unchanged chunks are not embedded again."""
+    """Vectors already stored for embedded texts, so unchanged chunks are not embedded again.
+
+    Keys are `Chunk.embedded_sha256`: the hash of exactly the text the embedder read.
+    """
 
     def lookup(
         self, workspace_id: UUID, model_id: str, content_hashes: Collection[str]
     ) -> dict[str, Vector]:
-        """The stored vector of each of `content_hashes` that one is known for.
+        """The stored vector of each of `content_hashes` (embedded-text hashes) known.
 
         Only vectors made by `model_id` within `workspace_id` are returned; hashes without one are
         absent from the result. Reads committed data in its own short transaction; raises

@@ -20,11 +20,16 @@ class TextSection:
 
 @dataclass(frozen=True, slots=True)
 class ExtractedText:
-    """A document's text in reading order, with the media type it was read as."""
+    """A document's text in reading order, with the media type it was read as.
+
+    `title` is the document's own name for itself: its metadata title or first heading, else
+    the filename without its extension; None when there is neither.
+    """
 
     media_type: str
     sections: Sequence[TextSection] = field(default_factory=tuple)
     page_count: int | None = None
+    title: str | None = None
 
 
 class TextExtractor(Protocol):
@@ -33,7 +38,8 @@ class TextExtractor(Protocol):
     def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
         """The text of `data`, in reading order, as sections with page numbers and headings.
 
-        `filename` is only a hint: the type is sniffed from the bytes. Raises `EmptyDocument`
+        `filename` is only a hint: the type is sniffed from the bytes; it names the document
+        (`title`) when the document does not name itself. Raises `EmptyDocument`
         (no bytes), `UnsupportedMediaType`, `CorruptDocument`, `EncryptedDocument`,
         `DocumentTooLarge` (past the configured byte, page or character limits), or
         `NoExtractableText` (a valid file with nothing to read). Pure computation: no I/O,
@@ -50,6 +56,8 @@ class Chunker(Protocol):
 
         Every non-whitespace character of the text lands in some chunk, in order; consecutive
         chunks of one section may overlap by the configured amount. Each chunk carries its page
-        span and heading path. Returns an empty list for text that is only whitespace.
+        span and heading path, and may carry a context line (title and heading path) to embed
+        before its text; the size limit covers the context line too. Returns an empty list for
+        text that is only whitespace.
         """
         ...

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from application.ports import Chunker, ExtractedText, TextSection, TokenCounter, TokenSpans
-from domain import Chunk
+from domain import Chunk, context_line
 
 #: Boundaries tried in order, coarsest first: blank lines, line breaks, sentence ends, spaces.
 _SEPARATORS = (
@@ -52,6 +52,10 @@ class RecursiveTokenChunker(Chunker):
     previous one, cut at a sentence or word start; content is packed to `max_tokens -
     overlap_tokens` so that a chunk with its overlap still fits in `max_tokens`.
 
+    With `embed_context`, each chunk carries the context line `title › heading path` to be
+    embedded before its text; the line and its newline are counted against `max_tokens`, so
+    the embedded text fits too (a context line longer than half the budget is cut to that half).
+
     Tokens are counted with `token_counter`, once per text: pass the embedder's own
     (`Embedder.token_counter`) so chunks fit the model, and cap `max_tokens` at the embedder's
     `max_input_tokens` (the composition root does both). Pure computation: no I/O.
@@ -60,7 +64,12 @@ class RecursiveTokenChunker(Chunker):
     """
 
     def __init__(
-        self, *, max_tokens: int, overlap_tokens: int, token_counter: TokenCounter
+        self,
+        *,
+        max_tokens: int,
+        overlap_tokens: int,
+        token_counter: TokenCounter,
+        embed_context: bool,
     ) -> None:
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
@@ -69,11 +78,13 @@ class RecursiveTokenChunker(Chunker):
         self._overlap_tokens = overlap_tokens
         self._budget = max_tokens - overlap_tokens
         self._token_counter = token_counter
+        self._embed_context = embed_context
 
     def split(self, text: ExtractedText) -> list[Chunk]:
         chunks: list[Chunk] = []
         for run in _runs(text.sections):
-            for start, stop, tokens in self._split_run(run.text):
+            context, budget = self._context_and_budget(text.title, run.heading_path)
+            for start, stop, tokens in self._split_run(run.text, budget):
                 page_start, page_end = run.page_span(start, stop)
                 chunks.append(
                     Chunk(
@@ -83,16 +94,32 @@ class RecursiveTokenChunker(Chunker):
                         page_start=page_start,
                         page_end=page_end,
                         metadata={"headings": list(run.heading_path)},
+                        context=context,
                     )
                 )
         return chunks
 
-    def _split_run(self, text: str) -> Iterator[tuple[int, int, int]]:
+    def _context_and_budget(self, title: str | None, headings: tuple[str, ...]) -> tuple[str, int]:
+        """The context line for chunks under `headings`, and the tokens left for their text."""
+        if not self._embed_context:
+            return "", self._budget
+        context = context_line(title, headings)
+        if not context:
+            return "", self._budget
+        limit = self._budget // 2
+        spans = self._token_counter.token_spans(context)
+        if len(spans) >= limit:
+            context = context[: spans.start_of(max(limit - 1, 0))].rstrip()
+        if not context:
+            return "", self._budget
+        return context, self._budget - self._token_counter.count(f"{context}\n")
+
+    def _split_run(self, text: str, budget: int) -> Iterator[tuple[int, int, int]]:
         if not _NON_SPACE.search(text):
             return
         spans = self._token_counter.token_spans(text)
         previous: Span | None = None
-        for span in self._pack(text, spans, (0, len(text)), 0):
+        for span in self._pack(text, spans, (0, len(text)), 0, budget):
             start, stop = _trim(text, span)
             if previous is not None:
                 start = self._overlap_start(text, spans, previous, start)
@@ -106,25 +133,27 @@ class RecursiveTokenChunker(Chunker):
             return len(self._token_counter.token_spans(text[start:stop]))
         return spans.count(start, stop)
 
-    def _pack(self, text: str, spans: TokenSpans, span: Span, level: int) -> list[Span]:
-        """`span` as pieces of at most the budget, split at `level` or finer, merged greedily."""
-        if spans.count(*span) <= self._budget:
+    def _pack(
+        self, text: str, spans: TokenSpans, span: Span, level: int, budget: int
+    ) -> list[Span]:
+        """`span` as pieces of at most `budget`, split at `level` or finer, merged greedily."""
+        if spans.count(*span) <= budget:
             return [span]
         if level == len(_SEPARATORS):
-            return self._cut_tokens(text, spans, span)
+            return self._cut_tokens(text, spans, span, budget, budget)
         parts = _parts(text, span, _SEPARATORS[level])
         if len(parts) == 1:
-            return self._pack(text, spans, span, level + 1)
+            return self._pack(text, spans, span, level + 1, budget)
         first, past = spans.counts(*_columns(parts))
         packed: list[Span] = []
         run_start = -1
         for i, (start, stop) in enumerate(parts):
-            if past[i] - first[i] > self._budget:
+            if past[i] - first[i] > budget:
                 if run_start >= 0:
                     packed.append((parts[run_start][0], parts[i - 1][1]))
                     run_start = -1
-                packed.extend(self._pack(text, spans, (start, stop), level + 1))
-            elif run_start >= 0 and past[i] - first[run_start] <= self._budget:
+                packed.extend(self._pack(text, spans, (start, stop), level + 1, budget))
+            elif run_start >= 0 and past[i] - first[run_start] <= budget:
                 continue
             else:
                 if run_start >= 0:
@@ -135,11 +164,10 @@ class RecursiveTokenChunker(Chunker):
         return packed
 
     def _cut_tokens(
-        self, text: str, spans: TokenSpans, span: Span, step: int | None = None
+        self, text: str, spans: TokenSpans, span: Span, budget: int, step: int
     ) -> list[Span]:
-        """A word longer than the budget, cut every `step` tokens into pieces that each fit the
+        """A word longer than `budget`, cut every `step` tokens into pieces that each fit the
         budget when tokenized on their own (a piece that does not is cut finer)."""
-        step = step or self._budget
         start, stop = span
         first, past = spans.first_token(start), spans.past_token(stop)
         cuts = [start]
@@ -150,11 +178,11 @@ class RecursiveTokenChunker(Chunker):
         cuts.append(stop)
         pieces: list[Span] = []
         for piece in zip(cuts, cuts[1:], strict=False):
-            fits = len(self._token_counter.token_spans(text[piece[0] : piece[1]])) <= self._budget
+            fits = len(self._token_counter.token_spans(text[piece[0] : piece[1]])) <= budget
             if fits or step == 1:
                 pieces.append(piece)
             else:
-                pieces.extend(self._cut_tokens(text, spans, piece, max(1, step // 2)))
+                pieces.extend(self._cut_tokens(text, spans, piece, budget, max(1, step // 2)))
         return pieces
 
     def _overlap_start(self, text: str, spans: TokenSpans, previous: Span, start: int) -> int:

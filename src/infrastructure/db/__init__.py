@@ -9,6 +9,7 @@ from infrastructure.db.documents import (
 from infrastructure.db.embedding_cache import SqlAlchemyEmbeddingCache
 from infrastructure.db.engine import make_engine, ping
 from infrastructure.db.errors import EmbeddingDimensionMismatch, MissingPgvector, SchemaOutOfDate
+from infrastructure.db.search import SqlAlchemyChunkSearch
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "EmbeddingDimensionMismatch",
     "MissingPgvector",
     "SchemaOutOfDate",
+    "SqlAlchemyChunkSearch",
     "SqlAlchemyDocumentRepository",
     "SqlAlchemyEmbeddingCache",
     "SqlAlchemyUnitOfWork",

@@ -24,9 +24,13 @@ from infrastructure.db.tables import chunks, documents
 
 _COPY_CHUNKS = (
     "COPY chunks (document_id, workspace_id, ordinal, content, token_count, page_start, page_end,"
-    " metadata, content_sha256, embedding) FROM STDIN WITH (FORMAT BINARY)"
+    " metadata, content_sha256, embedding, context, embedded_sha256)"
+    " FROM STDIN WITH (FORMAT BINARY)"
 )
-_COPY_TYPES = ["uuid", "uuid", "int4", "text", "int4", "int4", "int4", "jsonb", "text", "vector"]
+_COPY_TYPES = [
+    *("uuid", "uuid", "int4", "text", "int4", "int4", "int4", "jsonb", "text", "vector"),
+    *("text", "text"),
+]
 
 _STATE_COLUMNS = (
     "filename",
@@ -305,6 +309,8 @@ def _copy_rows(document: Document, chunks_: Sequence[EmbeddedChunk]) -> Iterator
             dict(chunk.metadata),
             chunk.content_sha256,
             _as_vector(embedded.embedding),
+            chunk.context,
+            chunk.embedded_sha256,
         )
 
 
@@ -352,6 +358,8 @@ def _embedded_chunk(row: Row[Any]) -> EmbeddedChunk:
         page_end=row.page_end,
         metadata=row._mapping["metadata"],
         content_sha256=row.content_sha256,
+        context=row.context,
+        embedded_sha256=row.embedded_sha256,
     )
     return EmbeddedChunk(chunk=chunk, embedding=row.embedding)
 

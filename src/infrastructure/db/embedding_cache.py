@@ -26,13 +26,13 @@ def lookup_statement(workspace_id: UUID, model_id: str) -> Select[tuple[str, Any
     `= ANY(array)` is compiled once and cached.
     """
     return (
-        select(chunks.c.content_sha256, chunks.c.embedding)
+        select(chunks.c.embedded_sha256, chunks.c.embedding)
         .join(documents, documents.c.id == chunks.c.document_id)
         .where(
             chunks.c.workspace_id == workspace_id,
             documents.c.workspace_id == workspace_id,
             documents.c.embedding_model == model_id,
-            chunks.c.content_sha256 == any_(bindparam(CONTENT_HASHES, type_=ARRAY(Text))),
+            chunks.c.embedded_sha256 == any_(bindparam(CONTENT_HASHES, type_=ARRAY(Text))),
         )
     )
 
@@ -40,7 +40,8 @@ def lookup_statement(workspace_id: UUID, model_id: str) -> Select[tuple[str, Any
 class SqlAlchemyEmbeddingCache(EmbeddingCache):
     """Finds vectors among committed chunks of documents embedded by the asked model.
 
-    Each lookup is one indexed query (`chunks (workspace_id, content_sha256)`) in its own short
+    Keys are the hashes of the embedded texts (`chunks.embedded_sha256`). Each lookup is one
+    indexed query (`chunks (workspace_id, embedded_sha256)`) in its own short
     transaction; storing chunks fills the cache at no extra cost. Connection failures raise
     `DependencyUnavailable`.
     """
@@ -57,4 +58,4 @@ class SqlAlchemyEmbeddingCache(EmbeddingCache):
         hashes = {CONTENT_HASHES: sorted(set(content_hashes))}
         with unavailable_as_dependency_error(), self._engine.connect() as connection:
             rows = connection.execute(statement, hashes).all()
-        return {row.content_sha256: row.embedding for row in rows}
+        return {row.embedded_sha256: row.embedding for row in rows}

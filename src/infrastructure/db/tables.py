@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -25,16 +26,24 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+
+from infrastructure.db.full_text import DEFAULT_TEXT_SEARCH_LANGUAGE, tsvector_expression
 
 STATUSES = ("queued", "processing", "ready", "failed")
 
 
-def schema_metadata(dimension: int | None) -> MetaData:
-    """The `documents` and `chunks` tables; `dimension=None` leaves the vector length open."""
+def schema_metadata(
+    dimension: int | None, text_search_language: str = DEFAULT_TEXT_SEARCH_LANGUAGE
+) -> MetaData:
+    """The `documents` and `chunks` tables; `dimension=None` leaves the vector length open.
+
+    `text_search_language` is the configuration baked into `chunks.content_tsv` (queries must
+    use the same one for the GIN index to serve them).
+    """
     metadata = MetaData()
     _documents(metadata)
-    _chunks(metadata, dimension)
+    _chunks(metadata, dimension, text_search_language)
     return metadata
 
 
@@ -67,7 +76,7 @@ def _documents(metadata: MetaData) -> Table:
     )
 
 
-def _chunks(metadata: MetaData, dimension: int | None) -> Table:
+def _chunks(metadata: MetaData, dimension: int | None, text_search_language: str) -> Table:
     return Table(
         "chunks",
         metadata,
@@ -87,6 +96,13 @@ def _chunks(metadata: MetaData, dimension: int | None) -> Table:
         Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
         Column("content_sha256", Text, nullable=False),
         Column("embedding", VECTOR(dimension), nullable=False),
+        Column("context", Text, nullable=False, server_default=text("''")),
+        Column("embedded_sha256", Text, nullable=False),
+        Column(
+            "content_tsv",
+            TSVECTOR,
+            Computed(text(tsvector_expression(text_search_language)), persisted=True),
+        ),
         UniqueConstraint("document_id", "ordinal", name="uq_chunks_document_id_ordinal"),
         Index(
             "ix_chunks_embedding_hnsw",
@@ -94,7 +110,8 @@ def _chunks(metadata: MetaData, dimension: int | None) -> Table:
             postgresql_using="hnsw",
             postgresql_ops={"embedding": "vector_cosine_ops"},
         ),
-        Index("ix_chunks_workspace_id_content_sha256", "workspace_id", "content_sha256"),
+        Index("ix_chunks_workspace_id_embedded_sha256", "workspace_id", "embedded_sha256"),
+        Index("ix_chunks_content_tsv", "content_tsv", postgresql_using="gin"),
     )
 
 

@@ -51,7 +51,9 @@ class PythonDocxExtractor(TextExtractor):
                 _add_paragraph(builder, block, heading_levels.get(block._p.style))
             else:
                 builder.text(_table_text(block))
-        return builder.build(media_types.DOCX)
+        return builder.build(
+            media_types.DOCX, filename=filename, title=document.core_properties.title
+        )
 
     def _check_archive(self, data: bytes) -> None:
         try:

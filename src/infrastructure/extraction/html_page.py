@@ -62,11 +62,14 @@ class SelectolaxHtmlExtractor(TextExtractor):
         _check_depth(markup, self._limits.max_html_depth)
         tree = LexborHTMLParser(markup)
         tree.strip_tags(_DROPPED)
+        title = tree.css_first("title")
         content = _content_root(tree)
         builder = SectionBuilder(self._limits)
         if content is not None:
             _add_sections(builder, _marked_text(content))
-        return builder.build(media_types.HTML)
+        return builder.build(
+            media_types.HTML, filename=filename, title=title.text() if title else None
+        )
 
 
 def decode_html(data: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 from application.errors import DocumentTooLarge, EmptyDocument, NoExtractableText
 from application.ports import ExtractedText, TextSection
@@ -37,6 +38,13 @@ class ExtractionLimits:
         return self.max_chars // _CHARS_PER_DOCX_ELEMENT
 
 
+def filename_title(filename: str | None) -> str | None:
+    """`Annual report` for `reports/Annual report.pdf`; None for no name."""
+    if not filename:
+        return None
+    return PurePath(filename.replace("\\", "/")).stem.strip() or None
+
+
 def check_input(data: bytes, limits: ExtractionLimits) -> None:
     """Refuse empty input (`EmptyDocument`) and input past `max_bytes` (`DocumentTooLarge`)."""
     if not data:
@@ -53,7 +61,9 @@ class SectionBuilder:
 
     `heading` closes the current section and opens one under the new heading path (a heading
     of level n replaces every open heading of level n or deeper); `text` adds a block to the
-    current section; `page` adds a whole page as its own section.
+    current section; `page` adds a whole page as its own section. The document's title is the
+    one `build` is given, else its first heading of the highest level, else the filename
+    without its extension.
     """
 
     limits: ExtractionLimits
@@ -61,11 +71,14 @@ class SectionBuilder:
     _blocks: list[str] = field(default_factory=list)
     _path: list[tuple[int, str]] = field(default_factory=list)
     _chars: int = 0
+    _top_heading: tuple[int, str] | None = None
 
     def heading(self, level: int, title: str) -> None:
         title = " ".join(title.split())
         if not title:
             return
+        if self._top_heading is None or level < self._top_heading[0]:
+            self._top_heading = (level, title)
         self._flush()
         while self._path and self._path[-1][0] >= level:
             self._path.pop()
@@ -82,12 +95,23 @@ class SectionBuilder:
             self._count(text)
             self._sections.append(TextSection(text, page=number))
 
-    def build(self, media_type: str, page_count: int | None = None) -> ExtractedText:
+    def build(
+        self,
+        media_type: str,
+        page_count: int | None = None,
+        *,
+        filename: str | None,
+        title: str | None = None,
+    ) -> ExtractedText:
         """The collected text; `NoExtractableText` when nothing but whitespace was found."""
         self._flush()
         if not self._sections:
             raise NoExtractableText()
-        return ExtractedText(media_type, tuple(self._sections), page_count=page_count)
+        title = " ".join((title or "").split()) or self._heading_title() or filename_title(filename)
+        return ExtractedText(media_type, tuple(self._sections), page_count=page_count, title=title)
+
+    def _heading_title(self) -> str | None:
+        return self._top_heading[1] if self._top_heading else None
 
     def _count(self, text: str) -> None:
         self._chars += len(text)

@@ -55,7 +55,7 @@ class MarkdownItExtractor(TextExtractor):
         builder = SectionBuilder(self._limits)
         for piece in pieces(decode_text(data)):
             _walk(self._parser.parse(piece), builder)
-        return builder.build(media_types.MARKDOWN)
+        return builder.build(media_types.MARKDOWN, filename=filename)
 
 
 def pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:

@@ -37,11 +37,11 @@ class PdfiumPdfExtractor(TextExtractor):
         with _PDFIUM:
             document = _open(data)
             try:
-                return self._read(document)
+                return self._read(document, filename)
             finally:
                 document.close()
 
-    def _read(self, document: pdfium.PdfDocument) -> ExtractedText:
+    def _read(self, document: pdfium.PdfDocument, filename: str | None) -> ExtractedText:
         page_count = len(document)
         if page_count == 0:
             raise CorruptDocument("the PDF has no pages")
@@ -52,7 +52,8 @@ class PdfiumPdfExtractor(TextExtractor):
         builder = SectionBuilder(self._limits)
         for index in range(page_count):
             builder.page(_page_text(document, index), number=index + 1)
-        return builder.build(media_types.PDF, page_count=page_count)
+        title = document.get_metadata_value("Title")
+        return builder.build(media_types.PDF, page_count=page_count, filename=filename, title=title)
 
 
 def _open(data: bytes) -> pdfium.PdfDocument:

@@ -26,4 +26,4 @@ class PlainTextExtractor(TextExtractor):
         builder = SectionBuilder(self._limits)
         for number, page in enumerate(pages, 1):
             builder.page(page, number)
-        return builder.build(media_types.PLAIN_TEXT, page_count=len(pages))
+        return builder.build(media_types.PLAIN_TEXT, page_count=len(pages), filename=filename)

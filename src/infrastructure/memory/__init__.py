@@ -7,12 +7,14 @@ from infrastructure.memory.documents import (
 )
 from infrastructure.memory.observability import FixedClock, InMemoryTelemetry
 from infrastructure.memory.queue import InMemoryJobQueue
+from infrastructure.memory.search import InMemoryChunkSearch
 from infrastructure.memory.storage import InMemoryBlobStorage
 from infrastructure.memory.text import ParagraphChunker, PlainUtf8Extractor
 
 __all__ = [
     "FixedClock",
     "InMemoryBlobStorage",
+    "InMemoryChunkSearch",
     "InMemoryDatabase",
     "InMemoryEmbeddingCache",
     "InMemoryJobQueue",

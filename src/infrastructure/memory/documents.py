@@ -192,6 +192,6 @@ class InMemoryEmbeddingCache(EmbeddingCache):
                 if document.workspace_id != workspace_id or document.embedding_model != model_id:
                     continue
                 for stored in chunks:
-                    if stored.chunk.content_sha256 in wanted:
-                        found[stored.chunk.content_sha256] = stored.embedding
+                    if stored.chunk.embedded_sha256 in wanted:
+                        found[stored.chunk.embedded_sha256] = stored.embedding
         return found

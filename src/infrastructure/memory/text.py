@@ -17,7 +17,8 @@ _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n\s*\n|\s*\Z)", re.DOTALL)
 
 
 class PlainUtf8Extractor(TextExtractor):
-    """Reads UTF-8 text; a form feed starts a new page."""
+    """Reads UTF-8 text; a form feed starts a new page; the filename, less its extension, names
+    the document."""
 
     def __init__(self, *, max_chars: int) -> None:
         self._max_chars = max_chars
@@ -37,7 +38,12 @@ class PlainUtf8Extractor(TextExtractor):
         sections = [TextSection(page, page=n) for n, page in enumerate(pages, 1) if page.strip()]
         if not sections:
             raise NoExtractableText()
-        return ExtractedText("text/plain", sections, page_count=len(pages))
+        return ExtractedText("text/plain", sections, page_count=len(pages), title=_title(filename))
+
+
+def _title(filename: str | None) -> str | None:
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name else name or None
 
 
 class ParagraphChunker(Chunker):

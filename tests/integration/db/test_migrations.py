@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, MetaData, create_engine, inspect
+from sqlalchemy import Connection, Engine, MetaData, create_engine, inspect, text
 
 from infrastructure.db import (
     EmbeddingDimensionMismatch,
@@ -199,3 +199,48 @@ def test_upgrades_started_together_migrate_once(empty_url: str, engine_on: Engin
     assert reported == []
     assert [process.exitcode for process in upgrades] == [0, 0, 0, 0]
     assert migrations.schema_revision(engine_on) == migrations.head_revision()
+
+
+def generated_expression(engine: Engine) -> str:
+    query = text(
+        "SELECT generation_expression FROM information_schema.columns"
+        " WHERE table_name = 'chunks' AND column_name = 'content_tsv'"
+    )
+    with engine.connect() as connection:
+        return str(connection.execute(query).scalar_one())
+
+
+def test_the_full_text_column_bakes_in_the_configured_language(
+    empty_url: str, engine_on: Engine
+) -> None:
+    migrations.upgrade(empty_url, 32, text_search_language="simple")
+
+    assert generated_expression(engine_on) == "to_tsvector('simple'::regconfig, content)"
+
+
+def test_chunks_written_before_the_context_keep_their_vectors_reusable(
+    empty_url: str, engine_on: Engine
+) -> None:
+    migrations.upgrade(empty_url, 32, "0001")
+    with engine_on.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO documents (id, workspace_id, filename, storage_key, size_bytes)"
+                " VALUES (gen_random_uuid(), gen_random_uuid(), 'a.txt', 'k', 1);"
+                " INSERT INTO chunks (document_id, workspace_id, ordinal, content, token_count,"
+                " content_sha256, embedding) SELECT id, workspace_id, 0, 'Readers never see"
+                " half a document', 6, 'abc', array_fill(0.5, ARRAY[32])::vector FROM documents"
+            )
+        )
+
+    migrations.upgrade(empty_url, 32)
+
+    with engine_on.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT context, embedded_sha256,"
+                " content_tsv @@ websearch_to_tsquery('english', 'reader documents') AS hit"
+                " FROM chunks"
+            )
+        ).one()
+    assert (row.context, row.embedded_sha256, row.hit) == ("", "abc", True)

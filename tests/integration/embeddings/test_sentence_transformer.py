@@ -64,6 +64,7 @@ def test_chunks_sized_with_its_tokenizer_fit_its_limit(minilm_embedder: Any) -> 
         max_tokens=minilm_embedder.max_input_tokens,
         overlap_tokens=32,
         token_counter=minilm_embedder.token_counter,
+        embed_context=False,
     )
     text = " ".join(f"Interoperability of item {n} is undocumented." for n in range(400))
 

@@ -22,6 +22,7 @@ def start_worker_server(database_url: str, redis_url: str, tmp_path: Path) -> Wo
     settings = load_settings(
         database_url=database_url,
         redis_url=redis_url,
+        embedder="hashing",
         embedding_dimension=32,
         data_dir=tmp_path / "var",
     )

@@ -53,7 +53,7 @@ def tokens(text: str) -> int:
 
 def chunk(sections: list[TextSection], max_tokens: int, overlap: int) -> list[Chunk]:
     chunker = RecursiveTokenChunker(
-        max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX
+        max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX, embed_context=False
     )
     return chunker.split(ExtractedText("text/plain", sections))
 
@@ -200,7 +200,9 @@ def test_long_words_are_cut_so_every_chunk_fits_and_every_character_lands_in_ord
 @pytest.mark.parametrize(("max_tokens", "overlap"), [(0, 0), (10, 10), (10, -1)])
 def test_rejects_impossible_sizes(max_tokens: int, overlap: int) -> None:
     with pytest.raises(ValueError):
-        RecursiveTokenChunker(max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX)
+        RecursiveTokenChunker(
+            max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX, embed_context=False
+        )
 
 
 @settings(max_examples=300, deadline=None)
@@ -239,7 +241,10 @@ def test_with_the_model_tokenizer_no_chunk_exceeds_the_budget(
 ) -> None:
     """Exact as long as no word is longer than the budget (a longer one is cut inside)."""
     chunker = RecursiveTokenChunker(
-        max_tokens=max_tokens, overlap_tokens=overlap, token_counter=minilm_counter
+        max_tokens=max_tokens,
+        overlap_tokens=overlap,
+        token_counter=minilm_counter,
+        embed_context=False,
     )
 
     chunks = chunker.split(ExtractedText("text/plain", [TextSection(text)]))
@@ -256,3 +261,72 @@ def test_the_model_tokenizer_counts_long_text_as_a_whole(
     text = line * 2000
 
     assert len(minilm_counter.token_spans(text)) == minilm_counter.count(line) * 2000
+
+
+def contextual(max_tokens: int, overlap: int) -> RecursiveTokenChunker:
+    return RecursiveTokenChunker(
+        max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX, embed_context=True
+    )
+
+
+def titled(title: str | None, *sections: TextSection) -> ExtractedText:
+    return ExtractedText("text/markdown", sections, title=title)
+
+
+def test_each_chunk_embeds_its_title_and_heading_path_before_its_text() -> None:
+    text = titled(
+        "Admin guide",
+        TextSection("Run the installer.", heading_path=("Admin guide", "Install")),
+        TextSection("Edit the file.", heading_path=("Admin guide", "Install", "Configure")),
+    )
+
+    first, second = contextual(64, 8).split(text)
+
+    assert (first.text, first.context) == ("Run the installer.", "Admin guide › Install")
+    assert second.context == "Admin guide › Install › Configure"
+    assert second.embedded_text == "Admin guide › Install › Configure\nEdit the file."
+
+
+@given(numbered_sections(), sizes, st.sampled_from(["T", "A long document title", None]))
+@settings(max_examples=150, deadline=None)
+def test_the_embedded_text_fits_the_budget_and_the_content_stays_whole(
+    sections: list[TextSection], size: tuple[int, int], title: str | None
+) -> None:
+    max_tokens, overlap = size
+    text = titled(title, *sections)
+
+    chunks = contextual(max_tokens, overlap).split(text)
+
+    for chunk in chunks:
+        assert REGEX.count(chunk.embedded_text) <= max_tokens
+        assert not chunk.context or chunk.embedded_text.startswith(chunk.context + "\n")
+    expected = squeeze("".join(section.text for section in sections))
+    if expected:
+        overlaps(expected, chunks)
+
+
+def test_a_context_longer_than_half_the_budget_is_cut_to_that_half() -> None:
+    headings = tuple(f"Heading number {n}" for n in range(20))
+    text = titled("Title", TextSection("Body words here.", heading_path=headings))
+
+    (chunk,) = contextual(40, 0).split(text)
+
+    assert chunk.context.startswith("Title › Heading number 0")
+    assert REGEX.count(chunk.context + "\n") <= 20
+    assert chunk.text == "Body words here."
+
+
+def test_without_context_the_embedded_text_is_the_text() -> None:
+    text = titled("Title", TextSection("Body.", heading_path=("Part",)))
+
+    (chunk,) = chunk_with(text, embed_context=False)
+
+    assert (chunk.context, chunk.embedded_text) == ("", "Body.")
+    assert chunk.embedded_sha256 == chunk.content_sha256
+
+
+def chunk_with(text: ExtractedText, *, embed_context: bool) -> list[Chunk]:
+    chunker = RecursiveTokenChunker(
+        max_tokens=32, overlap_tokens=4, token_counter=REGEX, embed_context=embed_context
+    )
+    return chunker.split(text)

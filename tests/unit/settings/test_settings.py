@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.settings import ConfigurationError, Settings, WorkerMode, load_settings
+from infrastructure.settings import (
+    ConfigurationError,
+    EmbedderKind,
+    Settings,
+    WorkerMode,
+    load_settings,
+)
 
 ENV_EXAMPLE = Path(__file__).parents[3] / ".env.example"
 ASSIGNMENT = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
@@ -64,7 +70,7 @@ def test_a_metrics_token_without_required_auth_is_an_advisory() -> None:
 
 @pytest.mark.usefixtures("clean_environment")
 def test_worker_mode_is_fork_unless_inline_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings().worker_mode is WorkerMode.FORK
+    assert load_settings(embedder="hashing").worker_mode is WorkerMode.FORK
     remote = load_settings(embedder="openai", embedding_base_url="http://x", embedding_model="m")
     assert remote.worker_mode is WorkerMode.FORK
     monkeypatch.setenv("WORKER_MODE", "inline")
@@ -91,3 +97,28 @@ def test_a_local_model_runs_inline_unless_fork_is_asked_for(
     assert load_settings().advisories() == []
     monkeypatch.setenv("WORKER_MODE", "fork")
     assert load_settings().worker_mode is WorkerMode.FORK
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_the_bundled_model_is_the_default_embedder_when_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("infrastructure.settings.bundled_minilm_path", lambda: "/models/minilm")
+    settings = load_settings()
+    assert settings.embedder is EmbedderKind.SENTENCE_TRANSFORMERS
+    assert settings.worker_mode is WorkerMode.INLINE
+    assert settings.advisories() == []
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_without_the_semantic_extra_the_default_is_hashing_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("infrastructure.settings.bundled_minilm_path", lambda: None)
+    settings = load_settings()
+    assert settings.embedder is EmbedderKind.HASHING
+    assert settings.worker_mode is WorkerMode.FORK
+    [advisory] = settings.advisories()
+    assert advisory.startswith("EMBEDDER:")
+    assert "lexical" in advisory and "pip install 'ingestion-worker[semantic]'" in advisory
+    assert load_settings(embedder="hashing").advisories() == []

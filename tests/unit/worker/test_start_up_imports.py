@@ -43,8 +43,8 @@ def loaded_heavy_modules(tmp_path: Path, **environment: str) -> list[str]:
     return list(json.loads(result.stdout.splitlines()[-1]))
 
 
-def test_the_default_worker_imports_no_heavy_library(tmp_path: Path) -> None:
-    assert loaded_heavy_modules(tmp_path) == []
+def test_the_hashing_worker_imports_no_heavy_library(tmp_path: Path) -> None:
+    assert loaded_heavy_modules(tmp_path, EMBEDDER="hashing") == []
 
 
 @pytest.mark.parametrize(

@@ -45,13 +45,13 @@ def test_worker_mode_picks_the_class(
     assert chosen.job_class is AllowlistedJob
 
 
-
 def test_a_forking_worker_freezes_what_it_loaded_before_its_first_horse(
     tmp_path: Path, redis_url: str
 ) -> None:
     settings = load_settings(
         database_url="postgresql://nobody@127.0.0.1:1/none",
         redis_url=redis_url,
+        embedder="hashing",
         data_dir=tmp_path,
         worker_mode=WorkerMode.FORK,
     )

@@ -1,4 +1,8 @@
-"""The pipeline: read, extract, chunk, embed (reusing cached vectors), write, mark ready."""
+"""The pipeline: read, extract, chunk, embed (reusing cached vectors), write, mark ready.
+
+What is embedded for a chunk is its `embedded_text` (its context line and its text); vectors are
+reused by the hash of exactly that text.
+"""
 
 from __future__ import annotations
 
@@ -199,13 +203,14 @@ class ProcessUploadedDocument:
     ) -> tuple[list[EmbeddedChunk], int]:
         model_id = self._embedder.model_id
         with self._telemetry.stage(Stage.EMBED):
-            cached = self._cache.lookup(workspace_id, model_id, {c.content_sha256 for c in chunks})
+            hashes = {c.embedded_sha256 for c in chunks}
+            cached = self._cache.lookup(workspace_id, model_id, hashes)
             missing = _unique_missing(chunks, cached)
-            fresh = self._embedder.embed([chunk.text for chunk in missing])
+            fresh = self._embedder.embed([chunk.embedded_text for chunk in missing])
         vectors: dict[str, Vector] = {**cached}
-        vectors.update((c.content_sha256, v) for c, v in zip(missing, fresh, strict=True))
+        vectors.update((c.embedded_sha256, v) for c, v in zip(missing, fresh, strict=True))
         self._telemetry.embedding_cache_used(hits=len(chunks) - len(missing), misses=len(missing))
-        embedded = [EmbeddedChunk(c, vectors[c.content_sha256]) for c in chunks]
+        embedded = [EmbeddedChunk(c, vectors[c.embedded_sha256]) for c in chunks]
         return embedded, len(chunks) - len(missing)
 
     def _load(self, command: ProcessDocument) -> Document:
@@ -302,11 +307,11 @@ class _GiveUp(Exception):
 
 
 def _unique_missing(chunks: Sequence[Chunk], cached: dict[str, Vector]) -> list[Chunk]:
-    """The chunks whose text has no vector yet, one per distinct text."""
+    """The chunks whose embedded text has no vector yet, one per distinct embedded text."""
     seen: set[str] = set(cached)
     missing: list[Chunk] = []
     for chunk in chunks:
-        if chunk.content_sha256 not in seen:
-            seen.add(chunk.content_sha256)
+        if chunk.embedded_sha256 not in seen:
+            seen.add(chunk.embedded_sha256)
             missing.append(chunk)
     return missing

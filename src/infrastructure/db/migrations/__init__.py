@@ -2,8 +2,8 @@
 
 `upgrade(url, embedding_dimension)` brings a database to head; the dimension of the
 `chunks.embedding` column is taken from the configured embedder at the first upgrade and is then
-fixed for that database. Connection failures raise `DependencyUnavailable`; a server without
-pgvector raises `MissingPgvector`.
+fixed for that database, as is the text search language of `chunks.content_tsv`. Connection
+failures raise `DependencyUnavailable`; a server without pgvector raises `MissingPgvector`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from infrastructure.db.errors import (
     unavailable_as_dependency_error,
 )
 from infrastructure.db.migrations.dimension import DIMENSION_KEY
+from infrastructure.db.migrations.language import LANGUAGE_KEY
 from infrastructure.db.schema import stored_vector_dimension_on, vector_extension_available
 from infrastructure.redaction import masked_url
 
@@ -35,20 +36,34 @@ MIGRATION_LOCK_KEY = 0x696E676573745F6D  # "ingest_m"
 
 
 def alembic_config(
-    embedding_dimension: int | None = None, connection: Connection | None = None
+    embedding_dimension: int | None = None,
+    connection: Connection | None = None,
+    text_search_language: str | None = None,
 ) -> Config:
-    """An Alembic config of this package's scripts, carrying the dimension and connection."""
+    """An Alembic config of this package's scripts, carrying the dimension, the text search
+    language and the connection."""
     config = Config()
     config.set_main_option("script_location", str(_HERE))
     if embedding_dimension is not None:
         config.attributes[DIMENSION_KEY] = embedding_dimension
+    if text_search_language is not None:
+        config.attributes[LANGUAGE_KEY] = text_search_language
     if connection is not None:
         config.attributes["connection"] = connection
     return config
 
 
-def upgrade(database_url: str, embedding_dimension: int, revision: str = "head") -> None:
+def upgrade(
+    database_url: str,
+    embedding_dimension: int,
+    revision: str = "head",
+    *,
+    text_search_language: str | None = None,
+) -> None:
     """Migrate the database up to `revision`, creating the `vector` extension first if needed.
+
+    `text_search_language` (None: the migrations' `english`) is baked into the chunks'
+    full-text column when the revision that creates it runs, like the vector dimension.
 
     Runs in one transaction holding a transaction-scoped advisory lock: concurrent callers
     (N workers starting at once) wait for each other, and all but the first find nothing to do.
@@ -63,7 +78,8 @@ def upgrade(database_url: str, embedding_dimension: int, revision: str = "head")
             connection.execute(lock, {"key": MIGRATION_LOCK_KEY})
             if not vector_extension_available(connection):
                 raise MissingPgvector(masked_url(database_url))
-            command.upgrade(alembic_config(embedding_dimension, connection), revision)
+            config = alembic_config(embedding_dimension, connection, text_search_language)
+            command.upgrade(config, revision)
             stored = stored_vector_dimension_on(connection)
         if stored is not None and stored != embedding_dimension:
             raise EmbeddingDimensionMismatch(stored, embedding_dimension)

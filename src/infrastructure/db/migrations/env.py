@@ -12,13 +12,14 @@ from sqlalchemy.pool import NullPool
 from infrastructure.db.engine import sqlalchemy_url
 from infrastructure.db.migrations.compare import compare_type
 from infrastructure.db.migrations.dimension import configured_dimension
+from infrastructure.db.migrations.language import configured_language
 from infrastructure.db.tables import schema_metadata
 
 
 def run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=schema_metadata(configured_dimension()),
+        target_metadata=schema_metadata(configured_dimension(), configured_language()),
         compare_type=compare_type,
         transaction_per_migration=False,
     )
