@@ -40,7 +40,11 @@ def processed(container: Container, filename: str, data: bytes) -> UUID:
 
 def rows(out: str) -> list[list[str]]:
     """The result table's rows, split on the runs of spaces between columns."""
-    return [[cell for cell in line.split("  ") if cell] for line in out.splitlines()[2:]]
+    return [
+        [cell.strip() for cell in line.split("  ") if cell.strip()]
+        for line in out.splitlines()[2:]
+        if line.strip()
+    ]
 
 
 @pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
