@@ -189,6 +189,23 @@ def test_ingest_services_keep_the_services_up_until_stopped(empty_folder: Path) 
     assert_nothing_left(empty_folder)
 
 
+def test_the_cli_and_a_burst_worker_leave_nothing_running(empty_folder: Path) -> None:
+    status = ingest(empty_folder, "status")
+    assert_nothing_left(empty_folder)
+    worker = subprocess.run(
+        [sys.executable, "-m", "worker", "--burst"],
+        cwd=empty_folder,
+        env={**fresh_environment(empty_folder), "HTTP_PORT": "0"},
+        capture_output=True,
+        text=True,
+        timeout=BOOT_SECONDS,
+    )
+
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
+    assert worker.returncode == 0 and "Traceback" not in worker.stderr, worker.stderr
+    assert_nothing_left(empty_folder)
+
+
 #: What a product API does before enqueuing: store the file, insert the row (here with the ids
 #: the README's snippet names).
 PREPARE_THE_READMES_DOCUMENT = """
