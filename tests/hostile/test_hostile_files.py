@@ -13,6 +13,7 @@ import pytest
 
 from application.errors import DocumentTooLarge, UnsupportedMediaType
 from infrastructure.extraction import (
+    PdfiumPdfExtractor,
     PlainTextExtractor,
     PythonDocxExtractor,
     SniffingTextExtractor,
@@ -126,3 +127,70 @@ def test_the_docx_element_count_stops_before_the_rest_is_read() -> None:
 def test_a_docx_within_the_element_limit_is_read(report_docx: bytes) -> None:
     limits = extraction_limits(max_chars=100_000)
     assert PythonDocxExtractor(limits=limits).extract(report_docx).sections
+
+
+def nested_form_pdf(depth: int, fan_out: int) -> bytes:
+    """A one-page PDF of a few hundred bytes whose page draws a form XObject that draws the one
+    below it `fan_out` times, `depth` levels deep: fan_out ** depth copies of one short text.
+    PDFium expands every copy when it builds the page's text."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /XObject << /F 5 0 R >> >> >>",
+    ]
+    objects.append(_stream(b"/F Do"))
+    font = 6 + depth
+    for level in range(depth):
+        number = 5 + level
+        if level == depth - 1:
+            content = b"BT /T 9 Tf 10 10 Td (many words in a tiny file) Tj ET"
+            resources = b"/Font << /T %d 0 R >>" % font
+        else:
+            content = b" ".join(b"q /F Do Q" for _ in range(fan_out))
+            resources = b"/XObject << /F %d 0 R >>" % (number + 1)
+        objects.append(
+            _stream(content, b"/Type /XObject /Subtype /Form /BBox [0 0 612 792]"
+                    b" /Resources << " + resources + b" >>")
+        )
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return _pdf(objects)
+
+
+def _stream(content: bytes, dictionary: bytes = b"") -> bytes:
+    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (dictionary, len(content), content)
+
+
+def _pdf(objects: list[bytes]) -> bytes:
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def test_a_page_expanding_into_too_many_objects_is_refused_before_its_text_is_built() -> None:
+    limits = extraction_limits(max_chars=20_000)  # at most 2,000 objects a page
+    crafted = nested_form_pdf(depth=5, fan_out=10)  # 10,000 copies of one text
+
+    with pytest.raises(DocumentTooLarge, match="objects"):
+        PdfiumPdfExtractor(limits=limits).extract(crafted)
+
+    assert len(crafted) < 2_000
+
+
+def test_a_page_within_the_object_budget_is_read() -> None:
+    limits = extraction_limits(max_chars=20_000)
+    modest = nested_form_pdf(depth=2, fan_out=10)
+
+    extracted = PdfiumPdfExtractor(limits=limits).extract(modest)
+
+    assert "many words in a tiny file" in extracted.sections[0].text

@@ -10,6 +10,7 @@ from application.ports import ExtractedText, TextSection
 
 _MIB = 1024 * 1024
 _CHARS_PER_DOCX_ELEMENT = 4
+_CHARS_PER_PDF_OBJECT = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,7 +21,8 @@ class ExtractionLimits:
     it unpacks to, checked before anything is decompressed; the ratio applies to members over
     1 MiB. `max_html_depth` bounds how deeply HTML elements nest (parsing cost grows with the
     square of the depth). The first three are settings (MAX_FILE_BYTES, MAX_PAGES, MAX_CHARS),
-    so they have no defaults here; `max_docx_elements` follows from `max_chars`.
+    so they have no defaults here; `max_docx_elements` and `max_pdf_page_objects` follow from
+    `max_chars`.
     """
 
     max_bytes: int
@@ -29,6 +31,14 @@ class ExtractionLimits:
     max_unpacked_bytes: int = 500 * _MIB
     max_compression_ratio: int = 100
     max_html_depth: int = 4096
+
+    @property
+    def max_pdf_page_objects(self) -> int:
+        """How many objects one PDF page may draw, counting every copy a form XObject draws of
+        what it holds: one per ten characters of `max_chars`. A page's text is built from all of
+        them at once, in native code that no limit interrupts, so a few hundred bytes of nested
+        forms could otherwise ask for gigabytes."""
+        return self.max_chars // _CHARS_PER_PDF_OBJECT
 
     @property
     def max_docx_elements(self) -> int:

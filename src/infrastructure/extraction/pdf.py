@@ -17,6 +17,8 @@ from infrastructure.extraction.limits import ExtractionLimits, SectionBuilder, c
 _PDFIUM = threading.Lock()
 _LOCKED_CODES = {pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\ufffe\uffff]")
+#: How deeply form XObjects are followed when counting a page's objects (pypdfium2's default).
+_FORM_DEPTH = 15
 
 
 class PdfiumPdfExtractor(TextExtractor):
@@ -51,9 +53,36 @@ class PdfiumPdfExtractor(TextExtractor):
             )
         builder = SectionBuilder(self._limits)
         for index in range(page_count):
-            builder.page(_page_text(document, index), number=index + 1)
+            builder.page(self._page_text(document, index), number=index + 1)
         title = document.get_metadata_value("Title")
         return builder.build(media_types.PDF, page_count=page_count, filename=filename, title=title)
+
+    def _page_text(self, document: pdfium.PdfDocument, index: int) -> str:
+        try:
+            page = document[index]
+            try:
+                self._check_objects(page, index)
+                text_page = page.get_textpage()
+                try:
+                    text = text_page.get_text_range()
+                finally:
+                    text_page.close()
+            finally:
+                page.close()
+        except pdfium.PdfiumError as error:
+            raise CorruptDocument(f"page {index + 1} of the PDF cannot be read: {error}") from error
+        return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+    def _check_objects(self, page: pdfium.PdfPage, index: int) -> None:
+        """Refuse a page that draws more objects than the budget, counting through its forms
+        and stopping at the first one past it (so the count costs at most the budget)."""
+        budget = self._limits.max_pdf_page_objects
+        for count, _ in enumerate(page.get_objects(max_depth=_FORM_DEPTH), start=1):
+            if count > budget:
+                raise DocumentTooLarge(
+                    f"page {index + 1} of the PDF draws more than {budget} objects"
+                    " (the limit follows max_chars)"
+                )
 
 
 def _open(data: bytes) -> pdfium.PdfDocument:
@@ -63,19 +92,3 @@ def _open(data: bytes) -> pdfium.PdfDocument:
         if error.err_code in _LOCKED_CODES:
             raise EncryptedDocument("the PDF needs a password to open") from error
         raise CorruptDocument(f"the PDF cannot be read: {error}") from error
-
-
-def _page_text(document: pdfium.PdfDocument, index: int) -> str:
-    try:
-        page = document[index]
-        try:
-            text_page = page.get_textpage()
-            try:
-                text = text_page.get_text_range()
-            finally:
-                text_page.close()
-        finally:
-            page.close()
-    except pdfium.PdfiumError as error:
-        raise CorruptDocument(f"page {index + 1} of the PDF cannot be read: {error}") from error
-    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
