@@ -35,11 +35,15 @@ class ExtractedText:
 class TextExtractor(Protocol):
     """Reads the text out of a file whose type it determines from the bytes themselves."""
 
-    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+    def extract(
+        self, data: bytes, filename: str | None = None, declared_media_type: str | None = None
+    ) -> ExtractedText:
         """The text of `data`, in reading order, as sections with page numbers and headings.
 
-        `filename` is only a hint: the type is sniffed from the bytes; it names the document
-        (`title`) when the document does not name itself. Raises `EmptyDocument`
+        `filename` and `declared_media_type` (what the uploader said the file is) are hints:
+        the type is sniffed from the bytes, and a declared plain-text or Markdown type (or
+        extension) is believed unless the bytes are unmistakably something else. `filename`
+        names the document (`title`) when the document does not name itself. Raises `EmptyDocument`
         (no bytes), `UnsupportedMediaType`, `CorruptDocument`, `EncryptedDocument`,
         `DocumentTooLarge` (past the configured byte, page or character limits), or
         `NoExtractableText` (a valid file with nothing to read). Pure computation: no I/O,

@@ -40,7 +40,9 @@ class PythonDocxExtractor(TextExtractor):
     def __init__(self, *, limits: ExtractionLimits) -> None:
         self._limits = limits
 
-    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+    def extract(
+        self, data: bytes, filename: str | None = None, declared_media_type: str | None = None
+    ) -> ExtractedText:
         check_input(data, self._limits)
         self._check_archive(data)
         document = _parse(data)

@@ -56,7 +56,9 @@ class SelectolaxHtmlExtractor(TextExtractor):
     def __init__(self, *, limits: ExtractionLimits) -> None:
         self._limits = limits
 
-    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+    def extract(
+        self, data: bytes, filename: str | None = None, declared_media_type: str | None = None
+    ) -> ExtractedText:
         check_input(data, self._limits)
         markup = decode_html(data).translate(_MARKERS)
         _check_depth(markup, self._limits.max_html_depth)

@@ -50,7 +50,9 @@ class MarkdownItExtractor(TextExtractor):
         self._limits = limits
         self._parser = MarkdownIt("commonmark").enable("table")
 
-    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+    def extract(
+        self, data: bytes, filename: str | None = None, declared_media_type: str | None = None
+    ) -> ExtractedText:
         check_input(data, self._limits)
         builder = SectionBuilder(self._limits)
         for piece in pieces(decode_text(data)):

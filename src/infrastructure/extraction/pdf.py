@@ -34,7 +34,9 @@ class PdfiumPdfExtractor(TextExtractor):
     def __init__(self, *, limits: ExtractionLimits) -> None:
         self._limits = limits
 
-    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+    def extract(
+        self, data: bytes, filename: str | None = None, declared_media_type: str | None = None
+    ) -> ExtractedText:
         check_input(data, self._limits)
         with _PDFIUM:
             document = _open(data)

@@ -20,7 +20,9 @@ class PlainTextExtractor(TextExtractor):
     def __init__(self, *, limits: ExtractionLimits) -> None:
         self._limits = limits
 
-    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+    def extract(
+        self, data: bytes, filename: str | None = None, declared_media_type: str | None = None
+    ) -> ExtractedText:
         check_input(data, self._limits)
         pages = decode_text(data).split("\f")
         builder = SectionBuilder(self._limits)

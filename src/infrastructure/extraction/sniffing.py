@@ -52,14 +52,17 @@ _MARKDOWN_SIGNS = (
 )
 
 
-def sniff_media_type(data: bytes, filename: str | None = None) -> str:
+def sniff_media_type(
+    data: bytes, filename: str | None = None, declared_media_type: str | None = None
+) -> str:
     """The media type of `data`, judged from its content.
 
     PDF by its `%PDF-` header, DOCX by a ZIP holding `word/document.xml`, HTML by markup at
     the start of the text, Markdown by its syntax. A name declaring plain text (`.txt`,
     `.text`, `.log`) is believed unless the bytes are unmistakably something else: PDF, ZIP,
     binary, or an HTML document (a doctype or `<html>` first); reStructuredText and the like
-    are never read as Markdown. A Markdown extension is believed likewise. Raises
+    are never read as Markdown. A Markdown extension is believed likewise, and a declared
+    `text/plain` or `text/markdown` (the type the uploader gave) like its extension. Raises
     `UnsupportedMediaType` for anything else (images, executables, other archives, binary
     bytes) and `CorruptDocument` for a damaged ZIP archive.
     """
@@ -70,6 +73,8 @@ def sniff_media_type(data: bytes, filename: str | None = None) -> str:
     _refuse_known_binaries(data)
     head = _text_head(data)
     extension = _extension(filename)
+    if extension not in _PLAIN_EXTENSIONS | _MARKDOWN_EXTENSIONS:
+        extension = _declared_extension(declared_media_type) or extension
     if extension in _PLAIN_EXTENSIONS:
         return media_types.HTML if _is_html_document(head) else media_types.PLAIN_TEXT
     if _is_html(head):
@@ -94,9 +99,11 @@ class SniffingTextExtractor(TextExtractor):
         self._limits = limits
         self._extractors = dict(extractors or default_extractors(self._limits))
 
-    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+    def extract(
+        self, data: bytes, filename: str | None = None, declared_media_type: str | None = None
+    ) -> ExtractedText:
         check_input(data, self._limits)
-        media_type = sniff_media_type(data, filename)
+        media_type = sniff_media_type(data, filename, declared_media_type)
         extractor = self._extractors.get(media_type)
         if extractor is None:
             raise UnsupportedMediaType(f"{media_type} files are not accepted here")
@@ -179,6 +186,12 @@ def _markdown_or_plain(head: str, extension: str) -> str:
 def _markdown_score(text: str) -> int:
     """How many different kinds of Markdown syntax the text uses."""
     return sum(1 for sign in _MARKDOWN_SIGNS if sign.search(text))
+
+
+def _declared_extension(declared_media_type: str | None) -> str:
+    """The extension a declared text type stands for ("" for any other or none)."""
+    declared = (declared_media_type or "").split(";", 1)[0].strip().lower()
+    return {media_types.PLAIN_TEXT: "txt", media_types.MARKDOWN: "md"}.get(declared, "")
 
 
 def _extension(filename: str | None) -> str:

@@ -23,7 +23,9 @@ class PlainUtf8Extractor(TextExtractor):
     def __init__(self, *, max_chars: int) -> None:
         self._max_chars = max_chars
 
-    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+    def extract(
+        self, data: bytes, filename: str | None = None, declared_media_type: str | None = None
+    ) -> ExtractedText:
         if not data:
             raise EmptyDocument()
         try:

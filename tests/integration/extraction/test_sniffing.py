@@ -127,3 +127,19 @@ def test_a_plain_zip_is_unsupported() -> None:
         archive.writestr("data.csv", "a,b\n1,2\n")
     with pytest.raises(UnsupportedMediaType):
         SniffingTextExtractor(limits=extraction_limits()).extract(buffer.getvalue(), "data.docx")
+
+
+@pytest.mark.parametrize("name", ["upload", "notes.rst", "README"])
+def test_a_file_declared_text_plain_is_plain_text_whatever_its_name(name: str) -> None:
+    markdown_looking = b"# Title\n\nSome *emphasis* and a [link](http://x) and <N> kept.\n"
+
+    assert sniff_media_type(markdown_looking, name, "text/plain") == "text/plain"
+    assert sniff_media_type(markdown_looking, name, "text/plain; charset=utf-8") == "text/plain"
+
+
+def test_a_declared_type_does_not_override_unmistakable_bytes() -> None:
+    assert sniff_media_type(b"%PDF-1.7\n...", "upload", "text/plain") == "application/pdf"
+
+
+def test_a_txt_name_wins_over_a_declared_markdown_type() -> None:
+    assert sniff_media_type(b"# Title\n\n*x*\n", "notes.txt", "text/markdown") == "text/plain"

@@ -39,7 +39,9 @@ class BreakableExtractor(TextExtractor):
         self.error: Exception | None = None
         self.calls = 0
 
-    def extract(self, data: bytes, filename: str | None = None) -> ExtractedText:
+    def extract(
+        self, data: bytes, filename: str | None = None, declared_media_type: str | None = None
+    ) -> ExtractedText:
         self.calls += 1
         if self.error:
             raise self.error

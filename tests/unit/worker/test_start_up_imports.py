@@ -58,7 +58,10 @@ def test_the_hashing_worker_imports_no_heavy_library(tmp_path: Path) -> None:
             },
             ["httpx"],
         ),
-        ({"STORAGE_BACKEND": "s3", "S3_BUCKET": "uploads"}, ["boto3", "botocore"]),
+        (
+            {"EMBEDDER": "hashing", "STORAGE_BACKEND": "s3", "S3_BUCKET": "uploads"},
+            ["boto3", "botocore"],
+        ),
     ],
 )
 def test_a_chosen_adapter_brings_only_its_own_library(

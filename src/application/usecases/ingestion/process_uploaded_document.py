@@ -147,7 +147,7 @@ class ProcessUploadedDocument:
         document = self._start(document)
         attempt = _Attempt(document, len(data), sha256)
         with self._telemetry.stage(Stage.EXTRACT):
-            text = self._extractor.extract(data, document.filename)
+            text = self._extractor.extract(data, document.filename, document.media_type)
         # Each form of the document is dropped once the next exists: a 100 MB text file would
         # otherwise be held as bytes, as text and as chunks at once until the attempt ends.
         del data
