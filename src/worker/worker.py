@@ -23,7 +23,12 @@ Common to both:
   before claiming its document keeps the queue's own allowance (the policy's, also for jobs
   enqueued by an outside client that set none).
 - A job runs at most JOB_TIMEOUT seconds (RQ's SIGALRM death penalty, in the horse or, inline,
-  in the worker's main thread).
+  in the worker's main thread); past it the job raises `JobTimedOut`, so its document goes back
+  to `queued` with the reason `timeout` (or, its attempts spent, `failed`) at once. Its result
+  and failure are kept at most RESULT_TTL and FAILURE_TTL, whatever its client asked for.
+- A job's hash is not trusted (`GuardedJob`): a payload inflating past 1 MiB is refused as
+  `undecodable_job` without being inflated, and arguments of the wrong types (not a list and an
+  object) are an `invalid_argument`, failed once.
 - Every RECOVERY_INTERVAL the worker process (never a work horse), before RQ's own registry
   cleanup, runs `RecoverAbandonedWork` (jobs taken by a worker that died, documents stuck
   mid-attempt or queued with no job).
@@ -55,28 +60,43 @@ from application.errors import (
     ForbiddenJob,
     IngestionError,
     InternalError,
+    InvalidJobArgument,
     JobTimedOut,
+    UndecodableJob,
     WorkerDied,
 )
 from application.retry_policy import RetryPolicy
 from infrastructure.observability import job_context
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, PROCESS_DOCUMENT_JOB, SERIALIZER
 from infrastructure.queue.job_failures import JobFailure, failure_of
-from infrastructure.rq_internals import FailureHooks, stop_was_requested
+from infrastructure.rq_internals import (
+    FailureHooks,
+    GuardedJob,
+    TimeoutPenalty,
+    stop_was_requested,
+)
 from infrastructure.settings import Settings, WorkerMode
 from worker import runtime
 
 _log = logging.getLogger(__name__)
 
 
-class AllowlistedJob(Job):
-    """A job that resolves its function only if it is allow-listed, and runs no callbacks."""
+class AllowlistedJob(GuardedJob):
+    """A job that resolves its function only if its payload was loaded, the function is
+    allow-listed and the arguments have the types a call needs; it runs no callbacks."""
 
     @property
     def func(self) -> Any:
+        if self.refusal:
+            raise UndecodableJob(f"{self.refusal}; it was not run")
         name = self.func_name
         if name not in ALLOWED_JOB_FUNCTIONS:
             raise ForbiddenJob(f"refused to run {str(name)[:120]!r}: not an ingestion job")
+        if not isinstance(self.args, list | tuple) or not isinstance(self.kwargs, dict):
+            raise InvalidJobArgument(
+                f"arguments must be a list and keyword arguments an object, not "
+                f"{type(self.args).__name__} and {type(self.kwargs).__name__}"
+            )
         return super().func
 
     @property
@@ -100,6 +120,7 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
     """What both worker classes share; put it before the RQ class it extends in the bases."""
 
     job_class = AllowlistedJob
+    death_penalty_class = TimeoutPenalty
     #: Whether a job's final status is already known here once `execute_job` returns (it ran in
     #: this process), so recording its outcome needs no read from Redis.
     runs_jobs_here: ClassVar[bool] = False
@@ -127,7 +148,7 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Run the job, capped at JOB_TIMEOUT; record its outcome here (or, in a pool, in the
         pool parent)."""
-        self._cap_timeout(job)
+        self._cap_lifetimes(job)
         started = perf_counter()
         with job_context(**_job_fields(job)), self._job_scope():
             super().execute_job(job, queue)
@@ -220,10 +241,13 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
         elif job.retries_left is not None:  # a client may have asked for more than the policy
             job.retries_left = min(job.retries_left, len(delays))
 
-    def _cap_timeout(self, job: Job) -> None:
-        limit = self._settings.job_timeout
-        if job.timeout is None or job.timeout < 0 or job.timeout > limit:
-            job.timeout = limit
+    def _cap_lifetimes(self, job: Job) -> None:
+        """Hold a job to JOB_TIMEOUT, RESULT_TTL and FAILURE_TTL whatever its hash asks for:
+        a missing, zero, negative (RQ's "never expire") or larger value becomes the setting."""
+        settings = self._settings
+        job.timeout = _capped(job.timeout, settings.job_timeout, allow_zero=False)
+        job.result_ttl = _capped(job.result_ttl, settings.result_ttl, allow_zero=True)
+        job.failure_ttl = _capped(job.failure_ttl, settings.failure_ttl, allow_zero=False)
 
 
 class IngestionWorker(IngestionWorkerMixin, Worker):
@@ -301,6 +325,11 @@ def _wait_for_redis(connection: Redis, longest_pause: float = 10.0) -> bool:
             _log.info("Redis answers again; restarting the work loop")
             return True
     return False
+
+
+def _capped(value: float | None, limit: int, *, allow_zero: bool) -> int:
+    lowest = 0 if allow_zero else 1
+    return int(value) if value is not None and lowest <= value <= limit else limit
 
 
 def is_permanent(error: BaseException) -> bool:
