@@ -351,10 +351,13 @@ def _job_fields(job: Job) -> dict[str, str]:
     try:
         if job.func_name != PROCESS_DOCUMENT_JOB:
             return fields
-        arguments = dict(zip(("document_id", "workspace_id"), job.args, strict=False))
-        arguments.update(job.kwargs)
+        args, kwargs = job.args, job.kwargs
     except DeserializationError:
         return fields
+    if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
+        return fields  # the job fails as an invalid argument when it runs
+    arguments = dict(zip(("document_id", "workspace_id"), args, strict=False))
+    arguments.update(kwargs)
     for name in ("document_id", "workspace_id"):
         if _is_uuid(arguments.get(name)):
             fields[name] = str(arguments[name])

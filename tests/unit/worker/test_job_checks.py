@@ -16,7 +16,13 @@ from bootstrap import build_container
 from infrastructure.queue import PROCESS_DOCUMENT_JOB, SERIALIZER
 from infrastructure.settings import Settings, load_settings
 from worker.runtime import WorkerRuntime, install
-from worker.worker import AllowlistedJob, IngestionWorkerMixin, is_permanent, worker_class_for
+from worker.worker import (
+    AllowlistedJob,
+    IngestionWorkerMixin,
+    _job_fields,
+    is_permanent,
+    worker_class_for,
+)
 
 
 @pytest.fixture
@@ -109,6 +115,7 @@ def test_arguments_of_the_wrong_types_are_an_invalid_argument(
     payload = SERIALIZER.dumps((PROCESS_DOCUMENT_JOB, None, args, kwargs))
     job = _fetched(redis_connection, _stored(redis_connection, data=zlib.compress(payload)))
 
+    assert _job_fields(job) == {"job_id": job.id}, "naming the job's log context must not fail"
     with pytest.raises(InvalidJobArgument) as raised:
         _ = job.func
 
