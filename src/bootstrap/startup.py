@@ -20,6 +20,7 @@ from infrastructure.db import (
 )
 from infrastructure.db import ping as ping_database
 from infrastructure.queue import ping as ping_redis
+from infrastructure.queue import ping_and_write as probe_redis_writes
 from infrastructure.redaction import masked_url
 from infrastructure.settings import Settings
 
@@ -50,7 +51,7 @@ def readiness_checks(container: Container) -> dict[str, Callable[[], None]]:
     engine = container.resolve(Engine)
     return {
         "db": lambda: ping_database(engine, PROBE_TIMEOUT_SECONDS),
-        "redis": lambda: ping_redis(redis, QUICK_REDIS_TIMEOUT_SECONDS),
+        "redis": lambda: probe_redis_writes(redis, QUICK_REDIS_TIMEOUT_SECONDS),
     }
 
 

@@ -305,13 +305,13 @@ def _parses(parse: Any, value: bytes | None) -> bool:
     return True
 
 
-class JobRanPastItsTimeout(JobTimedOut, JobTimeoutException):
+class TransientJobTimeoutException(JobTimedOut, JobTimeoutException):
     """`JobTimedOut` (a transient application error, code `timeout`) that is also RQ's
     `JobTimeoutException`, for whatever in RQ tells a timeout by that class."""
 
 
 class TimeoutPenalty(UnixSignalDeathPenalty):
-    """RQ's SIGALRM death penalty, raising `JobRanPastItsTimeout` in a job that outlives its
+    """RQ's SIGALRM death penalty, raising `TransientJobTimeoutException` in a job that outlives its
     timeout, so the use case running it hands its document back at once like any transient
     failure (instead of leaving it `processing` until its lease runs out).
 
@@ -328,5 +328,8 @@ class TimeoutPenalty(UnixSignalDeathPenalty):
 
     def handle_death_penalty(self, signum: int, frame: Any) -> None:
         if self._job_timed_out:
-            raise JobRanPastItsTimeout(f"{JobTimedOut.default_message} ({self._timeout} s)")
+            raise TransientJobTimeoutException(
+                f"{JobTimedOut.default_message}: "
+                f"Task exceeded maximum timeout value ({self._timeout} seconds)"
+            )
         super().handle_death_penalty(signum, frame)  # type: ignore[no-untyped-call]

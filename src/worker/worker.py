@@ -45,7 +45,8 @@ import threading
 import types
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from time import perf_counter
+from dataclasses import dataclass, field
+from time import monotonic, perf_counter
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -293,37 +294,68 @@ def work_until_stopped(
     """Run RQ's work loop until a stop is requested (SIGTERM/SIGINT) or a burst ends.
 
     RQ's loop quits on a Redis error raised outside its dequeue (after a job, in a heartbeat or
-    maintenance): then this waits until Redis answers again and starts a fresh worker, so a
-    Redis restart never takes the process down.
+    maintenance, or at once when Redis answers but refuses writes: out of memory, a read-only
+    replica): then this starts a fresh worker once Redis answers, after a pause that doubles
+    while the loop keeps ending (`RestartPauses`), so neither a Redis restart takes the process
+    down nor a Redis refusing writes makes it spin. A run of restarts is logged once.
     """
+    pauses = RestartPauses()
     while True:
         worker = worker_class(list(queues), connection=connection)
+        began = monotonic()
+        error: RedisError | None = None
         try:
             worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
-        except RedisError as error:
-            _log.warning("lost Redis while leaving the work loop: %s", error)
+        except RedisError as raised:
+            error = raised
         if burst or stop_was_requested(worker):
             return
-        _log.warning("the work loop ended unexpectedly; waiting for Redis to start again")
-        if not _wait_for_redis(connection):
+        pause = pauses.after_a_loop_of(monotonic() - began)
+        if pause == pauses.shortest:
+            _log.warning(
+                "the work loop ended unexpectedly%s; starting it again once Redis answers, "
+                "after pauses doubling from %s s to %s s while it keeps ending",
+                f" ({error})" if error else "",
+                pauses.shortest,
+                pauses.longest,
+            )
+        if not _wait_for_redis(connection, pause):
             return
 
 
-def _wait_for_redis(connection: Redis, longest_pause: float = 10.0) -> bool:
-    """Ping Redis with growing pauses until it answers (True) or SIGTERM/SIGINT comes (False)."""
+@dataclass(slots=True)
+class RestartPauses:
+    """The pause before starting the work loop again: `shortest` after a loop that ran at least
+    `longest` seconds, doubling (up to `longest`) after each loop that ended sooner."""
+
+    shortest: float = 0.25
+    longest: float = 10.0
+    _next: float = field(default=0.0, init=False)
+
+    def after_a_loop_of(self, seconds: float) -> float:
+        if seconds >= self.longest or not self._next:
+            self._next = self.shortest
+        pause = self._next
+        self._next = min(pause * 2, self.longest)
+        return pause
+
+
+def _wait_for_redis(connection: Redis, pause: float) -> bool:
+    """Wait `pause` seconds, then ping Redis with the same pause until it answers (True), or
+    until SIGTERM/SIGINT comes (False)."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    pause = 0.25
-    while not stop.is_set():
+    answered_before = True
+    while not stop.wait(pause):
         try:
             connection.ping()
         except RedisError:
-            stop.wait(pause)
-            pause = min(pause * 2, longest_pause)
-        else:
+            answered_before = False
+            continue
+        if not answered_before:
             _log.info("Redis answers again; restarting the work loop")
-            return True
+        return True
     return False
 
 

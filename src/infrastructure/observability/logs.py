@@ -27,7 +27,7 @@ _HANDLER_MARK = "_ingestion_worker_handler"
 #: Characters kept of a log message, of each of its string arguments, and of each end of a
 #: traceback.
 MESSAGE_LIMIT = 8_000
-ARGUMENT_LIMIT = 2_000
+ARGUMENT_LIMIT = 4_000
 TRACEBACK_END_LIMIT = 4_000
 
 
@@ -59,14 +59,15 @@ class JobContextFilter(logging.Filter):
 
 
 class BoundedRecordFilter(logging.Filter):
-    """Cuts a record's message template and string arguments to a bound before anything formats
-    them (a cut argument ends with an ellipsis), and a traceback another handler formatted."""
+    """Cuts a record's string arguments, and a message template too long to keep, to a bound
+    before anything formats them, and a traceback another handler formatted. A cut text keeps
+    its start and its end (where a traceback names the exception)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and len(record.msg) > MESSAGE_LIMIT:
-            record.msg = record.msg[:MESSAGE_LIMIT] + "…"
         if isinstance(record.args, tuple):
             record.args = tuple(_bounded_argument(argument) for argument in record.args)
+        if isinstance(record.msg, str) and len(record.msg) > MESSAGE_LIMIT:
+            record.msg, record.args = _bounded(record.getMessage(), MESSAGE_LIMIT), None
         if record.exc_text:
             record.exc_text = _traceback(record.exc_text)
         return True
@@ -74,15 +75,23 @@ class BoundedRecordFilter(logging.Filter):
 
 def _bounded_argument(argument: object) -> object:
     if isinstance(argument, str) and len(argument) > ARGUMENT_LIMIT:
-        return argument[:ARGUMENT_LIMIT] + "…"
+        return _bounded(argument, ARGUMENT_LIMIT)
     if isinstance(argument, bytes) and len(argument) > ARGUMENT_LIMIT:
         return argument[:ARGUMENT_LIMIT] + b"..."
     return argument
 
 
+def _bounded(text: str, limit: int) -> str:
+    """`text`, or its first and last `limit // 2` characters with what lies between left out."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} …({len(text) - 2 * half} characters left out)… {text[-half:]}"
+
+
 def _message(record: logging.LogRecord) -> str:
     """The record's message, bounded and redacted."""
-    return redacted_excerpt(record.getMessage(), MESSAGE_LIMIT)
+    return redact(_bounded(record.getMessage(), MESSAGE_LIMIT))
 
 
 def _traceback(text: str) -> str:
