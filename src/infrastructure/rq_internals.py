@@ -6,7 +6,8 @@ dead worker left (in RQ's intermediate list or started registry) before RQ's own
 retries them late or fails them; count jobs and workers without RQ's counters, which clean up
 (write) as they read; tell whether a worker's loop ended because a stop was asked for; choose
 the text RQ records for a failed job (`FailureHooks`); load a job hash an outside client
-wrote without trusting it (`GuardedJob`); and make a job that runs past its timeout end with an
+wrote without trusting it (`GuardedJob`), and fail one that cannot be loaded at all
+(`quarantine_undecodable_jobs`); and make a job that runs past its timeout end with an
 application error (`TimeoutPenalty`).
 Each function below names the internal it relies on and why no public API does it.
 
@@ -26,7 +27,7 @@ from typing import Any, ClassVar, cast
 
 from redis import Redis
 from rq import Queue
-from rq.exceptions import TimeoutFormatError
+from rq.exceptions import NoSuchJobError, TimeoutFormatError
 from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus
 from rq.registry import (
@@ -42,7 +43,7 @@ from rq.utils import current_timestamp, parse_timeout, utcparse
 from rq.worker import BaseWorker
 from rq.worker_registration import REDIS_WORKER_KEYS
 
-from application.errors import JobTimedOut
+from application.errors import JobTimedOut, UndecodableJob
 
 #: The set of every registered worker's hash key (RQ's worker registration).
 WORKERS_KEY: str = REDIS_WORKER_KEYS
@@ -333,3 +334,50 @@ class TimeoutPenalty(UnixSignalDeathPenalty):
                 f"Task exceeded maximum timeout value ({self._timeout} seconds)"
             )
         super().handle_death_penalty(signum, frame)  # type: ignore[no-untyped-call]
+
+
+def quarantine_undecodable_jobs(queue: Queue, failure_ttl: int) -> list[str]:
+    """Move every job in `queue`'s intermediate list or started registry whose hash cannot be
+    loaded (even as a `GuardedJob`) to its failed registry, with the reason `undecodable_job`
+    in the hash's `exc_info`; return their ids. No worker runs such a job: RQ cannot fetch it.
+
+    RQ's key layout (the intermediate list, the started registry's `<job id>:<execution id>`
+    members, the failed registry's expiry scores): `FailedJobRegistry.add` and the registries'
+    removals need a `Job`, which is exactly what cannot be made here; RQ's own cleanup would
+    fail on the job at every pass."""
+    connection = queue.connection
+    started = cast(list[bytes], connection.zrange(queue.started_job_registry.key, 0, -1))
+    members: dict[str, list[bytes]] = {}
+    for member in started:
+        members.setdefault(member.decode().split(":", 1)[0], []).append(member)
+    quarantined = []
+    for job_id in dict.fromkeys([*intermediate_job_ids(queue), *members]):
+        reason = _undecodable(job_id, queue)
+        if reason is None:
+            continue
+        with connection.pipeline() as pipeline:
+            pipeline.lrem(queue.intermediate_queue_key, 0, job_id)
+            for member in members.get(job_id, []):
+                pipeline.zrem(queue.started_job_registry.key, member)
+            pipeline.zadd(
+                queue.failed_job_registry.key, {job_id: current_timestamp() + failure_ttl}
+            )
+            pipeline.hset(
+                Job.key_for(job_id),
+                mapping={"status": JobStatus.FAILED.value, "exc_info": reason},
+            )
+            pipeline.execute()
+        quarantined.append(job_id)
+    return quarantined
+
+
+def _undecodable(job_id: str, queue: Queue) -> str | None:
+    """Why the job's hash cannot be loaded, as `undecodable_job: ...`; None if it can (or is
+    gone)."""
+    try:
+        GuardedJob.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
+    except NoSuchJobError:
+        return None
+    except Exception as error:
+        return f"{UndecodableJob.code}: the job's hash could not be loaded ({type(error).__name__})"
+    return None

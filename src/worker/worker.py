@@ -74,6 +74,7 @@ from infrastructure.rq_internals import (
     FailureHooks,
     GuardedJob,
     TimeoutPenalty,
+    quarantine_undecodable_jobs,
     stop_was_requested,
 )
 from infrastructure.settings import Settings, WorkerMode
@@ -167,8 +168,14 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # RQ leaves it unannotated
 
     def recover_abandoned_work(self) -> None:
-        """Run one pass of `RecoverAbandonedWork`; a failure is logged and left for the next."""
+        """Fail the jobs RQ cannot load that a worker took (`quarantine_undecodable_jobs`), then
+        run one pass of `RecoverAbandonedWork`; a failure is logged and left for the next."""
         try:
+            for queue in self.queues:
+                for job_id in quarantine_undecodable_jobs(queue, self._settings.failure_ttl):
+                    _log.warning(
+                        "job %s: its hash could not be loaded; failed as undecodable", job_id
+                    )
             report = self._runtime.recover_abandoned_work()()
         except StopRequested:
             raise

@@ -12,7 +12,7 @@ from uuid import UUID
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.exceptions import DeserializationError, NoSuchJobError
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import (
     DeferredJobRegistry,
@@ -26,6 +26,7 @@ from application.ports import AbandonedJob, JobQueue
 from infrastructure.queue.connection import SERIALIZER
 from infrastructure.queue.job_paths import PROCESS_DOCUMENT_JOB
 from infrastructure.rq_internals import (
+    GuardedJob,
     first_seen_in_intermediate,
     forget_execution,
     forget_first_seen,
@@ -143,7 +144,7 @@ class RqJobQueue(JobQueue):
         connection = self._connection
         intermediate_key = intermediate_list_key(queue)
         try:
-            stored = Job.fetch(job.job_id, connection=connection, serializer=SERIALIZER)
+            stored = GuardedJob.fetch(job.job_id, connection=connection, serializer=SERIALIZER)
             if execution_id:
                 entry = started_registry_entry(job.job_id, execution_id, connection)
                 taken = connection.zrem(queue.started_job_registry.key, entry)
@@ -179,7 +180,7 @@ class RqJobQueue(JobQueue):
     def _document_arguments(self, job_id: str) -> tuple[UUID, UUID] | None:
         """The job's (document id, workspace id) if it is a processing job, else None."""
         try:
-            job = Job.fetch(job_id, connection=self._connection, serializer=SERIALIZER)
+            job = GuardedJob.fetch(job_id, connection=self._connection, serializer=SERIALIZER)
             if job.func_name != PROCESS_DOCUMENT_JOB or len(job.args) > 2:
                 return None
             named = dict(zip(("document_id", "workspace_id"), job.args, strict=False))
@@ -188,7 +189,9 @@ class RqJobQueue(JobQueue):
             if named or not isinstance(document_id, str) or not isinstance(workspace_id, str):
                 return None
             return UUID(document_id), UUID(workspace_id)
-        except (NoSuchJobError, DeserializationError, KeyError, ValueError):
+        except (RedisError, OSError):
+            raise
+        except Exception:  # a hash RQ cannot load: the worker's quarantine fails it
             return None
 
 
