@@ -1,7 +1,7 @@
 """Every use of RQ's undocumented internals, in one place.
 
 RQ's public API (enqueue, Job, the registries' `get_job_ids`/`count`, Worker's constructor
-options) covers what most callers need, but not five things this project does: settle jobs a
+options) covers what most callers need, but not six things this project does: settle jobs a
 dead worker left (in RQ's intermediate list or started registry) before RQ's own cleanup
 retries them late or fails them; count jobs and workers without RQ's counters, which clean up
 (write) as they read; tell whether a worker's loop ended because a stop was asked for; choose
