@@ -20,8 +20,9 @@ from infrastructure.db import (
 )
 from infrastructure.db import ping as ping_database
 from infrastructure.queue import ping as ping_redis
+from infrastructure.queue import ping_and_write as probe_redis_writes
 from infrastructure.redaction import masked_url
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, WorkerMode
 
 
 def check_startup(container: Container) -> None:
@@ -57,12 +58,16 @@ def check_database(container: Container) -> None:
 
 
 def readiness_checks(container: Container) -> dict[str, Callable[[], None]]:
-    """Named probes for `/readyz`: each returns or raises within the probe timeout."""
+    """Named probes for `/readyz`: each returns or raises within the probe timeout.
+
+    The database probe opens a connection the way a job does: a new one where jobs run in
+    forked work horses (each opens its own), a pooled one where they run in the worker."""
     redis = container.resolve(Redis)
     engine = container.resolve(Engine)
+    new_connection = container.resolve(Settings).worker_mode is WorkerMode.FORK
     return {
-        "db": lambda: ping_database(engine, PROBE_TIMEOUT_SECONDS),
-        "redis": lambda: ping_redis(redis, QUICK_REDIS_TIMEOUT_SECONDS),
+        "db": lambda: ping_database(engine, PROBE_TIMEOUT_SECONDS, new_connection=new_connection),
+        "redis": lambda: probe_redis_writes(redis, QUICK_REDIS_TIMEOUT_SECONDS),
     }
 
 

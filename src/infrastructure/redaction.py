@@ -1,15 +1,20 @@
 """Masking of secrets in text that leaves the process (log lines, HTTP bodies).
 
-Three kinds of secret are masked: the password part of a URL's user info
+Four kinds of secret are masked: the password part of a URL's user info
 (`postgresql://user:secret@host` -> `postgresql://user:***@host`, `redis://:secret@host`),
 `key=value` pairs whose key names a secret (`password=...`, `token=...`, libpq keyword DSNs,
-query strings), bearer tokens, and any value registered with `register_secret`.
+query strings), credentials of an `Authorization` header of any scheme (and bearer tokens or
+HTTP Basic credentials on their own), and any value registered with `register_secret`.
 `masked_url` applies the URL rule alone, to show a configured URL; `redacted_excerpt` redacts a
 bounded piece of a text that may be huge.
+
+Every pattern runs in time linear in the text (each one can begin only where a word begins and
+its repeated parts are bounded), so hostile text of megabytes cannot stall a process that logs.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 
@@ -17,13 +22,27 @@ from pydantic import SecretStr
 
 MASK = "***"
 
-_URL_PASSWORD = re.compile(r"(?P<prefix>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^/\s]*)@")
+#: Longest URL scheme, user name and password recognised: longer runs are not taken for a URL.
+_SCHEME = r"(?<![a-zA-Z0-9+.\-])[a-zA-Z][a-zA-Z0-9+.\-]{0,31}"
+_URL_PASSWORD = re.compile(
+    rf"(?P<prefix>{_SCHEME}://[^:/@\s]{{0,256}}:)(?P<secret>[^/\s]{{0,1024}})@"
+)
 _SECRET_PAIR = re.compile(
     r"(?P<prefix>\b(?:password|passwd|pwd|secret|token|api_key|apikey|access_key"
-    r"|secret_access_key)\s*[=:]\s*)(?P<secret>[\"']?[^\s&;,\"']+[\"']?)",
+    r"|secret_access_key)\s{0,16}[=:]\s{0,16})(?P<secret>[\"']?[^\s&;,\"']+[\"']?)",
     re.IGNORECASE,
 )
-_BEARER = re.compile(r"(?P<prefix>\bBearer\s+)(?P<secret>[A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+#: An `Authorization` header (or a field of that name in JSON or a dict), its scheme if any.
+_AUTHORIZATION = re.compile(
+    r"(?P<prefix>\b(?:proxy-)?authorization[\"']?\s{0,16}[=:]\s{0,16}[\"']?"
+    r"(?:(?:Basic|Bearer|Token|Digest|Negotiate|ApiKey|Key)\s{1,16})?)(?P<secret>[^\s,;\"']+)",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(
+    r"(?P<prefix>\bBearer\s{1,16})(?P<secret>[A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE
+)
+#: HTTP Basic credentials: base64 of `user:password` (checked by decoding, see `_is_credential`).
+_BASIC = re.compile(r"(?P<prefix>\bBasic\s{1,16})(?P<secret>[A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])")
 
 #: Characters redacted beyond the cut of an excerpt: longer than any secret or URL user info.
 _MARGIN = 512
@@ -55,8 +74,9 @@ def masked_url(url: str | SecretStr | None) -> str:
 
 
 def redact(text: str) -> str:
-    """`text` with URL passwords, secret-named values, bearer tokens and known secrets masked."""
-    for pattern in (_URL_PASSWORD, _SECRET_PAIR, _BEARER):
+    """`text` with URL passwords, secret-named values, authorization credentials and known
+    secrets masked."""
+    for pattern in (_URL_PASSWORD, _SECRET_PAIR, _AUTHORIZATION, _BEARER, _BASIC):
         text = _masked(pattern, text)
     with _lock:
         secrets = sorted(_registered, key=len, reverse=True)
@@ -79,7 +99,23 @@ def redacted_excerpt(text: str, limit: int, *, from_end: bool = False) -> str:
 
 
 def _masked(pattern: re.Pattern[str], text: str) -> str:
-    return pattern.sub(lambda match: match.group("prefix") + MASK + _tail(match), text)
+    return pattern.sub(_mask, text)
+
+
+def _mask(match: re.Match[str]) -> str:
+    if match.group("secret") == MASK or (match.re is _BASIC and not _is_credential(match)):
+        return match.group(0)
+    return match.group("prefix") + MASK + _tail(match)
+
+
+def _is_credential(match: re.Match[str]) -> bool:
+    """Whether a `Basic <token>` is HTTP Basic credentials (base64 of `user:password`) rather
+    than the word "basic" before another."""
+    try:
+        decoded = base64.b64decode(match.group("secret"), validate=True)
+    except ValueError:
+        return False
+    return b":" in decoded
 
 
 def _tail(match: re.Match[str]) -> str:

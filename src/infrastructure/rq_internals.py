@@ -1,11 +1,14 @@
 """Every use of RQ's undocumented internals, in one place.
 
 RQ's public API (enqueue, Job, the registries' `get_job_ids`/`count`, Worker's constructor
-options) covers what most callers need, but not four things this project does: settle jobs a
+options) covers what most callers need, but not six things this project does: settle jobs a
 dead worker left (in RQ's intermediate list or started registry) before RQ's own cleanup
 retries them late or fails them; count jobs and workers without RQ's counters, which clean up
-(write) as they read; tell whether a worker's loop ended because a stop was asked for; and
-choose the text RQ records for a failed job (`FailureHooks`).
+(write) as they read; tell whether a worker's loop ended because a stop was asked for; choose
+the text RQ records for a failed job (`FailureHooks`); load a job hash an outside client
+wrote without trusting it (`GuardedJob`), and fail one that cannot be loaded at all
+(`quarantine_undecodable_jobs`); and make a job that runs past its timeout end with an
+application error (`TimeoutPenalty`).
 Each function below names the internal it relies on and why no public API does it.
 
 pyproject.toml pins RQ to the minor version these were written against, and
@@ -15,14 +18,16 @@ no longer has one. Other modules use only RQ's public API plus this module.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from redis import Redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError, TimeoutFormatError
 from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus
 from rq.registry import (
@@ -33,9 +38,12 @@ from rq.registry import (
     ScheduledJobRegistry,
     StartedJobRegistry,
 )
-from rq.utils import current_timestamp, utcparse
+from rq.timeouts import BaseTimeoutException, JobTimeoutException, UnixSignalDeathPenalty
+from rq.utils import current_timestamp, parse_timeout, utcparse
 from rq.worker import BaseWorker
 from rq.worker_registration import REDIS_WORKER_KEYS
+
+from application.errors import JobTimedOut, UndecodableJob
 
 #: The set of every registered worker's hash key (RQ's worker registration).
 WORKERS_KEY: str = REDIS_WORKER_KEYS
@@ -269,3 +277,135 @@ def live_job_ids(queues: list[Queue]) -> set[str]:
         for execution, members in zip(executions, replies, strict=True)
         for member in members
     }
+
+
+class GuardedJob(Job):
+    """A job whose hash is loaded without trusting it: a payload that inflates past
+    `payload_limit` bytes is not inflated, and a lifetime field that is not a number is dropped
+    (the worker then gives the job its configured one).
+
+    `Job.restore`, which `Job.fetch`/`refresh` call with the raw hash: it inflates the `data`
+    field with an unbounded `zlib.decompress` (a 300 KB bomb costs hundreds of MB) and parses
+    `timeout`, `result_ttl` and `failure_ttl` with exceptions that make the job unfetchable;
+    RQ has no hook between reading a job's hash and decoding it.
+    """
+
+    payload_limit: ClassVar[int] = 1 << 20
+    #: Why the payload was not loaded, when it was not.
+    refusal: str | None = None
+
+    def restore(self, raw_data: Any) -> Any:
+        fields = dict(raw_data)
+        self.refusal = None
+        if _inflates_past(fields.get(b"data"), self.payload_limit):
+            self.refusal = f"the job's payload inflates past {self.payload_limit} bytes"
+            fields[b"data"] = b""
+        for name, parse in _LIFETIME_FIELDS.items():
+            if not _parses(parse, fields.get(name)):
+                fields.pop(name, None)
+        return super().restore(fields)
+
+
+def _inflates_past(data: bytes | None, limit: int) -> bool:
+    if not data:
+        return False
+    try:
+        inflated = zlib.decompressobj().decompress(data, limit + 1)
+    except zlib.error:
+        return False  # RQ keeps a payload that is not compressed as it is
+    return len(inflated) > limit
+
+
+#: How `Job.restore` parses each lifetime field of a job's hash.
+_LIFETIME_FIELDS: dict[bytes, Any] = {
+    b"timeout": lambda value: parse_timeout(value.decode()),
+    b"result_ttl": int,
+    b"failure_ttl": int,
+}
+
+
+def _parses(parse: Any, value: bytes | None) -> bool:
+    if not value:
+        return True  # RQ reads an absent or empty field as unset
+    try:
+        parse(value)
+    except (TimeoutFormatError, ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+class TransientJobTimeoutException(JobTimedOut, JobTimeoutException):
+    """`JobTimedOut` (a transient application error, code `timeout`) that is also RQ's
+    `JobTimeoutException`, for whatever in RQ tells a timeout by that class."""
+
+
+class TimeoutPenalty(UnixSignalDeathPenalty):
+    """RQ's SIGALRM death penalty, raising `TransientJobTimeoutException` in a job that outlives its
+    timeout, so the use case running it hands its document back at once like any transient
+    failure (instead of leaving it `processing` until its lease runs out).
+
+    `BaseWorker.death_penalty_class` and the exception class RQ passes it: `perform_job` asks
+    for `JobTimeoutException`, hard-coded; the same class also times the fork worker's wait for
+    its work horse (`HorseMonitorTimeoutException`), which is left as it is.
+    """
+
+    def __init__(
+        self, timeout: int, exception: type[Exception] = BaseTimeoutException, **kwargs: Any
+    ) -> None:
+        super().__init__(timeout, exception, **kwargs)  # type: ignore[no-untyped-call]
+        self._job_timed_out = exception is JobTimeoutException
+
+    def handle_death_penalty(self, signum: int, frame: Any) -> None:
+        if self._job_timed_out:
+            raise TransientJobTimeoutException(
+                f"{JobTimedOut.default_message}: "
+                f"Task exceeded maximum timeout value ({self._timeout} seconds)"
+            )
+        super().handle_death_penalty(signum, frame)  # type: ignore[no-untyped-call]
+
+
+def quarantine_undecodable_jobs(queue: Queue, failure_ttl: int) -> list[str]:
+    """Move every job in `queue`'s intermediate list or started registry whose hash cannot be
+    loaded (even as a `GuardedJob`) to its failed registry, with the reason `undecodable_job`
+    in the hash's `exc_info`; return their ids. No worker runs such a job: RQ cannot fetch it.
+
+    RQ's key layout (the intermediate list, the started registry's `<job id>:<execution id>`
+    members, the failed registry's expiry scores): `FailedJobRegistry.add` and the registries'
+    removals need a `Job`, which is exactly what cannot be made here; RQ's own cleanup would
+    fail on the job at every pass."""
+    connection = queue.connection
+    started = cast(list[bytes], connection.zrange(queue.started_job_registry.key, 0, -1))
+    members: dict[str, list[bytes]] = {}
+    for member in started:
+        members.setdefault(member.decode().split(":", 1)[0], []).append(member)
+    quarantined = []
+    for job_id in dict.fromkeys([*intermediate_job_ids(queue), *members]):
+        reason = _undecodable(job_id, queue)
+        if reason is None:
+            continue
+        with connection.pipeline() as pipeline:
+            pipeline.lrem(queue.intermediate_queue_key, 0, job_id)
+            for member in members.get(job_id, []):
+                pipeline.zrem(queue.started_job_registry.key, member)
+            pipeline.zadd(
+                queue.failed_job_registry.key, {job_id: current_timestamp() + failure_ttl}
+            )
+            pipeline.hset(
+                Job.key_for(job_id),
+                mapping={"status": JobStatus.FAILED.value, "exc_info": reason},
+            )
+            pipeline.execute()
+        quarantined.append(job_id)
+    return quarantined
+
+
+def _undecodable(job_id: str, queue: Queue) -> str | None:
+    """Why the job's hash cannot be loaded, as `undecodable_job: ...`; None if it can (or is
+    gone)."""
+    try:
+        GuardedJob.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
+    except NoSuchJobError:
+        return None
+    except Exception as error:
+        return f"{UndecodableJob.code}: the job's hash could not be loaded ({type(error).__name__})"
+    return None

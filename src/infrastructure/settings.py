@@ -193,6 +193,16 @@ class Settings(BaseSettings):
             _check_url(value.get_secret_value(), _POSTGRES_SCHEMES)
         return value
 
+    @field_validator("embedding_base_url")
+    @classmethod
+    def _check_embedding_base_url(cls, value: str | None) -> str | None:
+        if value is not None and "@" in urlsplit(value).netloc:
+            raise ValueError(
+                "must not carry user info (user:password@): it would be sent as HTTP Basic "
+                "auth in place of EMBEDDING_API_KEY; put the key in EMBEDDING_API_KEY"
+            )
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:

@@ -23,7 +23,12 @@ Common to both:
   before claiming its document keeps the queue's own allowance (the policy's, also for jobs
   enqueued by an outside client that set none).
 - A job runs at most JOB_TIMEOUT seconds (RQ's SIGALRM death penalty, in the horse or, inline,
-  in the worker's main thread).
+  in the worker's main thread); past it the job raises `JobTimedOut`, so its document goes back
+  to `queued` with the reason `timeout` (or, its attempts spent, `failed`) at once. Its result
+  and failure are kept at most RESULT_TTL and FAILURE_TTL, whatever its client asked for.
+- A job's hash is not trusted (`GuardedJob`): a payload inflating past 1 MiB is refused as
+  `undecodable_job` without being inflated, and arguments of the wrong types (not a list and an
+  object) are an `invalid_argument`, failed once.
 - Every RECOVERY_INTERVAL the worker process (never a work horse), before RQ's own registry
   cleanup, runs `RecoverAbandonedWork` (jobs taken by a worker that died, documents stuck
   mid-attempt or queued with no job).
@@ -40,7 +45,8 @@ import threading
 import types
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from time import perf_counter
+from dataclasses import dataclass, field
+from time import monotonic, perf_counter
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -55,28 +61,44 @@ from application.errors import (
     ForbiddenJob,
     IngestionError,
     InternalError,
+    InvalidJobArgument,
     JobTimedOut,
+    UndecodableJob,
     WorkerDied,
 )
 from application.retry_policy import RetryPolicy
 from infrastructure.observability import job_context
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, PROCESS_DOCUMENT_JOB, SERIALIZER
 from infrastructure.queue.job_failures import JobFailure, failure_of
-from infrastructure.rq_internals import FailureHooks, stop_was_requested
+from infrastructure.rq_internals import (
+    FailureHooks,
+    GuardedJob,
+    TimeoutPenalty,
+    quarantine_undecodable_jobs,
+    stop_was_requested,
+)
 from infrastructure.settings import Settings, WorkerMode
 from worker import runtime
 
 _log = logging.getLogger(__name__)
 
 
-class AllowlistedJob(Job):
-    """A job that resolves its function only if it is allow-listed, and runs no callbacks."""
+class AllowlistedJob(GuardedJob):
+    """A job that resolves its function only if its payload was loaded, the function is
+    allow-listed and the arguments have the types a call needs; it runs no callbacks."""
 
     @property
     def func(self) -> Any:
+        if self.refusal:
+            raise UndecodableJob(f"{self.refusal}; it was not run")
         name = self.func_name
         if name not in ALLOWED_JOB_FUNCTIONS:
             raise ForbiddenJob(f"refused to run {str(name)[:120]!r}: not an ingestion job")
+        if not isinstance(self.args, list | tuple) or not isinstance(self.kwargs, dict):
+            raise InvalidJobArgument(
+                f"arguments must be a list and keyword arguments an object, not "
+                f"{type(self.args).__name__} and {type(self.kwargs).__name__}"
+            )
         return super().func
 
     @property
@@ -100,6 +122,7 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
     """What both worker classes share; put it before the RQ class it extends in the bases."""
 
     job_class = AllowlistedJob
+    death_penalty_class = TimeoutPenalty
     #: Whether a job's final status is already known here once `execute_job` returns (it ran in
     #: this process), so recording its outcome needs no read from Redis.
     runs_jobs_here: ClassVar[bool] = False
@@ -127,7 +150,7 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Run the job, capped at JOB_TIMEOUT; record its outcome here (or, in a pool, in the
         pool parent)."""
-        self._cap_timeout(job)
+        self._cap_lifetimes(job)
         started = perf_counter()
         with job_context(**_job_fields(job)), self._job_scope():
             super().execute_job(job, queue)
@@ -145,8 +168,14 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # RQ leaves it unannotated
 
     def recover_abandoned_work(self) -> None:
-        """Run one pass of `RecoverAbandonedWork`; a failure is logged and left for the next."""
+        """Fail the jobs RQ cannot load that a worker took (`quarantine_undecodable_jobs`), then
+        run one pass of `RecoverAbandonedWork`; a failure is logged and left for the next."""
         try:
+            for queue in self.queues:
+                for job_id in quarantine_undecodable_jobs(queue, self._settings.failure_ttl):
+                    _log.warning(
+                        "job %s: its hash could not be loaded; failed as undecodable", job_id
+                    )
             report = self._runtime.recover_abandoned_work()()
         except StopRequested:
             raise
@@ -220,10 +249,13 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
         elif job.retries_left is not None:  # a client may have asked for more than the policy
             job.retries_left = min(job.retries_left, len(delays))
 
-    def _cap_timeout(self, job: Job) -> None:
-        limit = self._settings.job_timeout
-        if job.timeout is None or job.timeout < 0 or job.timeout > limit:
-            job.timeout = limit
+    def _cap_lifetimes(self, job: Job) -> None:
+        """Hold a job to JOB_TIMEOUT, RESULT_TTL and FAILURE_TTL whatever its hash asks for:
+        a missing, zero, negative (RQ's "never expire") or larger value becomes the setting."""
+        settings = self._settings
+        job.timeout = _capped(job.timeout, settings.job_timeout, allow_zero=False)
+        job.result_ttl = _capped(job.result_ttl, settings.result_ttl, allow_zero=True)
+        job.failure_ttl = _capped(job.failure_ttl, settings.failure_ttl, allow_zero=False)
 
 
 class IngestionWorker(IngestionWorkerMixin, Worker):
@@ -269,38 +301,74 @@ def work_until_stopped(
     """Run RQ's work loop until a stop is requested (SIGTERM/SIGINT) or a burst ends.
 
     RQ's loop quits on a Redis error raised outside its dequeue (after a job, in a heartbeat or
-    maintenance): then this waits until Redis answers again and starts a fresh worker, so a
-    Redis restart never takes the process down.
+    maintenance, or at once when Redis answers but refuses writes: out of memory, a read-only
+    replica): then this starts a fresh worker once Redis answers, after a pause that doubles
+    while the loop keeps ending (`RestartPauses`), so neither a Redis restart takes the process
+    down nor a Redis refusing writes makes it spin. A run of restarts is logged once.
     """
+    pauses = RestartPauses()
     while True:
         worker = worker_class(list(queues), connection=connection)
+        began = monotonic()
+        error: RedisError | None = None
         try:
             worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
-        except RedisError as error:
-            _log.warning("lost Redis while leaving the work loop: %s", error)
+        except RedisError as raised:
+            error = raised
         if burst or stop_was_requested(worker):
             return
-        _log.warning("the work loop ended unexpectedly; waiting for Redis to start again")
-        if not _wait_for_redis(connection):
+        pause = pauses.after_a_loop_of(monotonic() - began)
+        if pause == pauses.shortest:
+            _log.warning(
+                "the work loop ended unexpectedly%s; starting it again once Redis answers, "
+                "after pauses doubling from %s s to %s s while it keeps ending",
+                f" ({error})" if error else "",
+                pauses.shortest,
+                pauses.longest,
+            )
+        if not _wait_for_redis(connection, pause):
             return
 
 
-def _wait_for_redis(connection: Redis, longest_pause: float = 10.0) -> bool:
-    """Ping Redis with growing pauses until it answers (True) or SIGTERM/SIGINT comes (False)."""
+@dataclass(slots=True)
+class RestartPauses:
+    """The pause before starting the work loop again: `shortest` after a loop that ran at least
+    `longest` seconds, doubling (up to `longest`) after each loop that ended sooner."""
+
+    shortest: float = 0.25
+    longest: float = 10.0
+    _next: float = field(default=0.0, init=False)
+
+    def after_a_loop_of(self, seconds: float) -> float:
+        if seconds >= self.longest or not self._next:
+            self._next = self.shortest
+        pause = self._next
+        self._next = min(pause * 2, self.longest)
+        return pause
+
+
+def _wait_for_redis(connection: Redis, pause: float) -> bool:
+    """Wait `pause` seconds, then ping Redis with the same pause until it answers (True), or
+    until SIGTERM/SIGINT comes (False)."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    pause = 0.25
-    while not stop.is_set():
+    answered_before = True
+    while not stop.wait(pause):
         try:
             connection.ping()
         except RedisError:
-            stop.wait(pause)
-            pause = min(pause * 2, longest_pause)
-        else:
+            answered_before = False
+            continue
+        if not answered_before:
             _log.info("Redis answers again; restarting the work loop")
-            return True
+        return True
     return False
+
+
+def _capped(value: float | None, limit: int, *, allow_zero: bool) -> int:
+    lowest = 0 if allow_zero else 1
+    return int(value) if value is not None and lowest <= value <= limit else limit
 
 
 def is_permanent(error: BaseException) -> bool:
@@ -322,10 +390,13 @@ def _job_fields(job: Job) -> dict[str, str]:
     try:
         if job.func_name != PROCESS_DOCUMENT_JOB:
             return fields
-        arguments = dict(zip(("document_id", "workspace_id"), job.args, strict=False))
-        arguments.update(job.kwargs)
+        args, kwargs = job.args, job.kwargs
     except DeserializationError:
         return fields
+    if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
+        return fields  # the job fails as an invalid argument when it runs
+    arguments = dict(zip(("document_id", "workspace_id"), args, strict=False))
+    arguments.update(kwargs)
     for name in ("document_id", "workspace_id"):
         if _is_uuid(arguments.get(name)):
             fields[name] = str(arguments[name])

@@ -16,7 +16,7 @@ OTEL_INTERNALS = SRC / "infrastructure" / "observability" / "otel_internals.py"
 RQ_PRIVATE = re.compile(
     r"\.(?:intermediate_queue\w*|[gs]et_first_seen\w*|should_be_cleaned_up|push_job_id"
     r"|push_exc_handler|_shutdown_requested_date|handle_work_horse_killed|composite_key"
-    r"|handle_job_failure|handle_exception"
+    r"|handle_job_failure|handle_exception|restore|death_penalty_class"
     r"|key_template)\b|rq\.(?:executions|utils|worker_registration)|rq:(?:queue|wip|workers)"
 )
 OTEL_PRIVATE = re.compile(r"opentelemetry[\w.]*\._|_handle_fork|_all_metric_readers_lock")

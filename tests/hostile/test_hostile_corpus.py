@@ -14,6 +14,7 @@ import os
 import pickle
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,31 @@ class Corpus:
         self.queue.connection.hset(job.key, "data", payload)
         self.queue.connection.rpush(self.queue.key, job.id)
         return job.id
+
+    def stored(self, payload: bytes) -> str:
+        """A job whose hash holds `payload` as its (compressed) data, written straight into
+        Redis as an outside client could."""
+        job = Job.create(
+            PROCESS_DOCUMENT_JOB, connection=self.queue.connection, serializer=SERIALIZER
+        )
+        job.save()
+        self.queue.connection.hset(job.key, "data", payload)
+        self.queue.connection.rpush(self.queue.key, job.id)
+        return job.id
+
+    def described(self, description: str) -> str:
+        return self.queue.enqueue_call(PROCESS_DOCUMENT_JOB, description=description).id
+
+
+def call_payload(args: object, kwargs: object) -> bytes:
+    return zlib.compress(SERIALIZER.dumps((PROCESS_DOCUMENT_JOB, None, args, kwargs)))
+
+
+def zlib_bomb(megabytes: int = 300) -> bytes:
+    """About 300 KB that inflate to `megabytes` MB of spaces."""
+    compressor = zlib.compressobj(9)
+    block = b" " * (1 << 20)
+    return b"".join(compressor.compress(block) for _ in range(megabytes)) + compressor.flush()
 
 
 class _Explosive:
@@ -281,6 +307,20 @@ CASES = [
         lambda c: c.enqueue(function="worker.runtime.install"),
     ),
     Case("pickled payload", "DeserializationError", lambda c: c.pickled()),
+    Case("arguments as null", "invalid_argument", lambda c: c.stored(call_payload(None, {}))),
+    Case("arguments as a number", "invalid_argument", lambda c: c.stored(call_payload(7, {}))),
+    Case(
+        "keyword arguments as a list",
+        "invalid_argument",
+        lambda c: c.stored(call_payload([], [1, 2])),
+    ),
+    Case("zlib bomb as the payload", "undecodable_job", lambda c: c.stored(zlib_bomb())),
+    Case("150 KB description", "invalid_argument", lambda c: c.described("d" * 150_000)),
+    Case(
+        "100 KB keyword name",
+        "invalid_argument",
+        lambda c: c.enqueue(str(uuid4()), str(WORKSPACE), **{"k" * 100_000: 1}),
+    ),
     # Stored files.
     Case(
         "missing storage object", "blob_missing", lambda c: c.upload_then("gone.txt", TEXT, _delete)
@@ -484,6 +524,20 @@ def test_the_worker_survives_the_corpus_and_then_processes_a_good_document(
     assert worker.process.poll() is None and worker.process.pid == corpus_run["pid"]
     good: Row = corpus_run["good"]
     assert good.status == "ready" and good.chunk_count >= 1
+
+
+def test_the_worker_parent_never_inflated_a_payload_and_logged_bounded_lines(
+    corpus_run: dict[str, Any],
+) -> None:
+    worker: WorkerProcess = corpus_run["worker"]
+    assert _peak_resident_megabytes(corpus_run["pid"]) < 400
+    assert max(len(line) for line in worker.lines) < 20_000
+
+
+def _peak_resident_megabytes(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kilobytes = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))
+    return int(kilobytes) // 1024
 
 
 def test_no_case_ran_code_or_touched_another_workspace(corpus_run: dict[str, Any]) -> None:

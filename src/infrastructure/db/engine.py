@@ -10,7 +10,7 @@ import psycopg
 from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from application.errors import DependencyUnavailable
 from infrastructure.db.errors import unavailable_as_dependency_error
@@ -72,16 +72,32 @@ class _VectorType:
         return info
 
 
-def ping(engine: Engine, timeout_seconds: float) -> None:
-    """Run `SELECT 1` within `timeout_seconds`; raise `DependencyUnavailable` if it cannot."""
+def ping(engine: Engine, timeout_seconds: float, *, new_connection: bool = False) -> None:
+    """Run `SELECT 1` within `timeout_seconds`; raise `DependencyUnavailable` if it cannot.
+
+    On a connection borrowed from `engine`'s pool, or with `new_connection` on one opened for
+    the probe alone (and closed after it): a Postgres out of connection slots still serves the
+    pooled ones."""
+    probed = _unpooled(engine, timeout_seconds) if new_connection else engine
     try:
-        with unavailable_as_dependency_error("Postgres"), engine.connect() as connection:
+        with unavailable_as_dependency_error("Postgres"), probed.connect() as connection:
             limit_statement_time(connection, timeout_seconds)
             connection.execute(text("SELECT 1"))
     except DependencyUnavailable:
         raise
     except Exception as e:
         raise DependencyUnavailable(f"Postgres did not answer: {e}") from e
+    finally:
+        if probed is not engine:
+            probed.dispose()
+
+
+def _unpooled(engine: Engine, timeout_seconds: float) -> Engine:
+    return create_engine(
+        engine.url,
+        poolclass=NullPool,
+        connect_args={"connect_timeout": max(1, round(timeout_seconds))},
+    )
 
 
 def limit_statement_time(connection: Connection, timeout_seconds: float) -> None:

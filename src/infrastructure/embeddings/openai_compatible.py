@@ -18,6 +18,7 @@ from application.errors import EmbedderRejected, EmbedderUnavailable
 from application.ports import Embedder
 from domain import Vector
 from infrastructure.embeddings.tokens import RegexTokenCounter
+from infrastructure.redaction import redact
 
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
 _REASON_CHARS = 200
@@ -208,7 +209,8 @@ class OpenAICompatibleEmbedder(Embedder):
         except ValueError:
             text = response.text
         text = " ".join(text.split())[:_REASON_CHARS] or response.reason_phrase
-        return text.replace(self._api_key, "***") if self._api_key else text
+        text = text.replace(self._api_key, "***") if self._api_key else text
+        return redact(text)  # a gateway may echo the request's Authorization header
 
     @property
     def _where(self) -> str:

@@ -4,6 +4,7 @@ from infrastructure.queue.connection import (
     SERIALIZER,
     connect,
     ping,
+    ping_and_write,
     quick_client,
 )
 from infrastructure.queue.job_paths import ALLOWED_JOB_FUNCTIONS, PROCESS_DOCUMENT_JOB
@@ -17,5 +18,6 @@ __all__ = [
     "RqJobQueue",
     "connect",
     "ping",
+    "ping_and_write",
     "quick_client",
 ]

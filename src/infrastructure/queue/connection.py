@@ -1,4 +1,4 @@
-"""Connecting to Redis, and checking that it answers."""
+"""Connecting to Redis, and checking that it answers and accepts writes."""
 
 from __future__ import annotations
 
@@ -53,5 +53,26 @@ def ping(connection: Redis, timeout_seconds: float) -> None:
         probe.ping()
     except (RedisError, OSError) as e:
         raise DependencyUnavailable(f"Redis did not answer: {e}") from e
+    finally:
+        probe.close()
+
+
+#: The key the readiness probe writes, and how long it lives (milliseconds).
+PROBE_KEY = "ingestion:readiness-probe"
+PROBE_KEY_LIFETIME_MS = 10_000
+
+
+def ping_and_write(connection: Redis, timeout_seconds: float) -> None:
+    """Raise `DependencyUnavailable` unless Redis answers PING and accepts a write (a SET of a
+    short-lived key) within `timeout_seconds`: a Redis out of memory under `noeviction`, a
+    read-only replica or one short of replicas answers PING but refuses every job.
+
+    Uses a fresh `quick_client`: one attempt, no retries."""
+    probe = quick_client(connection, timeout_seconds)
+    try:
+        probe.ping()
+        probe.set(PROBE_KEY, "1", px=PROBE_KEY_LIFETIME_MS)
+    except (RedisError, OSError) as e:
+        raise DependencyUnavailable(f"Redis did not accept a write: {e}") from e
     finally:
         probe.close()

@@ -21,6 +21,7 @@ from application.ports import AbandonedJob, JobQueue
 from infrastructure.queue.connection import SERIALIZER
 from infrastructure.queue.job_paths import PROCESS_DOCUMENT_JOB
 from infrastructure.rq_internals import (
+    GuardedJob,
     first_seen_in_intermediate,
     forget_execution,
     forget_first_seen,
@@ -150,7 +151,7 @@ class RqJobQueue(JobQueue):
         connection = self._connection
         intermediate_key = intermediate_list_key(queue)
         try:
-            stored = Job.fetch(job.job_id, connection=connection, serializer=SERIALIZER)
+            stored = GuardedJob.fetch(job.job_id, connection=connection, serializer=SERIALIZER)
             if execution_id:
                 entry = started_registry_entry(job.job_id, execution_id, connection)
                 taken = connection.zrem(queue.started_job_registry.key, entry)
@@ -192,7 +193,7 @@ class RqJobQueue(JobQueue):
             hashes = pipeline.execute()
         jobs: list[Job] = []
         for job_id, stored in zip(job_ids, hashes, strict=True):
-            job = Job(job_id, connection=self._connection, serializer=SERIALIZER)
+            job = GuardedJob(job_id, connection=self._connection, serializer=SERIALIZER)
             try:
                 job.restore(stored)
             except (NoSuchJobError, ValueError, TypeError, KeyError):
@@ -203,8 +204,10 @@ class RqJobQueue(JobQueue):
     def _document_arguments(self, job_id: str) -> tuple[UUID, UUID] | None:
         """The job's (document id, workspace id) if it is a processing job, else None."""
         try:
-            job = Job.fetch(job_id, connection=self._connection, serializer=SERIALIZER)
-        except NoSuchJobError:
+            job = GuardedJob.fetch(job_id, connection=self._connection, serializer=SERIALIZER)
+        except (RedisError, OSError):
+            raise
+        except Exception:  # missing, or a hash RQ cannot load: the worker's quarantine fails it
             return None
         return _document_arguments(job)
 

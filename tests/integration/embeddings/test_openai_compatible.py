@@ -231,3 +231,23 @@ def test_the_model_id_names_model_and_dimension() -> None:
     )
 
     assert client.model_id == "openai-compatible/text-embedding-3-small:512"
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        "Authorization: Basic dXNlcjpzZWNyZXQ=",
+        "{'authorization': 'Token 0123456789abcdef'}",
+        "bad credentials Basic dXNlcjpzZWNyZXQ=",
+    ],
+)
+def test_credentials_a_gateway_echoes_are_masked_in_the_rejection(
+    embedding_server: EmbeddingServer, sleeps: Sleeps, echoed: str
+) -> None:
+    embedding_server.script(Reply(400, body={"error": {"message": f"refused: {echoed}"}}))
+
+    with pytest.raises(EmbedderRejected, match="HTTP 400: refused") as raised:
+        embedder(embedding_server, sleeps).embed(["hello"])
+
+    assert "dXNlcjpzZWNyZXQ=" not in str(raised.value)
+    assert "0123456789abcdef" not in str(raised.value)

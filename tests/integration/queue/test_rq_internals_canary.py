@@ -268,3 +268,24 @@ def test_live_job_ids_sees_a_job_in_every_state_that_may_still_run(queue: Queue)
     assert live == {waiting.id, taken.id, started.id, scheduled.id, deferred.id}, (
         "Queue.intermediate_queue_key or a registry's parse_job_id no longer finds live jobs" + SEE
     )
+
+
+def test_job_restore_still_inflates_data_and_parses_the_lifetimes(queue: Queue) -> None:
+    # Job.restore: the one place a job hash is decoded, which GuardedJob guards.
+    source = inspect.getsource(Job.restore)
+    assert "zlib.decompress" in source and "parse_timeout" in source, "Job.restore" + SEE
+    job = queue.enqueue_call(PROCESS_DOCUMENT_JOB, args=("a", "b"))
+    queue.connection.hset(job.key, "timeout", "abc")
+    fetched = rq_internals.GuardedJob.fetch(
+        job.id, connection=queue.connection, serializer=SERIALIZER
+    )
+    assert fetched.timeout is None and fetched.args == ["a", "b"], "Job.restore" + SEE
+
+
+def test_perform_job_still_asks_the_death_penalty_for_job_timeout_exception() -> None:
+    # BaseWorker.perform_job passes JobTimeoutException to death_penalty_class, which
+    # TimeoutPenalty swaps for an application error.
+    source = inspect.getsource(BaseWorker.perform_job)
+    assert "death_penalty_class(timeout, JobTimeoutException" in source, (
+        "BaseWorker.perform_job" + SEE
+    )

@@ -96,3 +96,22 @@ def test_level_filters_and_reconfiguring_replaces_the_handler(stream: io.StringI
 def test_rejects_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="json"):
         configure_logging("yaml", "INFO")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("format", ["json", "text"])
+def test_a_huge_message_or_argument_is_cut_before_it_is_formatted(
+    stream: io.StringIO, format: str
+) -> None:
+    configure_logging(format, "INFO", stream=stream)  # type: ignore[arg-type]
+
+    LOGGER.info("queue: %s (%s)", "d" * 150_000, "job-1")
+    LOGGER.info("x" * 150_000)
+    try:
+        raise ValueError("v" * 150_000)
+    except ValueError:
+        LOGGER.exception("failed")
+
+    lines = stream.getvalue().splitlines()
+    assert len(lines) >= 3
+    assert all(len(line) < 20_000 for line in lines), [len(line) for line in lines]
+    assert "(job-1)" in lines[0]

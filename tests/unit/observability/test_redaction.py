@@ -68,3 +68,42 @@ def test_masked_url_hides_only_the_password_of_a_configured_url(
     url: str | SecretStr | None, expected: str
 ) -> None:
     assert masked_url(url) == expected
+
+
+#: Inputs that made a backtracking pattern quadratic: about a megabyte each.
+_PATHOLOGICAL = [
+    "a" * 1_000_000,
+    "a1" * 500_000,
+    "a:" * 500_000,
+    "a://" * 250_000,
+    "a://b:" + "c" * 1_000_000,
+    "a://" + "b" * 1_000_000,
+    "password " * 100_000,
+    "password=" + " " * 1_000_000,
+    "Bearer " * 140_000,
+    "Authorization: " * 60_000,
+    "Basic " * 160_000,
+]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("text", _PATHOLOGICAL, ids=lambda text: repr(text[:12]))
+def test_redaction_of_a_megabyte_is_linear(text: str) -> None:
+    # Bounded by the timeout: each pattern backtracking over the input would take minutes.
+    assert len(redact(text)) <= len(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Basic dXNlcjpzZWNyZXQ=", "Authorization: Basic ***"),
+        ("authorization: Token 0123456789abcdef", "authorization: Token ***"),
+        ('{"Authorization": "Basic dXNlcjpzZWNyZXQ="}', '{"Authorization": "Basic ***"}'),
+        ("{'authorization': 'Bearer sk-123'}", "{'authorization': 'Bearer ***'}"),
+        ("Authorization=c2VjcmV0LXRva2Vu", "Authorization=***"),
+        ("gateway echoed Basic dXNlcjpzZWNyZXQ= back", "gateway echoed Basic *** back"),
+        ("a Basic understanding of it", "a Basic understanding of it"),
+    ],
+)
+def test_masks_authorization_values_of_any_scheme(text: str, expected: str) -> None:
+    assert redact(text) == expected

@@ -32,3 +32,25 @@ def test_an_invalid_port_is_a_configuration_error_naming_the_setting(
         load_settings(**{setting: url})
 
     assert "secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:secret@embedder.example/v1",
+        "https://secret@embedder.example/v1",
+        "http://:secret@127.0.0.1:8080",
+    ],
+)
+def test_user_info_in_the_embedding_url_is_refused_without_showing_it(url: str) -> None:
+    # httpx would send it as HTTP Basic auth in place of the API key, silently.
+    with pytest.raises(ConfigurationError, match="EMBEDDING_BASE_URL") as refused:
+        load_settings(embedding_base_url=url)
+
+    assert "secret" not in str(refused.value)
+
+
+def test_an_embedding_url_without_user_info_is_accepted() -> None:
+    url = "https://embedder.example:8443/v1"
+
+    assert load_settings(embedding_base_url=url).embedding_base_url == url
