@@ -46,6 +46,8 @@ class Tracing:
     """
 
     def __init__(self, processor: SpanProcessor | None = None) -> None:
+        #: Where finished spans go; None when tracing is off.
+        self.processor = processor
         self._provider: TracerProvider | None = None
         self._pid = os.getpid()
         if processor is None:
