@@ -58,7 +58,9 @@ from infrastructure.observability import (
     IngestionMetrics,
     MetricsRelay,
     OtelIngestionTelemetry,
+    Tracing,
     read_queue_stats,
+    tracing_from_environment,
 )
 from infrastructure.queue import RqJobQueue, connect, quick_client
 from infrastructure.settings import Settings
@@ -166,9 +168,11 @@ def _register_observability(container: Container, settings: Settings) -> None:
         document_stats=lambda: _document_stats(engine),
     )
     relay = MetricsRelay(metrics)
+    tracing = tracing_from_environment()
     container.register(IngestionMetrics, instance=metrics)
     container.register(MetricsRelay, instance=relay)
-    container.register(IngestionTelemetry, instance=OtelIngestionTelemetry(metrics, relay))
+    container.register(Tracing, instance=tracing)
+    container.register(IngestionTelemetry, instance=OtelIngestionTelemetry(metrics, relay, tracing))
 
 
 def _document_stats(engine: Engine) -> DocumentStats:

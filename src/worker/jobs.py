@@ -10,10 +10,12 @@ import logging
 from uuid import UUID
 
 from rq import get_current_job
+from rq.job import Job
 
 from application.errors import InvalidJobArgument
 from application.usecases.ingestion import ProcessDocument
 from infrastructure.observability import job_context
+from infrastructure.queue import TRACE_CONTEXT_META_KEY
 from worker import runtime
 
 _log = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ def process_document_job(
     Both arguments are UUID strings. A malformed or missing argument, or any extra one, raises
     `InvalidJobArgument` naming it before anything is read. Other errors come from
     `ProcessUploadedDocument` unchanged. Returns a JSON-friendly summary of the outcome.
+
+    With tracing on, the attempt is the span `process_document` (its stages are child spans),
+    continuing the trace whose context the job's enqueuer put in its meta.
     """
     _reject_extras(unexpected_args, unexpected)
     command = ProcessDocument(
@@ -37,12 +42,24 @@ def process_document_job(
         workspace_id=_uuid("workspace_id", workspace_id),
     )
     job = get_current_job()
-    with job_context(
-        job_id=job.id if job else None,
-        document_id=command.document_id,
-        workspace_id=command.workspace_id,
+    current = runtime.current()
+    with (
+        job_context(
+            job_id=job.id if job else None,
+            document_id=command.document_id,
+            workspace_id=command.workspace_id,
+        ),
+        current.tracing.job_span(
+            "process_document",
+            carrier=_trace_context(job),
+            attributes={
+                "ingestion.job_id": job.id if job else "",
+                "ingestion.document.id": str(command.document_id),
+                "ingestion.workspace.id": str(command.workspace_id),
+            },
+        ),
     ):
-        outcome = runtime.current().process_uploaded_document()(command)
+        outcome = current.process_uploaded_document()(command)
         _log.info(
             "document %s: %s, %d chunks", outcome.document_id, outcome.status, outcome.chunk_count
         )
@@ -53,6 +70,14 @@ def process_document_job(
         "embedded": outcome.embedded,
         "reused": outcome.reused,
     }
+
+
+def _trace_context(job: Job | None) -> dict[str, str] | None:
+    """The W3C trace context the job's enqueuer put in its meta, if any (strings only)."""
+    carried = job.meta.get(TRACE_CONTEXT_META_KEY) if job else None
+    if not isinstance(carried, dict):
+        return None
+    return {str(k): v for k, v in carried.items() if isinstance(v, str)}
 
 
 def _uuid(name: str, value: object) -> UUID:

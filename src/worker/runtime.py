@@ -12,7 +12,7 @@ from collections.abc import Callable
 from application.retry_policy import RetryPolicy
 from application.usecases.ingestion import ProcessUploadedDocument, RecoverAbandonedWork
 from bootstrap import Container, build_container, readiness_checks
-from infrastructure.observability import IngestionMetrics, MetricsRelay
+from infrastructure.observability import IngestionMetrics, MetricsRelay, Tracing
 from infrastructure.settings import Settings, load_settings
 
 
@@ -28,6 +28,7 @@ class WorkerRuntime:
         self.settings = container.resolve(Settings)
         self.retry_policy = container.resolve(RetryPolicy)
         self.relay = container.resolve(MetricsRelay)
+        self.tracing = container.resolve(Tracing)
 
     def process_uploaded_document(self) -> ProcessUploadedDocument:
         """The ingestion use case, as the container serves it now."""

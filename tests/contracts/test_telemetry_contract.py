@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
 from application.ports import IngestionTelemetry, Stage
 from infrastructure.memory import InMemoryTelemetry
-from infrastructure.observability import IngestionMetrics, OtelIngestionTelemetry
+from infrastructure.observability import IngestionMetrics, OtelIngestionTelemetry, Tracing
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,13 @@ class TelemetryContract:
 
         assert adapter.read().outcomes["ready"] == 1
 
+    def test_what_extraction_found_is_not_counted(self, adapter: TelemetryUnderTest) -> None:
+        adapter.telemetry.document_extracted(media_type="application/pdf", pages=3)
+        adapter.telemetry.document_extracted(media_type="text/plain", pages=None)
+
+        seen = adapter.read()
+        assert (seen.outcomes, seen.chunks, seen.cache_misses) == (Counter(), 0, 0)
+
 
 def _in_memory() -> TelemetryUnderTest:
     telemetry = InMemoryTelemetry()
@@ -132,4 +141,16 @@ class TestOtelIngestionTelemetry(TelemetryContract):
     def adapter(self) -> Iterator[TelemetryUnderTest]:
         metrics = IngestionMetrics()
         yield TelemetryUnderTest(OtelIngestionTelemetry(metrics), lambda: _read_metrics(metrics))
+        metrics.shutdown()
+
+
+class TestTracedOtelIngestionTelemetry(TelemetryContract):
+    @pytest.fixture
+    def adapter(self) -> Iterator[TelemetryUnderTest]:
+        metrics = IngestionMetrics()
+        tracing = Tracing(SimpleSpanProcessor(InMemorySpanExporter()))
+        telemetry = OtelIngestionTelemetry(metrics, tracing=tracing)
+        with tracing.tracer.start_as_current_span("process_document"):
+            yield TelemetryUnderTest(telemetry, lambda: _read_metrics(metrics))
+        tracing.shutdown()
         metrics.shutdown()

@@ -40,3 +40,8 @@ class IngestionTelemetry(Protocol):
     def embedding_cache_used(self, *, hits: int, misses: int) -> None:
         """Count embedding cache hits (vectors reused) and misses (texts sent to the embedder)."""
         ...
+
+    def document_extracted(self, *, media_type: str, pages: int | None) -> None:
+        """Note what extraction read the file as: its media type and its page count (None for
+        formats without pages). Describes the attempt under way; counts nothing."""
+        ...

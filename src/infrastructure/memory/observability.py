@@ -32,6 +32,7 @@ class InMemoryTelemetry(IngestionTelemetry):
         self.bytes = 0
         self.cache_hits = 0
         self.cache_misses = 0
+        self.extracted: list[tuple[str, int | None]] = []
 
     @contextmanager
     def stage(self, stage: Stage) -> Iterator[None]:
@@ -49,3 +50,6 @@ class InMemoryTelemetry(IngestionTelemetry):
     def embedding_cache_used(self, *, hits: int, misses: int) -> None:
         self.cache_hits += hits
         self.cache_misses += misses
+
+    def document_extracted(self, *, media_type: str, pages: int | None) -> None:
+        self.extracted.append((media_type, pages))

@@ -1,4 +1,4 @@
-"""Metrics (OpenTelemetry -> Prometheus text), fork-aware telemetry, logging."""
+"""Metrics (OpenTelemetry -> Prometheus text), traces (OTLP), fork-aware telemetry, logging."""
 
 from infrastructure.observability.logs import (
     JobContextFilter,
@@ -16,6 +16,7 @@ from infrastructure.observability.metrics import (
 from infrastructure.observability.queue_stats import QueueStats, read_queue_stats
 from infrastructure.observability.relay import MetricsRelay
 from infrastructure.observability.telemetry import OtelIngestionTelemetry
+from infrastructure.observability.tracing import Tracing, tracing_from_environment
 
 __all__ = [
     "PROMETHEUS_CONTENT_TYPE",
@@ -27,8 +28,10 @@ __all__ = [
     "OtelIngestionTelemetry",
     "QueueStats",
     "TextFormatter",
+    "Tracing",
     "configure_logging",
     "current_job_context",
     "job_context",
     "read_queue_stats",
+    "tracing_from_environment",
 ]

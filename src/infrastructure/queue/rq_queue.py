@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from opentelemetry.propagate import inject
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
@@ -33,6 +34,10 @@ from infrastructure.rq_internals import (
     started_executions,
     started_registry_entry,
 )
+
+#: The key of `job.meta` that holds the enqueuer's trace context (W3C `traceparent`, and
+#: `tracestate` when there is one), which the job's span continues.
+TRACE_CONTEXT_META_KEY = "trace_context"
 
 #: How many jobs one pipeline fetches while looking for documents' live jobs.
 _FETCH_BATCH = 500
@@ -65,6 +70,9 @@ class RqJobQueue(JobQueue):
     first (ZREM or LREM: only one caller can succeed), then clears the rest in one MULTI/EXEC
     and either pushes the same job back to the head of its queue or records it failed, so RQ's
     registry cleanup never retries it later.
+
+    The caller's current trace context (OpenTelemetry's, through its propagators) goes into the
+    job's meta under `TRACE_CONTEXT_META_KEY`, so the job's span joins the caller's trace.
     """
 
     def __init__(
@@ -101,6 +109,7 @@ class RqJobQueue(JobQueue):
                 failure_ttl=policy.failure_ttl,
                 description=f"process document {document_id}",
                 retry=retry,
+                meta=_trace_context_meta(),
             )
         except (RedisError, OSError) as e:
             raise DependencyUnavailable(f"could not enqueue on Redis: {e}") from e
@@ -264,3 +273,10 @@ def _record_abandoned(job: Job, queue: Queue, pipeline: Any) -> None:
         exc_string="abandoned: the worker that took it stopped before it ended; not run again",
         pipeline=pipeline,
     )
+
+
+def _trace_context_meta() -> dict[str, object] | None:
+    """The current trace context as job meta, or None outside any trace."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return {TRACE_CONTEXT_META_KEY: carrier} if carrier else None

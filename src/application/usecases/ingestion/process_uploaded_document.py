@@ -148,6 +148,7 @@ class ProcessUploadedDocument:
         attempt = _Attempt(document, len(data), sha256)
         with self._telemetry.stage(Stage.EXTRACT):
             text = self._extractor.extract(data, document.filename, document.media_type)
+        self._telemetry.document_extracted(media_type=text.media_type, pages=text.page_count)
         # Each form of the document is dropped once the next exists: a 100 MB text file would
         # otherwise be held as bytes, as text and as chunks at once until the attempt ends.
         del data
