@@ -12,7 +12,7 @@ import psutil
 from redis import Redis
 
 from bench import database
-from bench.context import Blob, Context, new_queue
+from bench.context import WORKSPACE, Blob, Context, new_queue
 from bench.corpus import CorpusFile
 from bench.fleet import fleet, our_worker_command
 from bench.paths import OUT
@@ -65,7 +65,7 @@ def measure(context: Context, outcome: Outcome, text_mb: int) -> None:
     connection = database.connect(context.services.plain_dsn())
     database.empty_tables(connection)
     engine = make_engine(context.services.database_url)
-    workspace = uuid.uuid4()
+    workspace = WORKSPACE  # the workspace the corpus was uploaded under
     ids = database.register_documents(SqlAlchemyUnitOfWorkFactory(engine), workspace, blobs)
     engine.dispose()
     jobs = RqJobQueue(

@@ -26,7 +26,7 @@ from typing import Any
 import psutil
 
 from bench import database
-from bench.context import Blob, Context
+from bench.context import WORKSPACE, Blob, Context
 from bench.ingestion import RunResult, run_baseline, run_ours
 from bench.stats import Outcome, Target, format_value, ratio
 from domain import EmbeddedChunk
@@ -287,7 +287,7 @@ def isolated_stage_times(
     connection = database.connect(context.services.plain_dsn())
     database.empty_tables(connection)
     connection.close()
-    workspace = uuid.uuid4()
+    workspace = WORKSPACE  # the workspace the corpus was uploaded under
     ids = database.register_documents(uow_factory, workspace, blobs)
     totals = dict.fromkeys(STAGES, 0.0)
     failures: dict[str, int] = {}

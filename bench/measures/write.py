@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from pgvector.psycopg import register_vector
 
 from bench import database
-from bench.context import Blob, Context
+from bench.context import WORKSPACE, Blob, Context
 from bench.stats import Outcome, Target, ratio
 
 _COPY = (
@@ -95,7 +94,7 @@ def _documents(context: Context, batches: Sequence[Batch]) -> tuple[Any, list[An
     connection.close()
     engine = make_engine(context.services.database_url)
     factory = SqlAlchemyUnitOfWorkFactory(engine, embedding_dimension=384)
-    workspace = uuid.uuid4()
+    workspace = WORKSPACE  # the workspace the corpus was uploaded under
     ids = database.register_documents(factory, workspace, [b.blob for b in batches])
     with factory() as uow:
         documents = [uow.documents.get(i, workspace) for i in ids]
