@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from application.retry_policy import RetryPolicy
-from application.usecases.ingestion import ProcessUploadedDocument, RecoverAbandonedWork
+from application.usecases.ingestion import (
+    FailCrashedAttempt,
+    ProcessUploadedDocument,
+    RecoverAbandonedWork,
+)
 from bootstrap import Container, build_container, readiness_checks
 from infrastructure.observability import IngestionMetrics, MetricsRelay
 from infrastructure.settings import Settings, load_settings
@@ -32,6 +36,10 @@ class WorkerRuntime:
     def process_uploaded_document(self) -> ProcessUploadedDocument:
         """The ingestion use case, as the container serves it now."""
         return self.container.resolve(ProcessUploadedDocument)
+
+    def fail_crashed_attempt(self) -> FailCrashedAttempt:
+        """The use case that records a failure on a document whose attempt's process died."""
+        return self.container.resolve(FailCrashedAttempt)
 
     def recover_abandoned_work(self) -> RecoverAbandonedWork:
         """The recovery use case, as the container serves it now."""
