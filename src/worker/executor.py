@@ -168,6 +168,7 @@ def _start_executor(settings: Settings) -> None:
     threading.Thread(
         target=_exit_when_orphaned, args=(os.getppid(),), name="executor-parent", daemon=True
     ).start()
+    _log.info("executor %d ready", os.getpid())
 
 
 def _ready() -> None:
