@@ -20,7 +20,8 @@ ignores SIGINT and SIGTERM sent to the worker's process group (the worker decide
 stops, so a warm shutdown finishes the job in hand) and exits if the worker dies.
 
 Built on pebble's `ProcessPool` with one process: it already kills a process on a task's
-timeout, reports a dead one as `ProcessExpired` and starts the next at once.
+timeout, reports a dead one as `ProcessExpired` and starts the next at once. The memory and job
+limits are checked here, after each job, and replace the whole (one-process) pool.
 """
 
 from __future__ import annotations
@@ -85,11 +86,14 @@ class JobExecutor:
         self._settings = settings
         self._relay = relay
         self._pool: ProcessPool | None = None
+        #: Jobs the current executor process has run.
+        self._jobs = 0
 
     def start(self) -> None:
         """Start the executor process now (it builds its container before its first job)."""
         if self._pool is None:
             self._pool = self._new_pool()
+            self._jobs = 0
 
     def stop(self) -> None:
         """Stop the executor process (a job it is running is abandoned)."""
@@ -110,29 +114,42 @@ class JobExecutor:
         future = self._pool.schedule(_run_job, args=(call,), timeout=timeout)
         try:
             outcome: _Outcome = future.result()
-        except ProcessExpired as expired:
+        except ProcessExpired as expired:  # pebble has started the next process already
+            self._jobs = 0
             raise ExecutorCrashed(
                 f"{ExecutorCrashed.default_message}: {_how_it_ended(expired.exitcode)}"
             ) from None
-        except FutureTimeout:
+        except FutureTimeout:  # pebble has killed the process and started the next
+            self._jobs = 0
             raise JobTimedOut(f"{JobTimedOut.default_message} ({timeout:g} s)") from None
         self._relay.replay(outcome.events)
-        if outcome.rss_bytes > self._settings.executor_max_rss:
-            _log.info(
-                "executor at %d MiB after the job (EXECUTOR_MAX_RSS %d MiB): replacing it",
-                outcome.rss_bytes // 2**20,
-                self._settings.executor_max_rss // 2**20,
-            )
+        self._jobs += 1
+        if self._is_spent(outcome.rss_bytes):
             self.stop()
             self.start()
         if outcome.error is not None:
             raise outcome.error
         return outcome.value
 
+    def _is_spent(self, rss_bytes: int) -> bool:
+        """Whether the executor must be replaced before the next job: it has run
+        EXECUTOR_MAX_JOBS jobs, or holds more memory than EXECUTOR_MAX_RSS."""
+        settings = self._settings
+        if rss_bytes > settings.executor_max_rss:
+            _log.info(
+                "executor at %d MiB after the job (EXECUTOR_MAX_RSS %d MiB): replacing it",
+                rss_bytes // 2**20,
+                settings.executor_max_rss // 2**20,
+            )
+            return True
+        if self._jobs >= settings.executor_max_jobs:
+            _log.info("executor has run %d jobs (EXECUTOR_MAX_JOBS): replacing it", self._jobs)
+            return True
+        return False
+
     def _new_pool(self) -> ProcessPool:
         pool = ProcessPool(
             max_workers=1,
-            max_tasks=self._settings.executor_max_jobs,
             initializer=_start_executor,
             initargs=(self._settings,),
             context=_fork_server(),
