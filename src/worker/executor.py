@@ -16,8 +16,9 @@ The executor is replaced, and only the job in hand is affected, when it:
 - has run EXECUTOR_MAX_JOBS jobs.
 
 A replacement starts as soon as the old executor is gone, not at the next job. The executor
-ignores SIGINT and SIGTERM sent to the worker's process group (the worker decides when it
-stops, so a warm shutdown finishes the job in hand) and exits if the worker dies.
+leaves the worker's process group, so SIGINT and SIGTERM sent to the group reach only the
+worker (which decides when the executor stops: a warm shutdown finishes the job in hand), and
+exits if the worker dies.
 
 Built on pebble's `ProcessPool` with one process: it already kills a process on a task's
 timeout, reports a dead one as `ProcessExpired` and starts the next at once. The memory and job
@@ -51,7 +52,7 @@ from worker import runtime
 _log = logging.getLogger(__name__)
 
 #: How often the executor checks that the worker that started it is still alive.
-_PARENT_CHECK_SECONDS = 1.0
+_WORKER_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,7 @@ class JobExecutor:
         pool = ProcessPool(
             max_workers=1,
             initializer=_start_executor,
-            initargs=(self._settings,),
+            initargs=(self._settings, os.getpid()),
             context=_fork_server(),
         )
         pool.schedule(_ready)  # starts the process now, not at the first job
@@ -175,7 +176,7 @@ def _how_it_ended(exitcode: int | None) -> str:
 # In the executor process ---------------------------------------------------------------------
 
 
-def _start_executor(settings: Settings) -> None:
+def _start_executor(settings: Settings, worker_pid: int) -> None:
     """Become an executor: leave the worker's process group (its SIGINT/SIGTERM are the
     worker's to act on), log as it does, build this process's runtime, and exit when the
     worker is gone."""
@@ -183,7 +184,7 @@ def _start_executor(settings: Settings) -> None:
     configure_logging(settings.log_format.value, settings.log_level)
     runtime.install(runtime.WorkerRuntime(build_container(settings)))
     threading.Thread(
-        target=_exit_when_orphaned, args=(os.getppid(),), name="executor-parent", daemon=True
+        target=_exit_when_gone, args=(worker_pid,), name="executor-watch", daemon=True
     ).start()
     _log.info("executor %d ready", os.getpid())
 
@@ -234,9 +235,13 @@ def _resident_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _exit_when_orphaned(parent: int) -> None:
-    """End this process once its parent (the fork server, which lives as long as the worker)
-    is gone: nobody would take the job's result."""
-    while os.getppid() == parent:
-        threading.Event().wait(_PARENT_CHECK_SECONDS)
-    os._exit(1)
+def _exit_when_gone(worker_pid: int) -> None:
+    """End this process once the worker that started it is gone (killed, out of memory):
+    nobody would take the job's result. Its pipes cannot tell: processes the worker forked
+    (RQ's scheduler) hold them open too."""
+    while True:
+        try:
+            os.kill(worker_pid, 0)
+        except OSError:  # no such process, or (EPERM) its number reused by another user's
+            os._exit(1)
+        threading.Event().wait(_WORKER_CHECK_SECONDS)

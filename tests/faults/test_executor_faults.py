@@ -4,6 +4,7 @@ document that crashes its executor twice is failed for good."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 
@@ -192,3 +193,31 @@ def test_an_executor_is_replaced_after_its_job_limit(
 
     wait_until(lambda: executors_started(worker) == 3, 30, "a fresh executor every two jobs")
     assert worker.process.poll() is None
+
+
+def test_an_executor_does_not_outlive_its_killed_worker(
+    start_worker: StartWorker,
+    app_container: Container,
+    worker_settings: Settings,
+    embedding_server: EmbeddingServer,
+) -> None:
+    embedding_server.script(Reply(hold=True))
+    worker = start_pool_worker(start_worker, embedding_server)
+    enqueue_held_document(app_container, worker_settings, embedding_server, held=1)
+    executor = executor_of(worker)
+    family = psutil.Process(worker.process.pid).children(recursive=True)
+    try:
+        worker.process.kill()  # the worker alone, as the OOM killer would
+        worker.process.wait(10)
+        wait_until(lambda: not _alive(executor), 30, "the executor to exit")
+    finally:
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
