@@ -23,3 +23,4 @@ def compare_type(
     if not isinstance(inspected_type, VECTOR):
         return True
     return metadata_type.dim != inspected_type.dim
+
