@@ -1,8 +1,9 @@
 """The one object through which this process's worker and job functions reach the application.
 
 An entry point installs it once (`install`); RQ's forked work horses and pool processes inherit
-it. A job function called in a process that installed nothing (a Python shell, `rq worker`
-started by hand) builds one from the settings on first use.
+it, and an executor process (WORKER_MODE=pool, `worker.executor`) builds and installs its own.
+A job function called in a process that installed nothing (a Python shell, `rq worker` started
+by hand) builds one from the settings on first use.
 """
 
 from __future__ import annotations
