@@ -1,4 +1,4 @@
-"""`python -m bench.job_cost [--documents N] [--modes fork,inline]`: per-job cost of tiny documents.
+"""`python -m bench.job_cost [--documents N] [--modes fork,inline,pool]`: per-job cost, tiny docs.
 
 For each WORKER_MODE, N small text documents (distinct contents) are submitted to a queue of
 their own, then one `python -m worker run --burst` drains it. The cost per job is the span from
@@ -21,7 +21,7 @@ from bench.paths import OUT, REPO, child_environment
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.job_cost", description=__doc__)
     parser.add_argument("--documents", type=int, default=200)
-    parser.add_argument("--modes", default="fork,inline")
+    parser.add_argument("--modes", default="fork,inline,pool")
     args = parser.parse_args()
     from bench.services import running_services
 

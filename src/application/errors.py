@@ -163,6 +163,14 @@ class RetriesExhausted(PermanentError):
     default_message = "gave up after repeated transient failures"
 
 
+class CrashedExecutorTwice(PermanentError):
+    """The document's job crashed its executor process a second time: a crash in native code
+    that the document causes every time is not retried."""
+
+    code = "crashed_executor_twice"
+    default_message = "processing the document crashed its executor process twice"
+
+
 # Transient ---------------------------------------------------------------------------------
 
 
@@ -187,6 +195,14 @@ class WorkerDied(TransientError):
 
     code = "worker_died"
     default_message = "the process running the job ended unexpectedly"
+
+
+class ExecutorCrashed(TransientError):
+    """The executor process running the job ended before the job did (a native crash, killed,
+    out of memory); a fresh one takes the next job."""
+
+    code = "executor_crashed"
+    default_message = "the executor process running the job crashed"
 
 
 class AbandonedAttempt(TransientError):

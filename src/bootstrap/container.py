@@ -30,6 +30,7 @@ from application.ports import (
 )
 from application.retry_policy import RetryPolicy
 from application.usecases.ingestion import (
+    FailCrashedAttempt,
     ProcessUploadedDocument,
     RecoverAbandonedWork,
     RequeueFailedDocuments,
@@ -217,6 +218,12 @@ def _register_use_cases(container: Container, settings: Settings) -> None:
             uow_factory=container.resolve(UnitOfWorkFactory),
             queue=container.resolve(JobQueue),
             clock=container.resolve(Clock),
+        ),
+    )
+    container.register(
+        FailCrashedAttempt,
+        factory=lambda: FailCrashedAttempt(
+            uow_factory=container.resolve(UnitOfWorkFactory), clock=container.resolve(Clock)
         ),
     )
     container.register(

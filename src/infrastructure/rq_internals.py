@@ -409,3 +409,23 @@ def _undecodable(job_id: str, queue: Queue) -> str | None:
     except Exception as error:
         return f"{UndecodableJob.code}: the job's hash could not be loaded ({type(error).__name__})"
     return None
+
+
+def readable_jobs(connection: Redis, job_ids: list[str], serializer: Any) -> list[Job]:
+    """The jobs `job_ids` that exist and can be read, in one pipeline, each loaded guarded.
+
+    `Job.restore` on each raw hash: `Job.fetch_many` would do, but one damaged job hash fails its
+    whole batch, and it loads without `GuardedJob`'s bounds."""
+    with connection.pipeline(transaction=False) as pipeline:
+        for job_id in job_ids:
+            pipeline.hgetall(Job.key_for(job_id))
+        hashes = pipeline.execute()
+    jobs: list[Job] = []
+    for job_id, stored in zip(job_ids, hashes, strict=True):
+        job = GuardedJob(job_id, connection=connection, serializer=serializer)
+        try:
+            job.restore(stored)
+        except (NoSuchJobError, ValueError, TypeError, KeyError):
+            continue
+        jobs.append(job)
+    return jobs

@@ -62,10 +62,12 @@ def default_embedder() -> EmbedderKind:
 
 
 class WorkerMode(StrEnum):
-    """Where a job runs: in a forked work horse (`fork`) or in the worker process (`inline`)."""
+    """Where a job runs: in a forked work horse (`fork`), in the worker process (`inline`), or
+    in the worker's one long-lived executor process (`pool`)."""
 
     FORK = "fork"
     INLINE = "inline"
+    POOL = "pool"
 
 
 class LogFormat(StrEnum):
@@ -153,8 +155,14 @@ class Settings(BaseSettings):
     # process. The document's attempt counter and PROCESSING_LEASE bound the damage (after
     # MAX_ATTEMPTS it is failed) and a supervisor, or the pool with --workers N, restarts it.
     # Unset, it is `inline` for EMBEDDER=sentence-transformers (PyTorch's thread pool does not
-    # survive a fork) and `fork` otherwise.
+    # survive a fork) and `fork` otherwise. `pool` keeps one executor process per worker that
+    # runs job after job with its own database pool, embedder and caches (started fresh, never
+    # forked from the worker): a crash, a hang past JOB_TIMEOUT or a job ending above
+    # EXECUTOR_MAX_RSS costs only the job in hand, and the executor is replaced at once; it is
+    # also replaced after EXECUTOR_MAX_JOBS jobs.
     worker_mode: WorkerMode = WorkerMode.FORK
+    executor_max_rss: int = Field(default=1024**3, ge=1)
+    executor_max_jobs: int = Field(default=1000, ge=1)
 
     @field_validator("queues", mode="before")
     @classmethod

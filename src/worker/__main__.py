@@ -147,13 +147,20 @@ def _report(container: Container, submitted: list[Submitted], once: bool) -> Non
         print("serving health and metrics; Ctrl-C to stop", flush=True)
 
 
+_WHERE_JOBS_RUN = {
+    WorkerMode.FORK: "in forks",
+    WorkerMode.INLINE: "in the worker process",
+    WorkerMode.POOL: "in an executor process",
+}
+
+
 def _start(settings: Settings) -> Container:
     _log.info(
         "starting: redis %s, database %s, queues %s, jobs run %s",
         masked_url(settings.redis_url),
         masked_url(settings.database_url),
         ",".join(settings.queues),
-        "in the worker process" if settings.worker_mode is WorkerMode.INLINE else "in forks",
+        _WHERE_JOBS_RUN[settings.worker_mode],
     )
     if settings.migrate_on_start:
         _log.info("schema at %s", migrate(settings))

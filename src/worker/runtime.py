@@ -1,8 +1,9 @@
 """The one object through which this process's worker and job functions reach the application.
 
 An entry point installs it once (`install`); RQ's forked work horses and pool processes inherit
-it. A job function called in a process that installed nothing (a Python shell, `rq worker`
-started by hand) builds one from the settings on first use.
+it, and an executor process (WORKER_MODE=pool, `worker.executor`) builds and installs its own.
+A job function called in a process that installed nothing (a Python shell, `rq worker` started
+by hand) builds one from the settings on first use.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from application.retry_policy import RetryPolicy
-from application.usecases.ingestion import ProcessUploadedDocument, RecoverAbandonedWork
+from application.usecases.ingestion import (
+    FailCrashedAttempt,
+    ProcessUploadedDocument,
+    RecoverAbandonedWork,
+)
 from bootstrap import Container, build_container, readiness_checks
 from infrastructure.observability import IngestionMetrics, MetricsRelay, Tracing
 from infrastructure.settings import Settings, load_settings
@@ -33,6 +38,10 @@ class WorkerRuntime:
     def process_uploaded_document(self) -> ProcessUploadedDocument:
         """The ingestion use case, as the container serves it now."""
         return self.container.resolve(ProcessUploadedDocument)
+
+    def fail_crashed_attempt(self) -> FailCrashedAttempt:
+        """The use case that records a failure on a document whose attempt's process died."""
+        return self.container.resolve(FailCrashedAttempt)
 
     def recover_abandoned_work(self) -> RecoverAbandonedWork:
         """The recovery use case, as the container serves it now."""

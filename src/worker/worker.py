@@ -11,6 +11,13 @@ Two classes share all of that (`IngestionWorkerMixin`) and differ only in where 
   process itself, which saves the fork, the fresh database connection and the cold caches of
   every job. A crash in native code ends the worker process; the document's attempt counter
   and the processing lease bound the damage and a supervisor (or the pool) restarts it.
+- `PooledIngestionWorker` (`pool`) extends `rq.SimpleWorker` too, but hands each job's
+  function name and JSON arguments to its one long-lived executor process (`worker.executor`),
+  which keeps its connections and caches across jobs and is replaced when it crashes, hangs
+  past the timeout or grows past EXECUTOR_MAX_RSS; only the job in hand is lost. A job that
+  crashes its executor a second time fails for good (`CrashedExecutorTwice`, also recorded on
+  its document): the crashes are counted in the job's meta, which every retry of the job
+  carries.
 
 Common to both:
 
@@ -23,9 +30,10 @@ Common to both:
   before claiming its document keeps the queue's own allowance (the policy's, also for jobs
   enqueued by an outside client that set none).
 - A job runs at most JOB_TIMEOUT seconds (RQ's SIGALRM death penalty, in the horse or, inline,
-  in the worker's main thread); past it the job raises `JobTimedOut`, so its document goes back
-  to `queued` with the reason `timeout` (or, its attempts spent, `failed`) at once. Its result
-  and failure are kept at most RESULT_TTL and FAILURE_TTL, whatever its client asked for.
+  in the worker's main thread; in a pool the executor is killed); past it the job raises
+  `JobTimedOut`, so its document goes back to `queued` with the reason `timeout` (or, its
+  attempts spent, `failed`) at once. Its result and failure are kept at most RESULT_TTL and
+  FAILURE_TTL, whatever its client asked for.
 - A job's hash is not trusted (`GuardedJob`): a payload inflating past 1 MiB is refused as
   `undecodable_job` without being inflated, and arguments of the wrong types (not a list and an
   object) are an `invalid_argument`, failed once.
@@ -43,9 +51,10 @@ import os
 import signal
 import threading
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from time import monotonic, perf_counter
 from typing import Any, ClassVar
 from uuid import UUID
@@ -55,9 +64,12 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import DeserializationError, InvalidJobOperation, StopRequested
 from rq.job import Job, JobStatus
+from rq.timeouts import BaseDeathPenalty
 from rq.worker import BaseWorker
 
 from application.errors import (
+    CrashedExecutorTwice,
+    ExecutorCrashed,
     ForbiddenJob,
     IngestionError,
     InternalError,
@@ -67,6 +79,7 @@ from application.errors import (
     WorkerDied,
 )
 from application.retry_policy import RetryPolicy
+from application.usecases.ingestion import ProcessDocument
 from infrastructure.observability import job_context
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, PROCESS_DOCUMENT_JOB, SERIALIZER
 from infrastructure.queue.job_failures import JobFailure, failure_of
@@ -79,6 +92,7 @@ from infrastructure.rq_internals import (
 )
 from infrastructure.settings import Settings, WorkerMode
 from worker import runtime
+from worker.executor import JobCall, JobExecutor
 
 _log = logging.getLogger(__name__)
 
@@ -122,7 +136,7 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
     """What both worker classes share; put it before the RQ class it extends in the bases."""
 
     job_class = AllowlistedJob
-    death_penalty_class = TimeoutPenalty
+    death_penalty_class: type[BaseDeathPenalty] = TimeoutPenalty
     #: Whether a job's final status is already known here once `execute_job` returns (it ran in
     #: this process), so recording its outcome needs no read from Redis.
     runs_jobs_here: ClassVar[bool] = False
@@ -131,7 +145,7 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
         self._runtime = runtime.current()
         settings = self._runtime.settings
         kwargs["serializer"] = SERIALIZER
-        kwargs["job_class"] = AllowlistedJob
+        kwargs["job_class"] = self.job_class
         kwargs.setdefault("default_result_ttl", settings.result_ttl)
         kwargs.setdefault("maintenance_interval", settings.recovery_interval)
         kwargs["exception_handlers"] = [self._apply_retry_policy]
@@ -290,6 +304,99 @@ class InlineIngestionWorker(IngestionWorkerMixin, SimpleWorker):
     runs_jobs_here = True
 
 
+class ExecutorJob(AllowlistedJob):
+    """An allow-listed job whose function, once its worker gives it a `runner`, runs there (in
+    the worker's executor process) instead of in this process."""
+
+    runner: Callable[[JobCall], Any] | None = None
+
+    @property
+    def func(self) -> Any:
+        function = super().func  # refuses what is not allow-listed, as before
+        runner = self.runner
+        if runner is None:
+            return function
+        name = str(self.func_name)
+        fields = _job_fields(self)
+        return lambda *args, **kwargs: runner(JobCall(name, args, kwargs, fields))
+
+
+class _DeadlineInTheExecutor(BaseDeathPenalty):
+    """No alarm in the worker process: the executor kills a job that outlives its timeout."""
+
+    def setup_death_penalty(self) -> None:
+        pass
+
+    def cancel_death_penalty(self) -> None:
+        pass
+
+
+class PooledIngestionWorker(IngestionWorkerMixin, SimpleWorker):
+    """Runs each job in the worker's one long-lived executor process (WORKER_MODE=pool): no
+    fork per job, and connections and caches persist across jobs in the executor; a crash, a
+    hang or a memory overrun there costs only the job in hand (see `worker.executor`)."""
+
+    runs_jobs_here = True
+    job_class = ExecutorJob
+    death_penalty_class = _DeadlineInTheExecutor
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._executor = JobExecutor(self._settings, self._relay)
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's loop, with the executor started first (it gets ready while the loop starts)
+        and stopped when the loop ends, however it ends."""
+        self._executor.start()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            self._executor.stop()
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        if isinstance(job, ExecutorJob):
+            job.runner = partial(self._run_in_executor, job)
+        super().execute_job(job, queue)
+
+    def _run_in_executor(self, job: Job, call: JobCall) -> Any:
+        try:
+            return self._executor.run(call, timeout=job.timeout or self._settings.job_timeout)
+        except ExecutorCrashed as crash:
+            raise self._crash_of(job, call, crash) from None
+
+    def _crash_of(self, job: Job, call: JobCall, crash: ExecutorCrashed) -> IngestionError:
+        """`crash` the first time the job crashes its executor; the second time, a
+        `CrashedExecutorTwice`, also recorded on the job's document."""
+        crashes = int(job.meta.get(_EXECUTOR_CRASHES, 0)) + 1
+        job.meta[_EXECUTOR_CRASHES] = crashes
+        try:
+            job.save_meta()  # type: ignore[no-untyped-call]  # RQ leaves it unannotated
+        except RedisError:
+            _log.warning("job %s: could not count its executor crash", job.id, exc_info=True)
+        if crashes < 2:
+            return crash
+        error = CrashedExecutorTwice(f"{CrashedExecutorTwice.default_message} ({crash.message})")
+        if "document_id" in call.log_fields and "workspace_id" in call.log_fields:
+            self._fail_document(call.log_fields, error)
+        return error
+
+    def _fail_document(self, ids: dict[str, str], error: CrashedExecutorTwice) -> None:
+        command = ProcessDocument(UUID(ids["document_id"]), UUID(ids["workspace_id"]))
+        try:
+            self._runtime.fail_crashed_attempt()(command, error)
+        except IngestionError:
+            _log.warning(
+                "document %s: could not record %s; recovery will settle it",
+                command.document_id,
+                error.code,
+                exc_info=True,
+            )
+
+
+#: The key in a job's meta counting the executor crashes its runs caused.
+_EXECUTOR_CRASHES = "executor_crashes"
+
+
 def work_until_stopped(
     worker_class: type[IngestionWorkerMixin],
     queues: Sequence[str],
@@ -380,7 +487,14 @@ def is_permanent(error: BaseException) -> bool:
 def worker_class_for(settings: Settings) -> type[IngestionWorkerMixin]:
     """The worker class WORKER_MODE names; it reaches the application through the installed
     `runtime`."""
-    return InlineIngestionWorker if settings.worker_mode == WorkerMode.INLINE else IngestionWorker
+    return _WORKER_CLASSES[settings.worker_mode]
+
+
+_WORKER_CLASSES: dict[WorkerMode, type[IngestionWorkerMixin]] = {
+    WorkerMode.FORK: IngestionWorker,
+    WorkerMode.INLINE: InlineIngestionWorker,
+    WorkerMode.POOL: PooledIngestionWorker,
+}
 
 
 def _job_fields(job: Job) -> dict[str, str]:

@@ -16,6 +16,10 @@ about 100 bytes, far below the 64 KiB pipe buffer, and each line is below PIPE_B
 written atomically, even with many writers). Without a fork (WORKER_MODE=inline, whose
 `SimpleWorker` runs jobs in the worker process, the CLI, tests) `sink()` is the instruments
 themselves in the process that serves /metrics, and the pool's pipe in a pool worker process.
+
+WORKER_MODE=pool runs jobs in an executor process started fresh (not forked, so it inherits no
+pipe): there `collecting()` keeps what a job records, the executor returns it with the job's
+result, and the worker process `replay`s it into its own `sink()`.
 """
 
 from __future__ import annotations
@@ -57,11 +61,8 @@ class _Channel:
     write_fd: int
 
 
-class PipeSink(MetricsSink):
-    """Writes each measurement as one JSON line to a pipe; drops it if the pipe is full."""
-
-    def __init__(self, write_fd: int) -> None:
-        self._write_fd = write_fd
+class _EventSink(MetricsSink):
+    """Turns each measurement into one event (a JSON-friendly dict) for `_send`."""
 
     def record_job(self, *, queue: str, job_name: str, outcome: str, seconds: float) -> None:
         self._send(
@@ -92,11 +93,32 @@ class PipeSink(MetricsSink):
         self._send({"event": "cache", "hits": hits, "misses": misses})
 
     def _send(self, event: dict[str, object]) -> None:
+        raise NotImplementedError
+
+
+class PipeSink(_EventSink):
+    """Writes each measurement as one JSON line to a pipe; drops it if the pipe is full."""
+
+    def __init__(self, write_fd: int) -> None:
+        self._write_fd = write_fd
+
+    def _send(self, event: dict[str, object]) -> None:
         line = json.dumps(event, separators=(",", ":")).encode() + b"\n"
         if len(line) > select.PIPE_BUF:  # could interleave with another writer's line
             return
         with suppress(OSError):  # full (EAGAIN) or closed: dropping beats blocking the job
             os.write(self._write_fd, line)
+
+
+class CollectingSink(_EventSink):
+    """Keeps each measurement as an event, for a process that hands them over with its result
+    (`MetricsRelay.collecting` and `replay`)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+
+    def _send(self, event: dict[str, object]) -> None:
+        self.events.append(event)
 
 
 class MetricsRelay:
@@ -111,6 +133,7 @@ class MetricsRelay:
         self._metrics = metrics
         self._channel: _Channel | None = None
         self._uplink: _Channel | None = None
+        self._collector: CollectingSink | None = None
 
     @contextmanager
     def around_job(self) -> Iterator[None]:
@@ -164,10 +187,32 @@ class MetricsRelay:
             os.close(write_fd)
             reader.join(timeout=_UPLINK_DRAIN_SECONDS)
 
+    @contextmanager
+    def collecting(self) -> Iterator[CollectingSink]:
+        """In a process that runs jobs for another (an executor), around one job: everything
+        recorded inside is kept in the yielded sink's `events`, for the other to `replay`."""
+        collector = CollectingSink()
+        self._collector = collector
+        try:
+            yield collector
+        finally:
+            self._collector = None
+
+    def replay(self, events: list[dict[str, object]]) -> None:
+        """Record events collected in another process (`collecting`) where `sink()` says."""
+        destination = self.sink()
+        for event in events:
+            try:
+                _record(destination, event)
+            except (ValueError, TypeError, KeyError):
+                _log.debug("skipped a malformed metrics event from an executor")
+
     def sink(self) -> MetricsSink:
-        """Where the calling process should record: the job's pipe in a work horse forked inside
-        `around_job`, the pool's pipe in a worker process forked inside `pooled`, else the
-        instruments themselves."""
+        """Where the calling process should record: the job's collector inside `collecting`,
+        the job's pipe in a work horse forked inside `around_job`, the pool's pipe in a worker
+        process forked inside `pooled`, else the instruments themselves."""
+        if self._collector is not None:
+            return self._collector
         channel = self._channel
         if channel is not None and channel.owner_pid != os.getpid():
             return PipeSink(channel.write_fd)

@@ -31,6 +31,7 @@ from infrastructure.rq_internals import (
     live_job_ids,
     overdue_in_intermediate,
     put_back_at_the_head,
+    readable_jobs,
     started_executions,
     started_registry_entry,
 )
@@ -194,21 +195,7 @@ class RqJobQueue(JobQueue):
             raise DependencyUnavailable(f"could not take the recovery turn on Redis: {e}") from e
 
     def _fetch_many(self, job_ids: list[str]) -> list[Job]:
-        """The jobs `job_ids` that exist and can be read, in one pipeline. `Job.fetch_many`
-        would do, but one damaged job hash fails its whole batch."""
-        with self._connection.pipeline(transaction=False) as pipeline:
-            for job_id in job_ids:
-                pipeline.hgetall(Job.key_for(job_id))
-            hashes = pipeline.execute()
-        jobs: list[Job] = []
-        for job_id, stored in zip(job_ids, hashes, strict=True):
-            job = GuardedJob(job_id, connection=self._connection, serializer=SERIALIZER)
-            try:
-                job.restore(stored)
-            except (NoSuchJobError, ValueError, TypeError, KeyError):
-                continue
-            jobs.append(job)
-        return jobs
+        return readable_jobs(self._connection, job_ids, SERIALIZER)
 
     def _document_arguments(self, job_id: str) -> tuple[UUID, UUID] | None:
         """The job's (document id, workspace id) if it is a processing job, else None."""

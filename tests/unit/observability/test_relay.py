@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import resource
 from collections.abc import Callable, Iterator
 
@@ -234,3 +235,36 @@ def test_a_job_run_inline_in_the_serving_process_records_directly(
     assert relay.sink() is metrics
     assert sample(metrics, "ingestion_stage_duration_seconds_count", stage="write") == 1
     assert sample(metrics, "ingestion_chunks_total") == 5
+
+
+def test_what_an_executor_collects_is_replayed_where_the_worker_records(
+    metrics: IngestionMetrics,
+) -> None:
+    executor_metrics = IngestionMetrics()
+    executor_relay = MetricsRelay(executor_metrics)
+    telemetry = OtelIngestionTelemetry(executor_metrics, executor_relay)
+    with executor_relay.collecting() as collected:
+        _process_one_document(telemetry)
+    events = pickle.loads(pickle.dumps(collected.events))  # as they cross to the worker
+
+    MetricsRelay(metrics).replay([*events, {"event": "unknown"}, {"event": "stage"}])
+
+    assert sample(executor_metrics, "ingestion_documents_total", outcome="ready") == 0
+    for stage in Stage:
+        assert sample(metrics, "ingestion_stage_duration_seconds_count", stage=stage.value) == 1
+    assert sample(metrics, "ingestion_documents_total", outcome="ready") == 1
+    assert sample(metrics, "ingestion_embedding_cache_misses_total") == 3
+    executor_metrics.shutdown()
+
+
+def test_a_pool_worker_process_replays_an_executors_events_to_the_pool_parent(
+    metrics: IngestionMetrics,
+) -> None:
+    relay = MetricsRelay(metrics)
+    event = {"event": "document", "outcome": "ready", "size_bytes": 1, "chunks": 2, "tokens": 3}
+
+    with relay.pooled():
+        exit_code = _in_forked_child(lambda: relay.replay([event]))
+
+    assert exit_code == 0
+    assert sample(metrics, "ingestion_chunks_total") == 2

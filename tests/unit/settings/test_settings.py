@@ -76,8 +76,12 @@ def test_worker_mode_is_fork_unless_inline_is_asked_for(monkeypatch: pytest.Monk
     monkeypatch.setenv("WORKER_MODE", "inline")
     assert load_settings().worker_mode is WorkerMode.INLINE
     monkeypatch.setenv("WORKER_MODE", "thread")
-    with pytest.raises(ConfigurationError, match="WORKER_MODE: Input should be 'fork' or 'inline'"):
+    with pytest.raises(
+        ConfigurationError, match="WORKER_MODE: Input should be 'fork', 'inline' or 'pool'"
+    ):
         load_settings()
+    monkeypatch.setenv("WORKER_MODE", "pool")
+    assert load_settings().worker_mode is WorkerMode.POOL
 
 
 @pytest.mark.usefixtures("clean_environment")

@@ -1,5 +1,6 @@
 """Getting uploaded documents from storage into searchable chunks."""
 
+from application.usecases.ingestion.fail_crashed_attempt import FailCrashedAttempt
 from application.usecases.ingestion.process_uploaded_document import (
     ProcessDocument,
     ProcessingOutcome,
@@ -16,6 +17,7 @@ from application.usecases.ingestion.requeue_failed_documents import (
 from application.usecases.ingestion.submit_document import SubmitDocument, SubmitUpload
 
 __all__ = [
+    "FailCrashedAttempt",
     "ProcessDocument",
     "ProcessUploadedDocument",
     "ProcessingOutcome",

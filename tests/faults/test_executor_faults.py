@@ -1,0 +1,223 @@
+"""WORKER_MODE=pool under fire: a crash, a hang and a memory overrun in the executor process
+each cost the job in hand, the next job runs in a fresh executor, and nothing else is lost; a
+document that crashes its executor twice is failed for good."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+
+import psutil
+from redis import Redis
+from rq.job import JobStatus
+
+from bootstrap import Container
+from domain import Document, DocumentStatus
+from infrastructure.queue import PROCESS_DOCUMENT_JOB
+from infrastructure.settings import Settings
+from tests.e2e.test_worker_process import (
+    WORKSPACE,
+    StartWorker,
+    load,
+    register_without_enqueuing,
+    rq_enqueue,
+    submit,
+    wait_for_job,
+    wait_for_status,
+)
+from tests.faults.harness import wait_until
+from tests.fixtures.embedding_server import EmbeddingServer, Reply
+from tests.fixtures.worker import WorkerProcess
+
+
+def executors_started(worker: WorkerProcess) -> int:
+    """How many executor processes the worker has started so far (each logs it once)."""
+    return len(re.findall(r"executor \d+ ready", worker.output))
+
+
+def executor_of(worker: WorkerProcess) -> psutil.Process:
+    """The worker's executor: the process its fork server started."""
+
+    def find() -> psutil.Process | None:
+        for process in psutil.Process(worker.process.pid).children(recursive=True):
+            parent = process.parent()
+            if parent is not None and "forkserver" in " ".join(parent.cmdline()):
+                return process
+        return None
+
+    found: psutil.Process = wait_until(find, 30, "the executor process")
+    return found
+
+
+def start_pool_worker(
+    start_worker: StartWorker, server: EmbeddingServer, **overrides: str
+) -> WorkerProcess:
+    return start_worker(
+        WORKER_MODE="pool",
+        EMBEDDER="openai",
+        EMBEDDING_BASE_URL=server.url,
+        EMBEDDING_MODEL="test-embedder",
+        EMBEDDING_TIMEOUT="60",
+        **overrides,
+    )
+
+
+READY = DocumentStatus.READY
+
+
+def enqueue(app_container: Container, worker_settings: Settings) -> Document:
+    document = register_without_enqueuing(app_container)
+    rq_enqueue(worker_settings, PROCESS_DOCUMENT_JOB, str(document.id), str(WORKSPACE))
+    return document
+
+
+def enqueue_held_document(
+    app_container: Container, worker_settings: Settings, server: EmbeddingServer, held: int
+) -> tuple[Document, str]:
+    """A document whose job waits in the executor on embedding request number `held`."""
+    document = register_without_enqueuing(app_container)
+    job_id = rq_enqueue(worker_settings, PROCESS_DOCUMENT_JOB, str(document.id), str(WORKSPACE))
+    wait_until(lambda: len(server.requests) >= held, 30, "the job to reach the embedder")
+    return document, job_id
+
+
+def retried_for(worker: WorkerProcess, job_id: str) -> list[str]:
+    """The codes of the failures the job was retried after, as the worker logged them."""
+    return re.findall(rf"job {job_id} failed, to be retried: (\w+)", worker.output)
+
+
+def test_a_crash_costs_one_job_and_the_next_runs_in_a_fresh_executor(
+    start_worker: StartWorker,
+    app_container: Container,
+    worker_settings: Settings,
+    embedding_server: EmbeddingServer,
+    redis_connection: Redis,
+) -> None:
+    embedding_server.script(Reply(hold=True))
+    worker = start_pool_worker(start_worker, embedding_server)
+    document, job_id = enqueue_held_document(
+        app_container, worker_settings, embedding_server, held=1
+    )
+    crashed = executor_of(worker)
+    crashed.send_signal(signal.SIGSEGV)  # as a native crash in a parser would
+
+    job = wait_for_job(redis_connection, job_id)
+    assert job.get_status() == JobStatus.FINISHED
+    assert retried_for(worker, job_id) == ["executor_crashed"]
+    assert load(app_container, document).attempts == 2
+    after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
+    assert after.attempts == 1
+    assert executor_of(worker).pid != crashed.pid
+    assert executors_started(worker) == 2
+    assert worker.process.poll() is None
+
+
+def test_a_document_crashing_its_executor_twice_is_failed_for_good(
+    start_worker: StartWorker,
+    app_container: Container,
+    worker_settings: Settings,
+    embedding_server: EmbeddingServer,
+    redis_connection: Redis,
+) -> None:
+    embedding_server.script(Reply(hold=True), Reply(hold=True))
+    worker = start_pool_worker(start_worker, embedding_server)
+    document, job_id = enqueue_held_document(
+        app_container, worker_settings, embedding_server, held=1
+    )
+    executor_of(worker).send_signal(signal.SIGSEGV)
+    wait_until(lambda: len(embedding_server.requests) >= 2, 30, "the retry to reach the embedder")
+    executor_of(worker).send_signal(signal.SIGABRT)
+
+    job = wait_for_job(redis_connection, job_id)
+    assert job.get_status() == JobStatus.FAILED
+    assert job.retries_left == 0
+    assert retried_for(worker, job_id) == ["executor_crashed"]
+    assert job.meta["error"]["code"] == "crashed_executor_twice"
+    failed = load(app_container, document)
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        DocumentStatus.FAILED,
+        "crashed_executor_twice",
+        2,
+    )
+    after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
+    assert after.attempts == 1
+    assert worker.process.poll() is None
+
+
+def test_a_hang_costs_one_job_and_the_next_runs_in_a_fresh_executor(
+    start_worker: StartWorker,
+    app_container: Container,
+    worker_settings: Settings,
+    embedding_server: EmbeddingServer,
+    redis_connection: Redis,
+) -> None:
+    embedding_server.script(Reply(hold=True))
+    worker = start_pool_worker(start_worker, embedding_server, JOB_TIMEOUT="2")
+    document, job_id = enqueue_held_document(
+        app_container, worker_settings, embedding_server, held=1
+    )
+    hung = executor_of(worker)
+
+    job = wait_for_job(redis_connection, job_id)
+    assert job.get_status() == JobStatus.FINISHED
+    assert retried_for(worker, job_id) == ["timeout"]
+    assert load(app_container, document).attempts == 2
+    assert not hung.is_running()
+    after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
+    assert after.attempts == 1
+    assert executors_started(worker) == 2
+    assert worker.process.poll() is None
+
+
+def test_an_executor_above_its_memory_limit_is_replaced_after_its_job(
+    start_worker: StartWorker, app_container: Container, embedding_server: EmbeddingServer
+) -> None:
+    worker = start_pool_worker(start_worker, embedding_server, EXECUTOR_MAX_RSS="1")
+    documents = [submit(app_container, f"doc{i}.txt") for i in range(3)]
+    ready = [wait_for_status(app_container, d, DocumentStatus.READY) for d in documents]
+
+    assert [document.attempts for document in ready] == [1, 1, 1]
+    wait_until(lambda: executors_started(worker) == 4, 30, "a fresh executor after each job")
+    assert worker.output.count("(EXECUTOR_MAX_RSS 0 MiB): replacing it") == 3
+    assert worker.process.poll() is None
+
+
+def test_an_executor_is_replaced_after_its_job_limit(
+    start_worker: StartWorker, app_container: Container, embedding_server: EmbeddingServer
+) -> None:
+    worker = start_pool_worker(start_worker, embedding_server, EXECUTOR_MAX_JOBS="2")
+    documents = [submit(app_container, f"doc{i}.txt") for i in range(4)]
+    for document in documents:
+        wait_for_status(app_container, document, DocumentStatus.READY)
+
+    wait_until(lambda: executors_started(worker) == 3, 30, "a fresh executor every two jobs")
+    assert worker.process.poll() is None
+
+
+def test_an_executor_does_not_outlive_its_killed_worker(
+    start_worker: StartWorker,
+    app_container: Container,
+    worker_settings: Settings,
+    embedding_server: EmbeddingServer,
+) -> None:
+    embedding_server.script(Reply(hold=True))
+    worker = start_pool_worker(start_worker, embedding_server)
+    enqueue_held_document(app_container, worker_settings, embedding_server, held=1)
+    executor = executor_of(worker)
+    family = psutil.Process(worker.process.pid).children(recursive=True)
+    try:
+        worker.process.kill()  # the worker alone, as the OOM killer would
+        worker.process.wait(10)
+        wait_until(lambda: not _alive(executor), 30, "the executor to exit")
+    finally:
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
