@@ -31,8 +31,10 @@ TEXT = b"Ingestion turns files into chunks.\n\nEach chunk gets an embedding.\n"
 
 
 def submit(container: Container, name: str = "notes.txt", data: bytes = TEXT) -> Document:
+    """A new document for each call (`force`: the same file submitted again is not answered
+    with the document it already became)."""
     use_case: SubmitDocument = container.resolve(SubmitDocument)
-    return use_case(SubmitUpload(WORKSPACE, name, data))
+    return use_case(SubmitUpload(WORKSPACE, name, data, force=True))
 
 
 def register_without_enqueuing(container: Container, data: bytes = TEXT) -> Document:
