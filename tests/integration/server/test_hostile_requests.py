@@ -10,35 +10,14 @@ import contextlib
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from infrastructure.observability import IngestionMetrics
 from tests.integration.server.test_worker_server import request
-from worker.worker_server import WorkerHttpServer, start_server
+from worker.worker_server import WorkerHttpServer
 
 _STATUS = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
-
-
-@pytest.fixture
-def start() -> Iterator[Callable[..., WorkerHttpServer]]:
-    servers: list[WorkerHttpServer] = []
-
-    def _start(**overrides: object) -> WorkerHttpServer:
-        options: dict[str, object] = {
-            "readiness_checks": {"db": lambda: None},
-            "render_metrics": IngestionMetrics().render,
-            "metrics_token": None,
-        }
-        options.update(overrides)
-        server = start_server("127.0.0.1", 0, **options)  # type: ignore[arg-type]
-        servers.append(server)
-        return server
-
-    yield _start
-    for server in servers:
-        server.shutdown()
 
 
 def connect(server: WorkerHttpServer) -> socket.socket:

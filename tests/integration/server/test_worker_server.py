@@ -6,7 +6,7 @@ import http.client
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pytest
@@ -18,7 +18,7 @@ from redis.retry import Retry
 from application.errors import DependencyUnavailable
 from infrastructure.local.redis import RedisServer
 from infrastructure.observability import IngestionMetrics
-from worker.worker_server import WorkerHttpServer, start_server
+from worker.worker_server import WorkerHttpServer
 
 TOKEN = "metrics-token-7f3a"
 DSN_PASSWORD = "pw-Zx81-never-shown"
@@ -44,26 +44,6 @@ def request(
         return Reply(response.status, dict(response.getheaders()), response.read())
     finally:
         connection.close()
-
-
-@pytest.fixture
-def start() -> Iterator[Callable[..., WorkerHttpServer]]:
-    servers: list[WorkerHttpServer] = []
-
-    def _start(**overrides: object) -> WorkerHttpServer:
-        options: dict[str, object] = {
-            "readiness_checks": {"db": lambda: None},
-            "render_metrics": IngestionMetrics().render,
-            "metrics_token": None,
-        }
-        options.update(overrides)
-        server = start_server("127.0.0.1", 0, **options)  # type: ignore[arg-type]
-        servers.append(server)
-        return server
-
-    yield _start
-    for server in servers:
-        server.shutdown()
 
 
 def test_healthz_answers_alive_while_a_dependency_is_down(
