@@ -13,6 +13,11 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborHTMLParser
+    from selectolax.lexbor import LexborNode as Node
 
 DEBIAN_FAQ = Path("/usr/share/doc/debian/FAQ")
 GITFAQ = Path("/usr/share/doc/git/html/gitfaq.txt")
@@ -109,10 +114,24 @@ def _debian_page(page: Path) -> tuple[str, bytes, list[Question]]:
             section = section.parent
         if not question.endswith("?") or section is None:
             continue
+        _drop_contents_entries(tree, heading)
         heading.decompose()
         own = section.text(deep=True)
         found.append(Question(question, filename, " ".join(own.split())))
     return filename, (tree.html or "").encode(), found
+
+
+def _drop_contents_entries(tree: LexborHTMLParser, heading: Node) -> None:
+    """Take the entries naming `heading`'s section out of the chapter's table of contents, which
+    repeats every question verbatim."""
+    for anchor in heading.css("a[id]"):
+        target = anchor.attributes.get("id")
+        for link in tree.css("div.toc a[href]"):
+            if (link.attributes.get("href") or "").endswith(f"#{target}"):
+                entry = link
+                while entry.parent is not None and entry.tag != "dt":
+                    entry = entry.parent
+                (entry if entry.tag == "dt" else link).decompose()
 
 
 def _gitfaq(text: str) -> tuple[str, bytes, list[Question]]:

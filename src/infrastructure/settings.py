@@ -126,9 +126,11 @@ class Settings(BaseSettings):
     # Search (the `ingest search` command, and the full-text column the migration creates).
     # TEXT_SEARCH_LANGUAGE is baked into the generated column when the migration runs.
     text_search_language: str = Field(default="english", pattern=r"^[a-z_]+$")
-    search_mode: SearchMode = SearchMode.VECTOR
+    # Unset, HYBRID_VECTOR_WEIGHT is 1 with a model embedder and 0 with `hashing`, whose vectors
+    # are hashed words: a weaker ranking of what full text already ranks.
+    search_mode: SearchMode = SearchMode.HYBRID
     hybrid_vector_weight: float = Field(default=1.0, ge=0)
-    hybrid_text_weight: float = Field(default=0.1, ge=0)
+    hybrid_text_weight: float = Field(default=0.5, ge=0)
 
     # Limits.
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
@@ -235,6 +237,16 @@ class Settings(BaseSettings):
         if problems:
             raise ConfigurationError("\n".join(problems))
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_hybrid_vector_weight(cls, data: Any) -> Any:
+        """Hybrid search leaves `hashing` vectors out of the fusion unless told otherwise."""
+        if isinstance(data, dict) and data.get("hybrid_vector_weight") is None:
+            embedder = str(data.get("embedder") or default_embedder()).lower()
+            if embedder == EmbedderKind.HASHING.value:
+                return {**data, "hybrid_vector_weight": 0.0}
+        return data
 
     # Derived values -------------------------------------------------------------------------
 

@@ -110,15 +110,32 @@ class ChunkSearchContract:
         assert (found.document_id, found.filename, found.ordinal) == (document.id, "ops.md", 2)
         assert (found.page_start, found.page_end, found.headings) == (3, 3, ("Guide", "Part 2"))
 
-    def test_text_search_needs_every_word(
+    def test_text_search_matches_any_word_and_ranks_more_words_first(
         self, adapter: ChunkSearch, uow_factory: UowFactory
     ) -> None:
         workspace = uuid4()
         store(uow_factory, CHUNKS, workspace_id=workspace)
 
-        assert texts(adapter.by_text(workspace, "worker queue", 5)) == [CHUNKS[3][0]]
-        assert len(adapter.by_text(workspace, "worker", 5)) == 3
-        assert adapter.by_text(workspace, "worker elephant", 5) == []
+        found = adapter.by_text(workspace, "worker queue", 5)
+
+        assert texts(found)[0] == CHUNKS[3][0]
+        assert sorted(texts(found)[1:]) == sorted([CHUNKS[0][0], CHUNKS[1][0]])
+        assert texts(adapter.by_text(workspace, "elephant embeddings", 5)) == [CHUNKS[2][0]]
+        assert adapter.by_text(workspace, "elephant", 5) == []
+
+    def test_a_distinct_word_outranks_repeats_of_one(
+        self, adapter: ChunkSearch, uow_factory: UowFactory
+    ) -> None:
+        workspace = uuid4()
+        store(
+            uow_factory,
+            [("backoff and backoff and backoff", axis(0)), ("backoff with jitter", axis(1))],
+            workspace_id=workspace,
+        )
+
+        found = adapter.by_text(workspace, "backoff jitter", 5)
+
+        assert texts(found) == ["backoff with jitter", "backoff and backoff and backoff"]
 
     def test_text_search_ranks_and_scores_positively(
         self, adapter: ChunkSearch, uow_factory: UowFactory

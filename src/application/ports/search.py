@@ -55,10 +55,11 @@ class ChunkSearch(Protocol):
         ...
 
     def by_text(self, workspace_id: UUID, query: str, limit: int) -> list[FoundChunk]:
-        """The chunks whose content matches `query`, best ranked first.
+        """The chunks whose content holds any word of `query`, best ranked first.
 
-        `query` is read as a web search query (every word must match, after stemming and
-        leaving out stop words; "quoted phrases" and -excluded words are understood); a query
-        with no searchable word matches nothing. `score` is positive, higher for better matches.
+        Words are matched after stemming, leaving out stop words; a query with no searchable
+        word matches nothing. A chunk holding more of the query's distinct words ranks above one
+        holding fewer; among chunks holding as many, more occurrences rank higher. `score` is
+        positive, higher for better matches.
         """
         ...

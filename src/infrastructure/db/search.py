@@ -6,8 +6,8 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from sqlalchemy import Engine, Row, Select, bindparam, cast, func, select
-from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy import ColumnElement, Engine, Row, Select, Text, bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 
 from application.ports import ChunkSearch, FoundChunk
 from domain import Vector
@@ -39,12 +39,12 @@ def vector_statement(workspace_id: UUID, vector: Vector, limit: int) -> Select[A
 
 
 def text_statement(workspace_id: UUID, query: str, language: str, limit: int) -> Select[Any]:
-    """`websearch_to_tsquery` matched against `content_tsv` (served by its GIN index), ranked by
-    `ts_rank_cd` (cover density: matched words close together rank higher)."""
-    tsquery = func.websearch_to_tsquery(
-        cast(bindparam("language", checked_language(language)), REGCONFIG), query
-    )
-    rank = func.ts_rank_cd(chunks.c.content_tsv, tsquery)
+    """Chunks holding any of the query's words, matched against `content_tsv` (served by its GIN
+    index), ranked by `ts_rank`: each distinct word matched adds to the rank (more with more
+    occurrences, never as much as another distinct word), so chunks holding more of the words
+    come first."""
+    tsquery = any_word_query(query, language)
+    rank = func.ts_rank(chunks.c.content_tsv, tsquery)
     return (
         select(*_COLUMNS, rank.label("score"))
         .join(documents, documents.c.id == chunks.c.document_id)
@@ -52,6 +52,18 @@ def text_statement(workspace_id: UUID, query: str, language: str, limit: int) ->
         .order_by(rank.desc(), chunks.c.document_id, chunks.c.ordinal)
         .limit(limit)
     )
+
+
+def any_word_query(query: str, language: str) -> ColumnElement[Any]:
+    """The tsquery matching any word of `query`: the words `plainto_tsquery` finds (stemmed, stop
+    words left out; a hyphenated or compound word stays a phrase), joined by OR instead of AND,
+    since a question rarely has all its words in the passage that answers it. Its text form puts
+    ` & ` only between quoted lexemes or phrases (a lexeme holds no space), so the rewrite to
+    ` | ` is exact."""
+    words = func.plainto_tsquery(
+        cast(bindparam("language", checked_language(language)), REGCONFIG), query
+    )
+    return cast(func.replace(cast(words, Text), " & ", " | "), TSQUERY)
 
 
 class SqlAlchemyChunkSearch(ChunkSearch):

@@ -17,9 +17,10 @@ _WORD = re.compile(r"\w+")
 class InMemoryChunkSearch(ChunkSearch):
     """Scans every committed chunk of the workspace.
 
-    Text search is a plain approximation of Postgres's: lower-cased words, every query word
-    must occur in the chunk, score = how many times they occur; no stemming, no stop words, no
-    phrases. Raises `DependencyUnavailable` when the database is switched off.
+    Text search is a plain approximation of Postgres's: lower-cased words, a chunk matches when
+    it holds any query word; score = how many distinct query words it holds, plus a fraction
+    below one that grows with their occurrences; no stemming, no stop words, no phrases. Raises
+    `DependencyUnavailable` when the database is switched off.
     """
 
     def __init__(self, database: InMemoryDatabase) -> None:
@@ -39,8 +40,11 @@ class InMemoryChunkSearch(ChunkSearch):
         scored = []
         for document, stored in self._chunks(workspace_id):
             words = _WORD.findall(stored.chunk.text.lower())
-            if wanted <= set(words):
-                scored.append(_found(document, stored, sum(w in wanted for w in words)))
+            matched = wanted.intersection(words)
+            if matched:
+                occurrences = sum(w in wanted for w in words)
+                score = len(matched) + occurrences / (occurrences + 1)
+                scored.append(_found(document, stored, score))
         return sorted(scored, key=lambda found: -found.score)[:limit]
 
     def _chunks(self, workspace_id: UUID) -> Iterator[tuple[Document, EmbeddedChunk]]:

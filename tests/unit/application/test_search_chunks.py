@@ -75,11 +75,13 @@ class SearchWorld:
             uow.documents.replace_chunks(document, chunks)
             uow.commit()
 
-    def search(self, question: str, mode: SearchMode, k: int = 5) -> list[FoundChunk]:
+    def search(
+        self, question: str, mode: SearchMode, k: int = 5, vector_weight: float = 1.0
+    ) -> list[FoundChunk]:
         use_case = SearchChunks(
             search=InMemoryChunkSearch(self.db),
             embedder=self.embedder,
-            vector_weight=1.0,
+            vector_weight=vector_weight,
             text_weight=1.0,
         )
         return use_case(SearchQuery(self.workspace, question, k, mode))
@@ -112,3 +114,12 @@ def test_a_document_is_found_by_its_stored_filename() -> None:
     document: Document = next(iter(world.db.documents.values()))
 
     assert world.search("worker", SearchMode.TEXT)[0].filename == document.filename
+
+
+def test_hybrid_leaves_out_a_list_weighted_zero() -> None:
+    world = SearchWorld()
+
+    hybrid = world.search("pip", SearchMode.HYBRID, vector_weight=0.0)
+
+    assert ordinals(hybrid) == ordinals(world.search("pip", SearchMode.TEXT)) == [0]
+    assert len(world.search("pip", SearchMode.HYBRID)) == 3

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from application.ports import SearchMode
 from infrastructure.settings import (
     ConfigurationError,
     EmbedderKind,
@@ -126,3 +127,14 @@ def test_without_the_semantic_extra_the_default_is_hashing_with_one_warning(
     assert advisory.startswith("EMBEDDER:")
     assert "lexical" in advisory and "pip install 'ingestion-worker[semantic]'" in advisory
     assert load_settings(embedder="hashing").advisories() == []
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_hybrid_search_leaves_hashing_vectors_out_unless_weighted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings(embedder="hashing").hybrid_vector_weight == 0.0
+    assert load_settings(embedder="sentence-transformers").hybrid_vector_weight == 1.0
+    monkeypatch.setenv("HYBRID_VECTOR_WEIGHT", "0.4")
+    assert load_settings(embedder="hashing").hybrid_vector_weight == 0.4
+    assert load_settings().search_mode is SearchMode.HYBRID

@@ -9,9 +9,10 @@ from uuid import UUID
 from application.ports import ChunkSearch, Embedder, FoundChunk, SearchMode
 
 #: The constant of reciprocal-rank fusion: a chunk at rank r of a list adds weight / (k + r).
-RRF_K = 60
-#: How many of each list's best chunks hybrid search fuses, at least (or four times `k`).
-FUSION_CANDIDATES = 40
+RRF_K = 10
+#: How many of each list's best chunks hybrid search fuses, at least (or four times `k`): deep
+#: enough that a chunk ranked low in one list but high in the other still gets both shares.
+FUSION_CANDIDATES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,8 @@ class SearchChunks:
     `vector` embeds the question with the ingestion's embedder and returns the nearest chunks;
     `text` matches its words against the chunks' full-text index; `hybrid` runs both and fuses
     the two rankings by reciprocal rank: a chunk's score is the sum over the lists it appears
-    in of `weight / (RRF_K + rank)`, ranks from 1, with `vector_weight` and `text_weight`.
+    in of `weight / (RRF_K + rank)`, ranks from 1, with `vector_weight` and `text_weight`; a
+    list weighted 0 is not searched at all.
 
     Reads only, each list in its own short transaction. Raises `DependencyUnavailable` when the
     store cannot be reached, and what the embedder raises (`EmbedderUnavailable`,
@@ -59,9 +61,12 @@ class SearchChunks:
         if query.mode is SearchMode.TEXT:
             return self._search.by_text(query.workspace_id, query.question, query.k)
         candidates = max(FUSION_CANDIDATES, 4 * query.k)
-        by_vector = self._by_vector(query, candidates)
-        by_text = self._search.by_text(query.workspace_id, query.question, candidates)
-        weighted = ((by_vector, self._vector_weight), (by_text, self._text_weight))
+        weighted = []
+        if self._vector_weight > 0:
+            weighted.append((self._by_vector(query, candidates), self._vector_weight))
+        if self._text_weight > 0:
+            by_text = self._search.by_text(query.workspace_id, query.question, candidates)
+            weighted.append((by_text, self._text_weight))
         return fuse(weighted)[: query.k]
 
     def _by_vector(self, query: SearchQuery, limit: int) -> list[FoundChunk]:
