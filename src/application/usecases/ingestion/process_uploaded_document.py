@@ -135,9 +135,7 @@ class ProcessUploadedDocument:
             self._handle_transient(command, error, error.attempts)
             raise
 
-    def _process_within_memory(
-        self, document: Document, progress: _Progress
-    ) -> ProcessingOutcome:
+    def _process_within_memory(self, document: Document, progress: _Progress) -> ProcessingOutcome:
         """`_process`, with running out of memory made `OutOfMemory`: the same file would
         need the same memory on every retry."""
         try:
