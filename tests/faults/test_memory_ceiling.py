@@ -34,6 +34,7 @@ from tests.hostile.test_hostile_files import nested_form_pdf
 #: data), half of the data PDFium needs to build the crafted page's text (its process peaks at
 #: 1.5 GB; a level deeper, ten times that). Without a ceiling the page is read.
 CEILING = str(512 * 1024**2)
+_MIB = 2**20
 #: So high that the PDF object budget (one object per ten characters) lets the page through:
 #: only the ceiling stands between PDFium and the machine's memory.
 NO_OBJECT_BUDGET = str(10**11)
@@ -102,3 +103,45 @@ def test_a_fork_mode_horse_runs_under_the_ceiling_too(
     after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
     assert after.attempts == 1
     assert worker.process.poll() is None
+
+
+def test_a_text_needing_more_memory_than_the_ceiling_fails_once_with_out_of_memory(
+    start_worker: StartWorker,
+    app_container: Container,
+    worker_settings: Settings,
+    redis_connection: Redis,
+) -> None:
+    probe = start_worker(WORKER_MODE="pool")
+    held = data_bytes_of(executor_of(probe))  # what an executor holds before its first job
+    probe.kill_everything()
+    # 64 MiB to spare: reading 40 MiB of text takes its bytes and its sections, 80 MiB.
+    worker = start_worker(
+        WORKER_MODE="pool", JOB_MEMORY_LIMIT=str(held + 64 * _MIB), MAX_CHARS=str(10**9)
+    )
+    text = b"plain words and more words\n\n" * (40 * _MIB // 28)
+    document = register_without_enqueuing(app_container, text)
+    job_id = rq_enqueue(worker_settings, PROCESS_DOCUMENT_JOB, str(document.id), str(WORKSPACE))
+
+    job = wait_for_job(redis_connection, job_id, timeout=120)
+
+    assert job.get_status() == JobStatus.FAILED
+    assert retried_for(worker, job_id) == []
+    assert job.meta["error"]["code"] == "out_of_memory"
+    failed = load(app_container, document)
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        DocumentStatus.FAILED,
+        "out_of_memory",
+        1,
+    )
+    after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
+    assert after.attempts == 1
+    assert worker.process.poll() is None
+
+
+def data_bytes_of(process: psutil.Process) -> int:
+    """The data memory `process` holds (`VmData`), as its ceiling counts it."""
+    with open(f"/proc/{process.pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmData")
