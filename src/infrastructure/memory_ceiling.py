@@ -30,7 +30,7 @@ def set_memory_ceiling(limit_bytes: int) -> None:
     if hard != resource.RLIM_INFINITY:
         limit_bytes = min(limit_bytes, hard)
     resource.setrlimit(resource.RLIMIT_DATA, (limit_bytes, limit_bytes))
-    in_use = data_bytes()
+    in_use = _data_bytes()
     if in_use is not None and in_use >= limit_bytes:
         _log.warning(
             "JOB_MEMORY_LIMIT %d MiB is below the %d MiB this process already holds: every"
@@ -40,7 +40,7 @@ def set_memory_ceiling(limit_bytes: int) -> None:
         )
 
 
-def data_bytes() -> int | None:
+def _data_bytes() -> int | None:
     """The data memory this process holds now, as `RLIMIT_DATA` counts it (`VmData`, Linux);
     None where the kernel does not say."""
     try:

@@ -9,8 +9,8 @@ from infrastructure.extraction.text_decoding import text_pieces
 
 
 class PlainTextExtractor(TextExtractor):
-    """The text as sections of form-feed-separated pages; a page of more than about a MiB is
-    several sections (of the same page), cut at blank lines.
+    """The text as sections of form-feed-separated pages; a page of more than 64 KiB is several
+    sections (of the same page), cut at blank lines.
 
     The text is decoded a piece at a time (`text_pieces`), so a large file is never held as
     bytes and as a whole decoded text at once, and past `max_chars` nothing more is decoded.

@@ -105,7 +105,9 @@ def text_pieces(data: bytes, declared: str | None = None) -> Iterator[str]:
 
 
 def _cut(text: str) -> tuple[int, int]:
-    """Where the piece `text` starts with ends, and where what is carried to the next begins."""
+    """Where the piece cut from the front of `text` ends, and where the rest, carried over to
+    the next piece, begins: around the last blank line (else line break, else space) near the
+    end of `text`, or at its very end when there is none."""
     near_end = max(0, len(text) - _CUT_SEARCH_CHARS)
     for pattern in _CUTS:
         last = deque(pattern.finditer(text, near_end), maxlen=1)
