@@ -123,6 +123,14 @@ class DocumentTooLarge(PermanentError):
     default_message = "the document exceeds the configured size limit"
 
 
+class OutOfMemory(PermanentError):
+    """Processing the document needed more memory than the process running it may take (its
+    memory ceiling, JOB_MEMORY_LIMIT, or the machine's): the same file would need it again."""
+
+    code = "out_of_memory"
+    default_message = "processing the document needed more memory than the job may use"
+
+
 class UnsupportedMediaType(PermanentError):
     code = "unsupported_media_type"
     default_message = "this kind of file is not supported"

@@ -165,6 +165,10 @@ class Settings(BaseSettings):
     worker_mode: WorkerMode = WorkerMode.FORK
     executor_max_rss: int = Field(default=1024**3, ge=1)
     executor_max_jobs: int = Field(default=1000, ge=1)
+    # A hard ceiling (RLIMIT_DATA) on the data memory of the process that runs jobs: the pool's
+    # executor (its model included) or a fork-mode work horse; 0 is none. Inline jobs run in
+    # the worker process itself, which it would limit as a whole, so they have none.
+    job_memory_limit: int = Field(default=4 * 1024**3, ge=0)
 
     @field_validator("queues", mode="before")
     @classmethod

@@ -44,6 +44,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from application.errors import ExecutorCrashed, InternalError, JobTimedOut
 from bootstrap import build_container
+from infrastructure.memory_ceiling import set_memory_ceiling
 from infrastructure.observability import MetricsRelay, configure_logging, job_context
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS
 from infrastructure.settings import Settings
@@ -183,6 +184,7 @@ def _start_executor(settings: Settings, worker_pid: int) -> None:
     os.setpgid(0, 0)
     configure_logging(settings.log_format.value, settings.log_level)
     runtime.install(runtime.WorkerRuntime(build_container(settings)))
+    set_memory_ceiling(settings.job_memory_limit)
     threading.Thread(
         target=_exit_when_gone, args=(worker_pid,), name="executor-watch", daemon=True
     ).start()

@@ -80,6 +80,7 @@ from application.errors import (
 )
 from application.retry_policy import RetryPolicy
 from application.usecases.ingestion import ProcessDocument
+from infrastructure.memory_ceiling import set_memory_ceiling
 from infrastructure.observability import job_context
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS, PROCESS_DOCUMENT_JOB, SERIALIZER
 from infrastructure.queue.job_failures import JobFailure, failure_of
@@ -285,6 +286,11 @@ class IngestionWorker(IngestionWorkerMixin, Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["work_horse_killed_handler"] = self._work_horse_killed
         super().__init__(*args, **kwargs)
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        """In the horse, before the job: put it under its memory ceiling (JOB_MEMORY_LIMIT)."""
+        set_memory_ceiling(self._settings.job_memory_limit)
+        super().main_work_horse(job, queue)
 
     def _work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         """A horse that died (timeout, OOM, kill) is a transient failure: allow retries (RQ

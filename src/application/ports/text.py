@@ -62,6 +62,8 @@ class Chunker(Protocol):
         chunks of one section may overlap by the configured amount. Each chunk carries its page
         span and heading path, and may carry a context line (title and heading path) to embed
         before its text; the size limit covers the context line too. Returns an empty list for
-        text that is only whitespace.
+        text that is only whitespace. Sections held in a list (as the extractors return them)
+        are taken out of it as they are chunked, so a long document's text is let go on the way:
+        the list is empty afterwards.
         """
         ...

@@ -21,6 +21,10 @@ _SENTENCE_START = _SEPARATORS[2]
 _WORD_START = _SEPARATORS[3]
 _NON_SPACE = re.compile(r"\S")
 _SECTION_JOINER = "\n\n"
+#: Sections are joined into one text up to this many characters, so a long document is chunked
+#: a stretch at a time (its token spans and pieces are those of one stretch, and no copy of the
+#: whole text is made). A single longer section is one text by itself.
+_RUN_CHARS = 1 << 20
 
 Span = tuple[int, int]
 
@@ -45,7 +49,8 @@ class RecursiveTokenChunker(Chunker):
     """Splits text on its structure and packs the pieces into chunks of at most `max_tokens`.
 
     Consecutive sections with the same heading path are read as one text (their page span is
-    kept per chunk); a chunk never mixes heading paths. Within such a text, pieces are found by
+    kept per chunk), up to about a million characters; a chunk never mixes heading paths, nor
+    spans two such texts. Within such a text, pieces are found by
     recursive splitting: blank lines, then lines, then sentences, then words, then token
     boundaries for a word longer than the budget. Adjacent pieces are merged greedily while they
     fit. Each chunk after the first of a text starts with the last ≤ `overlap_tokens` tokens of the
@@ -84,6 +89,7 @@ class RecursiveTokenChunker(Chunker):
         chunks: list[Chunk] = []
         for run in _runs(text.sections):
             context, budget = self._context_and_budget(text.title, run.heading_path)
+            metadata = {"headings": list(run.heading_path)}  # one per run: chunks only read it
             for start, stop, tokens in self._split_run(run.text, budget):
                 page_start, page_end = run.page_span(start, stop)
                 chunks.append(
@@ -93,7 +99,7 @@ class RecursiveTokenChunker(Chunker):
                         token_count=tokens,
                         page_start=page_start,
                         page_end=page_end,
-                        metadata={"headings": list(run.heading_path)},
+                        metadata=metadata,
                         context=context,
                     )
                 )
@@ -208,17 +214,33 @@ class RecursiveTokenChunker(Chunker):
 
 
 def _runs(sections: Sequence[TextSection]) -> Iterator[_Run]:
-    """Consecutive sections with one heading path; blank sections hold nothing, not even a page."""
+    """Consecutive sections with one heading path, up to `_RUN_CHARS` characters together;
+    blank sections hold nothing, not even a page."""
     group: list[TextSection] = []
-    for section in sections:
+    chars = 0
+    for section in _taken(sections):
         if not _NON_SPACE.search(section.text):
             continue
-        if group and section.heading_path != group[0].heading_path:
+        if group and (
+            section.heading_path != group[0].heading_path or chars + len(section.text) > _RUN_CHARS
+        ):
             yield _join(group)
-            group = []
+            group, chars = [], 0
         group.append(section)
+        chars += len(section.text) + len(_SECTION_JOINER)
     if group:
         yield _join(group)
+
+
+def _taken(sections: Sequence[TextSection]) -> Iterator[TextSection]:
+    """The sections in order, taken out of `sections` if it is a list (so each is let go once
+    chunked, unless its caller holds it too)."""
+    if not isinstance(sections, list):
+        yield from sections
+        return
+    sections.reverse()
+    while sections:
+        yield sections.pop()
 
 
 def _join(sections: list[TextSection]) -> _Run:

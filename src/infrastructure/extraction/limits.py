@@ -118,7 +118,8 @@ class SectionBuilder:
         if not self._sections:
             raise NoExtractableText()
         title = " ".join((title or "").split()) or self._heading_title() or filename_title(filename)
-        return ExtractedText(media_type, tuple(self._sections), page_count=page_count, title=title)
+        sections = self._sections  # a list, which the chunker empties as it goes
+        return ExtractedText(media_type, sections, page_count=page_count, title=title)
 
     def _heading_title(self) -> str | None:
         return self._top_heading[1] if self._top_heading else None

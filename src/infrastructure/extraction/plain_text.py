@@ -5,11 +5,15 @@ from __future__ import annotations
 from application.ports import ExtractedText, TextExtractor
 from infrastructure.extraction import media_types
 from infrastructure.extraction.limits import ExtractionLimits, SectionBuilder, check_input
-from infrastructure.extraction.text_decoding import decode_text
+from infrastructure.extraction.text_decoding import text_pieces
 
 
 class PlainTextExtractor(TextExtractor):
-    """The whole text as one section per form-feed-separated page.
+    """The text as sections of form-feed-separated pages; a page of more than 64 KiB is several
+    sections (of the same page), cut at blank lines.
+
+    The text is decoded a piece at a time (`text_pieces`), so a large file is never held as
+    bytes and as a whole decoded text at once, and past `max_chars` nothing more is decoded.
 
     The encoding comes from a BOM (or UTF-16's NUL pattern), else strict UTF-8, else
     charset_normalizer; it is never assumed. Raises `UnsupportedMediaType` for binary bytes or
@@ -24,8 +28,11 @@ class PlainTextExtractor(TextExtractor):
         self, data: bytes, filename: str | None = None, declared_media_type: str | None = None
     ) -> ExtractedText:
         check_input(data, self._limits)
-        pages = decode_text(data).split("\f")
         builder = SectionBuilder(self._limits)
-        for number, page in enumerate(pages, 1):
-            builder.page(page, number)
-        return builder.build(media_types.PLAIN_TEXT, page_count=len(pages), filename=filename)
+        number = 1
+        for piece in text_pieces(data):
+            for index, page in enumerate(piece.split("\f")):
+                if index:  # every form feed starts the next page
+                    number += 1
+                builder.page(page, number)
+        return builder.build(media_types.PLAIN_TEXT, page_count=number, filename=filename)

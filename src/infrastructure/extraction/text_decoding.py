@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections import deque
+from collections.abc import Iterator
 
-from charset_normalizer import from_bytes
+from charset_normalizer import CharsetMatch, from_bytes
 
 from application.errors import CorruptDocument, UnsupportedMediaType
 
@@ -28,6 +30,12 @@ _NEAR_TIE = 0.05
 _UTF16_SAMPLE = 4096
 _MIN_HIGH_NULS = 0.5
 _MAX_LOW_NULS = 0.01
+#: The bytes decoded at a time by `text_pieces`.
+PIECE_BYTES = 1 << 16
+#: How far back from a piece's end a place to cut it is looked for.
+_CUT_SEARCH_CHARS = 1 << 12
+#: Where a piece may end, best first: a blank line, a line break, a space.
+_CUTS = (re.compile(r"\n[^\S\n]*\n\s*"), re.compile(r"\s*\n\s*"), re.compile(r"\s+"))
 
 
 def bom_encoding(data: bytes) -> str | None:
@@ -61,6 +69,71 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
         text = _decode_without_bom(data, declared)
     _refuse_control_characters(text)
     return text
+
+
+def text_pieces(data: bytes, declared: str | None = None) -> Iterator[str]:
+    """`data` as text, as `decode_text` reads it, in pieces of about `PIECE_BYTES` decoded one
+    at a time, so the whole text never sits beside the bytes.
+
+    A piece ends at a blank line, else a line break, else a space, near its end; the run of
+    whitespace it ends at is left out (joining the pieces with a blank line gives back the
+    text's paragraphs, if not its exact whitespace there). The encoding is settled before the
+    first piece: a file that is not entirely UTF-8 is read by `declared` or charset detection.
+    Raises as `decode_text` does; `CorruptDocument` possibly only once some pieces are out.
+    """
+    encoding = evident_encoding(data)
+    if not encoding:
+        refuse_nul_bytes(data)
+        encoding = _fitting_encoding(data, declared)
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    carry = ""
+    for start in range(0, len(data), PIECE_BYTES):
+        final = start + PIECE_BYTES >= len(data)
+        try:
+            text = carry + decoder.decode(memoryview(data)[start : start + PIECE_BYTES], final)
+        except UnicodeDecodeError as error:
+            raise CorruptDocument(f"the text breaks the {encoding} encoding it is in") from error
+        _refuse_nul_characters(text)
+        if start == 0:
+            _refuse_control_characters(text)
+        if final:
+            yield text
+            return
+        piece_end, carry_start = _cut(text)
+        yield text[:piece_end]
+        carry = text[carry_start:]
+
+
+def _cut(text: str) -> tuple[int, int]:
+    """Where the piece cut from the front of `text` ends, and where the rest, carried over to
+    the next piece, begins: around the last blank line (else line break, else space) near the
+    end of `text`, or at its very end when there is none."""
+    near_end = max(0, len(text) - _CUT_SEARCH_CHARS)
+    for pattern in _CUTS:
+        last = deque(pattern.finditer(text, near_end), maxlen=1)
+        if last and last[0].start() > 0:
+            return last[0].start(), last[0].end()
+    return len(text), len(text)
+
+
+def _fitting_encoding(data: bytes, declared: str | None) -> str:
+    """UTF-8 if all of `data` is, else `declared` if all of it is, else charset detection's."""
+    for encoding in ("utf-8", declared):
+        if encoding and _decodes(data, encoding):
+            return encoding
+    return _detected(data).encoding
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    """Whether all of `data` is `encoding`, found a piece at a time (nothing is kept)."""
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)("strict")
+        for start in range(0, len(data), PIECE_BYTES):
+            decoder.decode(memoryview(data)[start : start + PIECE_BYTES])
+        decoder.decode(b"", True)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
 
 
 def refuse_nul_bytes(data: bytes) -> None:
@@ -106,11 +179,11 @@ def _decode_without_bom(data: bytes, declared: str | None) -> str:
             return data.decode(declared)
         except (UnicodeDecodeError, LookupError):
             pass
-    return _detected(data)
+    return str(_detected(data))
 
 
-def _detected(data: bytes) -> str:
-    """Decode by charset_normalizer's guess, leaning to windows-1252 when it fits nearly as well.
+def _detected(data: bytes) -> CharsetMatch:
+    """charset_normalizer's guess, leaning to windows-1252 when it fits nearly as well.
 
     Short Western European texts fit several legacy code pages almost equally; windows-1252 is
     by far the most common of them (and the web's default), so a near tie goes its way.
@@ -123,8 +196,8 @@ def _detected(data: bytes) -> str:
         )
     for match in matches:
         if _WESTERN in match.could_be_from_charset and match.chaos <= best.chaos + _NEAR_TIE:
-            return str(match)
-    return str(best)
+            return match
+    return best
 
 
 def _refuse_control_characters(text: str) -> None:

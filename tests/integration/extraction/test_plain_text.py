@@ -9,6 +9,7 @@ import pytest
 
 from application.errors import CorruptDocument, UnsupportedMediaType
 from infrastructure.extraction import PlainTextExtractor, SniffingTextExtractor
+from infrastructure.extraction.text_decoding import PIECE_BYTES
 from tests.fixtures.defaults import extraction_limits
 from tests.fixtures.files import read_data
 
@@ -80,3 +81,34 @@ def test_random_bytes_without_nuls_are_unsupported(extractor: SniffingTextExtrac
 def test_control_characters_mark_binary(extractor: SniffingTextExtractor) -> None:
     with pytest.raises(UnsupportedMediaType, match="control"):
         extractor.extract(bytes(range(1, 32)) * 50 + b"some words", "log.txt")
+
+
+def test_a_long_file_is_decoded_a_piece_at_a_time_cut_between_paragraphs() -> None:
+    paragraphs = [f"Paragraph {n}: café, naïve, déjà vu." for n in range(20_000)]  # ~800 KB
+    pages = ["\n\n".join(paragraphs[:12_000]), "\n\n".join(paragraphs[12_000:])]
+    data = "\f".join(pages).encode("utf-8")
+    assert len(data) > 10 * PIECE_BYTES  # multi-byte characters fall across piece boundaries
+
+    extracted = PlainTextExtractor(limits=extraction_limits()).extract(data, "long.txt")
+
+    assert len(extracted.sections) > 10
+    assert extracted.page_count == 2
+    for number, page in enumerate(pages, 1):
+        texts = [s.text for s in extracted.sections if s.page == number]
+        assert "\n\n".join(texts) == page  # every cut fell on a blank line, which the joiner is
+
+
+def test_a_long_file_not_utf8_past_its_first_piece_is_decoded_by_detection() -> None:
+    data = b"plain words and more words\n" * (2 * PIECE_BYTES // 27) + "Café crème".encode("cp1252")
+
+    extracted = PlainTextExtractor(limits=extraction_limits()).extract(data, "legacy.txt")
+
+    assert extracted.sections[-1].text.endswith("Café crème")
+
+
+def test_a_long_file_breaking_its_bom_past_its_first_piece_is_corrupt() -> None:
+    body = ("words and more words\n" * (PIECE_BYTES // 20)).encode("utf-16-le")
+    data = codecs.BOM_UTF16_LE + body + b"\x00\xdc"  # a lone low surrogate
+
+    with pytest.raises(CorruptDocument):
+        PlainTextExtractor(limits=extraction_limits()).extract(data, "broken.txt")

@@ -17,6 +17,7 @@ from application.errors import (
     EmbedderUnavailable,
     InvalidStorageKey,
     NoExtractableText,
+    OutOfMemory,
     PermanentError,
     RetriesExhausted,
     WorkspaceMismatch,
@@ -181,6 +182,24 @@ def test_a_permanent_failure_at_any_stage_marks_failed_once(
     assert stored.error_message
     assert document.id not in world.db.chunks
     assert world.telemetry.outcomes[code] == 1
+
+
+@pytest.mark.parametrize("stage", ["extractor", "chunker", "embedder"])
+def test_running_out_of_memory_fails_the_document_once(world: World, stage: str) -> None:
+    document = world.submit(SAMPLE)
+    getattr(world, stage).error = MemoryError()
+
+    with pytest.raises(OutOfMemory) as raised:
+        world.process(document)
+
+    stored = world.stored(document)
+    assert (stored.status, stored.error_code, stored.attempts) == (
+        DocumentStatus.FAILED,
+        "out_of_memory",
+        1,
+    )
+    assert raised.value.__context__ is None  # the failed attempt's frames are let go
+    assert world.telemetry.outcomes["out_of_memory"] == 1
 
 
 def test_a_failed_document_succeeds_when_processed_again_after_the_fix(world: World) -> None:

@@ -55,7 +55,7 @@ def chunk(sections: list[TextSection], max_tokens: int, overlap: int) -> list[Ch
     chunker = RecursiveTokenChunker(
         max_tokens=max_tokens, overlap_tokens=overlap, token_counter=REGEX, embed_context=False
     )
-    return chunker.split(ExtractedText("text/plain", sections))
+    return chunker.split(ExtractedText("text/plain", list(sections)))  # a copy: split empties it
 
 
 def runs(sections: list[TextSection]) -> list[tuple[tuple[str, ...], str]]:
@@ -330,3 +330,21 @@ def chunk_with(text: ExtractedText, *, embed_context: bool) -> list[Chunk]:
         max_tokens=32, overlap_tokens=4, token_counter=REGEX, embed_context=embed_context
     )
     return chunker.split(text)
+
+
+def test_sections_in_a_list_are_let_go_as_they_are_chunked_and_a_long_run_is_cut() -> None:
+    paragraph = "A sentence of several words here.\n\n" * 20_000  # 700,000 characters
+    listed = [TextSection(paragraph, page=1), TextSection(paragraph, page=2)]
+    held = tuple(listed)
+    chunker = RecursiveTokenChunker(
+        max_tokens=40, overlap_tokens=8, token_counter=REGEX, embed_context=False
+    )
+
+    from_list = chunker.split(ExtractedText("text/plain", listed))
+    from_tuple = chunker.split(ExtractedText("text/plain", held))
+
+    assert (listed, len(held)) == ([], 2)
+    assert from_list == from_tuple
+    # Together the pages pass a million characters: they are chunked apart, no chunk spans both.
+    assert all(c.page_start == c.page_end for c in from_list)
+    assert {c.page_start for c in from_list} == {1, 2}

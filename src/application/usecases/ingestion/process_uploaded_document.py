@@ -17,6 +17,7 @@ from application.errors import (
     IngestionError,
     InvalidStorageKey,
     NoChunks,
+    OutOfMemory,
     PermanentError,
     RetriesExhausted,
     TransientError,
@@ -122,7 +123,7 @@ class ProcessUploadedDocument:
         attempts_before = document.attempts
         progress = _Progress()
         try:
-            return self._process(document, progress)
+            return self._process_within_memory(document, progress)
         except PermanentError as error:
             self._fail(command, error, _claimed(document, attempts_before))
             self._telemetry.document_processed(
@@ -133,6 +134,15 @@ class ProcessUploadedDocument:
             error.attempts = _claimed(document, attempts_before)
             self._handle_transient(command, error, error.attempts)
             raise
+
+    def _process_within_memory(self, document: Document, progress: _Progress) -> ProcessingOutcome:
+        """`_process`, with running out of memory made `OutOfMemory`: the same file would
+        need the same memory on every retry."""
+        try:
+            return self._process(document, progress)
+        except MemoryError:
+            pass  # raised past this block: its traceback would keep the attempt's data alive
+        raise OutOfMemory(f"{shown_name(document.filename)}: {OutOfMemory.default_message}")
 
     def _process(self, document: Document, progress: _Progress) -> ProcessingOutcome:
         with self._telemetry.stage(Stage.READ):
