@@ -183,6 +183,14 @@ class EmbedderUnavailable(TransientError):
     default_message = "the embedding service is temporarily unavailable"
 
 
+class EmbedderThrottled(TransientError):
+    """The embedding provider's rate limit (our shared budget, or its 429s) would hold the
+    attempt past its time: the document is deferred, and the attempt is not counted."""
+
+    code = "embedder_throttled"
+    default_message = "the embedding service's rate limit deferred the document"
+
+
 class JobTimedOut(TransientError):
     """The job ran past its timeout (JOB_TIMEOUT) and was stopped."""
 

@@ -135,7 +135,7 @@ def _register_connections(container: Container, settings: Settings) -> None:
 
 def _register_adapters(container: Container, settings: Settings) -> None:
     engine: Engine = container.resolve(Engine)
-    embedder = build_embedder(settings)
+    embedder = build_embedder(settings, container.resolve(Redis))
     container.register(Clock, instance=SystemClock())
     container.register(Embedder, instance=embedder)
     container.register(

@@ -4,6 +4,7 @@ from application.ports.documents import DocumentRepository, UnitOfWork, UnitOfWo
 from application.ports.embeddings import Embedder, EmbeddingCache
 from application.ports.observability import Clock, IngestionTelemetry, Stage
 from application.ports.queue import AbandonedJob, JobQueue
+from application.ports.rate_limits import RateLimiter
 from application.ports.search import ChunkSearch, FoundChunk, SearchMode
 from application.ports.storage import BlobStorage
 from application.ports.text import Chunker, ExtractedText, TextExtractor, TextSection
@@ -22,6 +23,7 @@ __all__ = [
     "FoundChunk",
     "IngestionTelemetry",
     "JobQueue",
+    "RateLimiter",
     "SearchMode",
     "Stage",
     "TextExtractor",
