@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from redis import Redis
 
-from application.ports import BlobStorage, Chunker, Embedder, TextExtractor
+from application.ports import BlobStorage, Chunker, Embedder, IngestionTelemetry, TextExtractor
 from application.retry_policy import RetryPolicy
 from bootstrap.errors import StartupError
 from bootstrap.services import secret
@@ -39,15 +39,19 @@ def job_policy(settings: Settings) -> JobPolicy:
     )
 
 
-def build_embedder(settings: Settings, redis: Redis | None = None) -> Embedder:
+def build_embedder(
+    settings: Settings,
+    redis: Redis | None = None,
+    telemetry: IngestionTelemetry | None = None,
+) -> Embedder:
     """The configured embedder, ready to use (a model is loaded here, once per process).
 
-    A remote embedder shares its provider's rate limit through `redis` (every worker on it);
-    without one, within this process only."""
+    A remote embedder shares its provider's rate limit through `redis` (every worker on it;
+    without one, within this process only) and reports its waits to `telemetry`."""
     if settings.embedder is EmbedderKind.SENTENCE_TRANSFORMERS:
         return _sentence_transformer(settings)
     if settings.embedder is EmbedderKind.OPENAI:
-        return _openai_compatible(settings, redis)
+        return _openai_compatible(settings, redis, telemetry)
     return HashingEmbedder(dimension=settings.embedding_dimension)
 
 
@@ -56,7 +60,9 @@ def build_embedder(settings: Settings, redis: Redis | None = None) -> Embedder:
 THROTTLE_SHARE_OF_JOB_TIMEOUT = 0.5
 
 
-def _openai_compatible(settings: Settings, redis: Redis | None) -> Embedder:
+def _openai_compatible(
+    settings: Settings, redis: Redis | None, telemetry: IngestionTelemetry | None
+) -> Embedder:
     from infrastructure.embeddings.openai_compatible import (  # loads httpx
         OpenAICompatibleEmbedder,
         RequestLimits,
@@ -88,6 +94,7 @@ def _openai_compatible(settings: Settings, redis: Redis | None) -> Embedder:
         timeout=settings.embedding_timeout,
         rate_limiter=limiter,
         max_throttle_wait=settings.job_timeout * THROTTLE_SHARE_OF_JOB_TIMEOUT,
+        telemetry=telemetry,
     )
 
 

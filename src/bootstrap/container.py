@@ -118,8 +118,8 @@ def build_container(settings: Settings) -> Container:
     container = Container()
     container.register(Settings, instance=settings)
     _register_connections(container, settings)
-    _register_adapters(container, settings)
     _register_observability(container, settings)
+    _register_adapters(container, settings)
     _register_use_cases(container, settings)
     return container
 
@@ -135,7 +135,9 @@ def _register_connections(container: Container, settings: Settings) -> None:
 
 def _register_adapters(container: Container, settings: Settings) -> None:
     engine: Engine = container.resolve(Engine)
-    embedder = build_embedder(settings, container.resolve(Redis))
+    embedder = build_embedder(
+        settings, container.resolve(Redis), container.resolve(IngestionTelemetry)
+    )
     container.register(Clock, instance=SystemClock())
     container.register(Embedder, instance=embedder)
     container.register(

@@ -81,6 +81,14 @@ def _per_minute(amount: int | None) -> RateLimitItem | None:
     return None if amount is None else RateLimitItemPerMinute(amount, namespace=_KEY_PREFIX)
 
 
+#: Pause for ARGV[1] ms unless a longer pause is in force (PEXPIRE's GT needs Redis 7).
+_EXTEND_PAUSE = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], 1, 'PX', ARGV[1])
+end
+"""
+
+
 class RedisRateLimiter(RateLimiter):
     """The budgets of `provider` (e.g. its URL and model) kept in Redis, shared by every
     limiter for that provider on the same Redis; its pauses are one key whose TTL is the pause.
@@ -93,6 +101,7 @@ class RedisRateLimiter(RateLimiter):
         self._budgets = _SlidingWindowBudgets(storage, provider, budgets)
         self._redis = redis
         self._pause_key = f"{_KEY_PREFIX}:paused:{provider}"
+        self._extend_pause = redis.register_script(_EXTEND_PAUSE)
 
     def try_acquire(self, tokens: int) -> float:
         try:
@@ -106,8 +115,7 @@ class RedisRateLimiter(RateLimiter):
     def pause(self, seconds: float) -> None:
         milliseconds = max(int(seconds * 1000), 1)
         try:
-            if not self._redis.set(self._pause_key, 1, px=milliseconds, nx=True):
-                self._redis.pexpire(self._pause_key, milliseconds, gt=True)
+            self._extend_pause(keys=[self._pause_key], args=[milliseconds])
         except (RedisError, OSError) as error:
             raise _unavailable(error) from error
 

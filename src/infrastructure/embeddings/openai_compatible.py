@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 
 from application.errors import EmbedderRejected, EmbedderThrottled, EmbedderUnavailable
-from application.ports import Embedder, RateLimiter, TokenCounter
+from application.ports import Embedder, IngestionTelemetry, RateLimiter, TokenCounter
 from domain import Vector
 from infrastructure.embeddings.tiktoken_counter import token_counter_for_model
 from infrastructure.rate_limits import Budgets, InMemoryRateLimiter
@@ -106,6 +106,7 @@ class OpenAICompatibleEmbedder(Embedder):
         normalize: bool = True,
         send_dimensions: bool = False,
         token_counter: TokenCounter | None = None,
+        telemetry: IngestionTelemetry | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         if dimension < 1 or max_retries < 0:
@@ -129,6 +130,7 @@ class OpenAICompatibleEmbedder(Embedder):
         self._loop = _LoopThread()
         self._client: httpx.AsyncClient | None = None
         self.throttling = ThrottleReport()
+        self._telemetry = telemetry
 
     @property
     def model_id(self) -> str:
@@ -150,7 +152,15 @@ class OpenAICompatibleEmbedder(Embedder):
         batches = list(self._batches(texts))
         if not batches:
             return []
-        return self._loop.run(self._embed_all(batches))
+        try:
+            return self._loop.run(self._embed_all(batches))
+        finally:
+            self._report_throttling()
+
+    def _report_throttling(self) -> None:
+        waited, rejections = self.throttling.take()
+        if self._telemetry is not None and (waited or rejections):
+            self._telemetry.embedding_throttled(waited_seconds=waited, rejections=rejections)
 
     def close(self) -> None:
         """Closes the pooled connections and stops the event loop."""

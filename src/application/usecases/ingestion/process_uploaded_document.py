@@ -14,6 +14,7 @@ from uuid import UUID
 from application.errors import (
     JOB_ERRORS,
     DocumentTooLarge,
+    EmbedderThrottled,
     IngestionError,
     InvalidStorageKey,
     NoChunks,
@@ -30,6 +31,7 @@ from application.ports import (
     IngestionTelemetry,
     Stage,
     TextExtractor,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from application.ports.storage import shown_name
@@ -84,11 +86,13 @@ class ProcessUploadedDocument:
     Errors: a `PermanentError` marks the document `failed` with the error's code and message and
     is re-raised (retrying cannot help). `DocumentNotFound` and `WorkspaceMismatch` touch
     nothing. A `TransientError` puts the document back to `queued` with the reason (best effort)
-    and is re-raised so the caller retries; once the document has had the policy's
-    `max_attempts` attempts it is marked `failed` instead and `RetriesExhausted` is raised. An
-    attempt that would exceed the budget (earlier ones were cut short by crashes) is refused the
-    same way before it starts. Every error raised after the claim carries the document's
-    `attempts`, from which the caller's queue derives the job's remaining retries.
+    and is re-raised so the caller retries (`EmbedderThrottled`, a rate limit that would hold
+    the attempt past its time, gives the attempt back: waiting is not failing); once the
+    document has had the policy's `max_attempts` attempts it is marked `failed` instead and
+    `RetriesExhausted` is raised. An attempt that would exceed the budget (earlier ones were cut
+    short by crashes) is refused the same way before it starts. Every error raised after the
+    claim carries the document's `attempts`, from which the caller's queue derives the job's
+    remaining retries.
     """
 
     def __init__(
@@ -278,6 +282,9 @@ class ProcessUploadedDocument:
                     return
                 if attempt is not None and document.attempts != attempt:
                     return  # a newer attempt owns the document now
+                if isinstance(error, EmbedderThrottled):
+                    self._defer(uow, document, error)
+                    return
                 if not self._policy.may_attempt_again(document.attempts):
                     raise _GiveUp(document.attempts) from error
                 document.requeue(self._clock.now(), reason_code=error.code, reason=error.message)
@@ -290,6 +297,14 @@ class ProcessUploadedDocument:
             raise exhausted from error
         except TransientError:
             return
+
+    def _defer(self, uow: UnitOfWork, document: Document, error: EmbedderThrottled) -> None:
+        """Requeue a document the provider's rate limit held back, giving its attempt back:
+        waiting for a budget is not a failure, so it never uses up the document's attempts."""
+        document.defer(self._clock.now(), reason_code=error.code, reason=error.message)
+        uow.documents.save(document)
+        uow.commit()
+        error.attempts = document.attempts
 
 
 #: The outcome of an attempt that a newer attempt took over: its result was not written.
