@@ -14,6 +14,7 @@ from application.errors import (
     DocumentNotFound,
     DocumentTooLarge,
     EmbedderRejected,
+    EmbedderThrottled,
     EmbedderUnavailable,
     InvalidStorageKey,
     NoExtractableText,
@@ -222,6 +223,39 @@ def test_a_transient_failure_then_success(world: World) -> None:
     world.process(document)
 
     assert world.stored(document).status is DocumentStatus.READY
+
+
+def test_waiting_for_the_rate_limit_uses_no_attempt(world: World) -> None:
+    """Deferred more times than the document has attempts, it still ends ready."""
+    document = world.submit(SAMPLE)
+    world.embedder.error = EmbedderThrottled("the rate limit would hold the request")
+    for _ in range(world.max_attempts + 2):
+        with pytest.raises(EmbedderThrottled) as raised:
+            world.process(document)
+        stored = world.stored(document)
+        assert (stored.status, stored.attempts) == (DocumentStatus.QUEUED, 0)
+        assert stored.error_code == EmbedderThrottled.code
+        assert raised.value.attempts == 0  # the queue keeps every retry of the job
+    world.embedder.error = None
+
+    world.process(document)
+
+    stored = world.stored(document)
+    assert (stored.status, stored.attempts) == (DocumentStatus.READY, 1)
+
+
+def test_a_real_failure_after_deferrals_counts_only_itself(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.embedder.error = EmbedderThrottled()
+    with pytest.raises(EmbedderThrottled):
+        world.process(document)
+    world.embedder.error = EmbedderUnavailable("503")
+
+    with pytest.raises(EmbedderUnavailable) as raised:
+        world.process(document)
+
+    assert world.stored(document).attempts == 1
+    assert raised.value.attempts == 1
 
 
 def test_transient_failures_give_up_after_max_attempts(world: World) -> None:
