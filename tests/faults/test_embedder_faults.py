@@ -1,7 +1,8 @@
 """An OpenAI-compatible embedder that throttles, falls over or refuses us, behind a real worker.
 
 Throttling (429 with Retry-After) is waited out without counting a retry or an attempt, and
-outages (503) are retried, honouring Retry-After, until every document is ready; a refusal (401) fails every document once, with no retry anywhere.
+outages (503) are retried, honouring Retry-After, until every document is ready; a refusal
+(401) fails every document once, with no retry anywhere.
 """
 
 from __future__ import annotations
