@@ -1,7 +1,7 @@
 """The capabilities the use cases need, as `typing.Protocol`s. Adapters implement them."""
 
 from application.ports.documents import DocumentRepository, UnitOfWork, UnitOfWorkFactory
-from application.ports.embeddings import Embedder, EmbeddingCache
+from application.ports.embeddings import Embedder, EmbeddingCache, HeldVectors
 from application.ports.observability import Clock, IngestionTelemetry, Stage
 from application.ports.queue import AbandonedJob, JobQueue
 from application.ports.rate_limits import RateLimiter
@@ -21,6 +21,7 @@ __all__ = [
     "EmbeddingCache",
     "ExtractedText",
     "FoundChunk",
+    "HeldVectors",
     "IngestionTelemetry",
     "JobQueue",
     "RateLimiter",

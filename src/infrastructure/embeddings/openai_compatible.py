@@ -18,7 +18,12 @@ from typing import Any, TypeVar
 import httpx
 import numpy as np
 
-from application.errors import EmbedderRejected, EmbedderThrottled, EmbedderUnavailable
+from application.errors import (
+    EmbedderRejected,
+    EmbedderThrottled,
+    EmbedderUnavailable,
+    EmbeddingInterrupted,
+)
 from application.ports import Embedder, IngestionTelemetry, RateLimiter, TokenCounter
 from domain import Vector
 from infrastructure.embeddings.tiktoken_counter import token_counter_for_model
@@ -171,17 +176,17 @@ class OpenAICompatibleEmbedder(Embedder):
 
     def _batches(self, texts: Sequence[str]) -> Iterator[_Batch]:
         batch: list[str] = []
-        tokens = 0
-        for text in texts:
+        tokens = start = 0
+        for position, text in enumerate(texts):
             size = self._token_counter.count(text)
             full = len(batch) == self._limits.max_inputs
             if batch and (full or tokens + size > self._limits.max_tokens):
-                yield _Batch(batch, tokens)
-                batch, tokens = [], 0
+                yield _Batch(batch, tokens, start)
+                batch, tokens, start = [], 0, position
             batch.append(text)
             tokens += size
         if batch:
-            yield _Batch(batch, tokens)
+            yield _Batch(batch, tokens, start)
 
     async def _embed_all(self, batches: list[_Batch]) -> list[Vector]:
         gate = asyncio.Semaphore(self._limits.concurrency)
@@ -194,10 +199,12 @@ class OpenAICompatibleEmbedder(Embedder):
         tasks = [asyncio.ensure_future(one(batch)) for batch in batches]
         try:
             results = await asyncio.gather(*tasks)
+        except EmbeddingInterrupted as error:
+            await _settle(tasks)
+            error.received = _received(batches, tasks)
+            raise
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _settle(tasks)
         return [vector for result in results for vector in result]
 
     async def _embed_batch(self, batch: _Batch, call: _Call) -> list[Vector]:
@@ -357,6 +364,26 @@ class _Failure:
 class _Batch:
     texts: list[str]
     tokens: int
+    #: The position of its first text in the `embed` call.
+    start: int
+
+
+async def _settle(tasks: Sequence[asyncio.Future[list[Vector]]]) -> None:
+    """Cancel what is still running and wait until every task has ended."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _received(
+    batches: list[_Batch], tasks: Sequence[asyncio.Future[list[Vector]]]
+) -> dict[int, Vector]:
+    """The vectors of the batches that came back, by the position of their text in the call."""
+    received: dict[int, Vector] = {}
+    for batch, task in zip(batches, tasks, strict=True):
+        if task.done() and not task.cancelled() and task.exception() is None:
+            received.update(enumerate(task.result(), start=batch.start))
+    return received
 
 
 @dataclass(frozen=True, slots=True)

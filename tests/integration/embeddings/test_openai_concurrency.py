@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from application.errors import EmbedderThrottled
+from application.errors import EmbedderThrottled, EmbedderUnavailable
 from infrastructure.embeddings import HashingEmbedder, OpenAICompatibleEmbedder
 from infrastructure.embeddings.openai_compatible import RequestLimits
 from infrastructure.memory import InMemoryTelemetry
@@ -91,3 +91,29 @@ def test_a_429_pauses_the_second_workers_requests_too(
 
     assert len(embedding_server.requests) == 1
     assert [t.rate_limited_responses for t in telemetry] == [1, 0]
+
+
+def test_an_interrupted_call_hands_over_the_vectors_it_received(
+    embedding_server: EmbeddingServer,
+) -> None:
+    embedding_server.script(Reply(), Reply(503))
+    embedder = OpenAICompatibleEmbedder(
+        embedding_server.url,
+        "hashing",
+        dimension=DIMENSION,
+        limits=RequestLimits(max_inputs=2, concurrency=1),
+        timeout=30,
+        max_retries=0,
+    )
+    texts = ["one", "two", "three", "four"]
+    try:
+        with pytest.raises(EmbedderUnavailable) as raised:
+            embedder.embed(texts)
+    finally:
+        embedder.close()
+
+    assert sorted(raised.value.received) == [0, 1]
+    expected = HashingEmbedder(dimension=DIMENSION).embed(texts[:2])
+    assert [list(raised.value.received[i]) for i in (0, 1)] == [
+        pytest.approx(e, abs=1e-6) for e in expected
+    ]

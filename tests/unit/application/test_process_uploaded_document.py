@@ -258,6 +258,39 @@ def test_a_real_failure_after_deferrals_counts_only_itself(world: World) -> None
     assert raised.value.attempts == 1
 
 
+def test_vectors_received_before_an_interruption_are_not_asked_for_again(world: World) -> None:
+    document = world.submit(SAMPLE)
+    interrupted = EmbedderUnavailable("the connection dropped after the first batch")
+    world.embedder.on_embed = lambda: _interrupt_after_first(world, interrupted)
+    with pytest.raises(EmbedderUnavailable):
+        world.process(document)
+    first_text = world.embedder.asked[0][0]
+    world.embedder.on_embed = None
+
+    world.process(document)
+
+    assert world.stored(document).status is DocumentStatus.READY
+    assert first_text not in world.embedder.asked[1]
+    assert world.telemetry.cache_hits == 1
+
+
+def test_an_unreachable_held_vector_store_does_not_hide_the_embedder_error(world: World) -> None:
+    document = world.submit(SAMPLE)
+    interrupted = EmbedderUnavailable("dropped")
+    world.embedder.on_embed = lambda: _interrupt_after_first(world, interrupted)
+    world.held_vectors.available = False
+
+    with pytest.raises(EmbedderUnavailable, match="dropped"):
+        world.process(document)
+
+
+def _interrupt_after_first(world: World, error: EmbedderUnavailable) -> None:
+    """Make this embed call fail, having received the vector of its first text."""
+    texts = world.embedder.pending
+    error.received = {0: world.embedder.inner.embed(texts[:1])[0]}
+    raise error
+
+
 def test_transient_failures_give_up_after_max_attempts(world: World) -> None:
     document = world.submit(SAMPLE)
     world.embedder.error = EmbedderUnavailable("timed out")

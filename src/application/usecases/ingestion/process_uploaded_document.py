@@ -1,11 +1,13 @@
 """The pipeline: read, extract, chunk, embed (reusing cached vectors), write, mark ready.
 
 What is embedded for a chunk is its `embedded_text` (its context line and its text); vectors are
-reused by the hash of exactly that text.
+reused by the hash of exactly that text: from stored chunks (`EmbeddingCache`), or from an
+earlier attempt that stopped part-way (`HeldVectors`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,8 +15,10 @@ from uuid import UUID
 
 from application.errors import (
     JOB_ERRORS,
+    DependencyUnavailable,
     DocumentTooLarge,
     EmbedderThrottled,
+    EmbeddingInterrupted,
     IngestionError,
     InvalidStorageKey,
     NoChunks,
@@ -28,6 +32,7 @@ from application.ports import (
     Clock,
     Embedder,
     EmbeddingCache,
+    HeldVectors,
     IngestionTelemetry,
     Stage,
     TextExtractor,
@@ -104,6 +109,7 @@ class ProcessUploadedDocument:
         chunker: Chunker,
         embedder: Embedder,
         embedding_cache: EmbeddingCache,
+        held_vectors: HeldVectors,
         clock: Clock,
         telemetry: IngestionTelemetry,
         max_file_bytes: int,
@@ -115,6 +121,7 @@ class ProcessUploadedDocument:
         self._chunker = chunker
         self._embedder = embedder
         self._cache = embedding_cache
+        self._held = held_vectors
         self._clock = clock
         self._telemetry = telemetry
         self._max_file_bytes = max_file_bytes
@@ -210,13 +217,38 @@ class ProcessUploadedDocument:
         with self._telemetry.stage(Stage.EMBED):
             hashes = {c.embedded_sha256 for c in chunks}
             cached = self._cache.lookup(workspace_id, model_id, hashes)
+            cached.update(self._held_vectors(workspace_id, model_id, hashes - cached.keys()))
             missing = _unique_missing(chunks, cached)
-            fresh = self._embedder.embed([chunk.embedded_text for chunk in missing])
+            fresh = self._embed_keeping_what_came(workspace_id, missing)
         vectors: dict[str, Vector] = {**cached}
         vectors.update((c.embedded_sha256, v) for c, v in zip(missing, fresh, strict=True))
         self._telemetry.embedding_cache_used(hits=len(chunks) - len(missing), misses=len(missing))
         embedded = [EmbeddedChunk(c, vectors[c.embedded_sha256]) for c in chunks]
         return embedded, len(chunks) - len(missing)
+
+    def _held_vectors(
+        self, workspace_id: UUID, model_id: str, hashes: set[str]
+    ) -> dict[str, Vector]:
+        """Vectors an interrupted attempt held for these hashes; none when the store is out of
+        reach (holding is an optimisation: it never fails an attempt)."""
+        if not hashes:
+            return {}
+        try:
+            return self._held.lookup(workspace_id, model_id, hashes)
+        except DependencyUnavailable:
+            return {}
+
+    def _embed_keeping_what_came(self, workspace_id: UUID, missing: list[Chunk]) -> list[Vector]:
+        """The vectors of `missing`; when the embedder stops part-way, the vectors it did
+        receive are held for the next attempt (best effort) before the error goes on."""
+        try:
+            return self._embedder.embed([chunk.embedded_text for chunk in missing])
+        except EmbeddingInterrupted as error:
+            received = {missing[i].embedded_sha256: v for i, v in error.received.items()}
+            if received:
+                with contextlib.suppress(DependencyUnavailable):
+                    self._held.hold(workspace_id, self._embedder.model_id, received)
+            raise
 
     def _load(self, command: ProcessDocument) -> Document:
         with self._uow_factory() as uow:
