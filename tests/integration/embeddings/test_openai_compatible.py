@@ -83,7 +83,9 @@ def test_batches_by_count_and_keeps_the_order(
 ) -> None:
     texts = [f"text number {n}" for n in range(7)]
 
-    vectors = embedder(embedding_server, sleeps, limits=RequestLimits(max_inputs=3)).embed(texts)
+    one_at_a_time = RequestLimits(max_inputs=3, concurrency=1)  # requests arrive in order
+
+    vectors = embedder(embedding_server, sleeps, limits=one_at_a_time).embed(texts)
 
     assert [len(r.body["input"]) for r in embedding_server.requests] == [3, 3, 1]
     expected = HashingEmbedder(dimension=32).embed(texts)
@@ -93,7 +95,9 @@ def test_batches_by_count_and_keeps_the_order(
 def test_batches_by_estimated_tokens(embedding_server: EmbeddingServer, sleeps: Sleeps) -> None:
     texts = ["one two three four", "five six seven eight", "nine", "a b c d e f g h i j k l"]
 
-    embedder(embedding_server, sleeps, limits=RequestLimits(max_tokens=8)).embed(texts)
+    one_at_a_time = RequestLimits(max_tokens=8, concurrency=1)  # requests arrive in order
+
+    embedder(embedding_server, sleeps, limits=one_at_a_time).embed(texts)
 
     batches = [request.body["input"] for request in embedding_server.requests]
     assert batches == [texts[:2], texts[2:3], texts[3:]]
