@@ -50,7 +50,7 @@ TODAY_WARM_SECONDS = 5.0
 OUTAGE_SECONDS = 30.0
 #: Per size: seconds measured once warm, seconds today's embedder is measured, documents of
 #: the outage run.
-SIZES = {"quick": (30.0, 20.0, 12), "full": (120.0, 60.0, 40)}
+SIZES = {"quick": (60.0, 20.0, 12), "full": (180.0, 60.0, 40)}
 CHUNKS_PER_DOCUMENT = 6000
 OUTAGE_CHUNKS_PER_DOCUMENT = 1500
 _DIMENSION = 384
