@@ -134,7 +134,7 @@ class OpenAICompatibleEmbedder(Embedder):
         self._timeout = timeout
         self._loop = _LoopThread()
         self._client: httpx.AsyncClient | None = None
-        self.throttling = ThrottleReport()
+        self._throttling = ThrottleReport()
         self._telemetry = telemetry
 
     @property
@@ -163,7 +163,7 @@ class OpenAICompatibleEmbedder(Embedder):
             self._report_throttling()
 
     def _report_throttling(self) -> None:
-        waited, rejections = self.throttling.take()
+        waited, rejections = self._throttling.take()
         if self._telemetry is not None and (waited or rejections):
             self._telemetry.embedding_throttled(waited_seconds=waited, rejections=rejections)
 
@@ -224,7 +224,7 @@ class OpenAICompatibleEmbedder(Embedder):
             if isinstance(outcome, httpx.Response):
                 return outcome
             if outcome.throttled:
-                self.throttling.add(rejections=1)
+                self._throttling.add(rejections=1)
                 self._pause_everyone(outcome.retry_after, failures + 1)
                 continue  # the wait for the limit is not a retry
             failures += 1
@@ -243,7 +243,7 @@ class OpenAICompatibleEmbedder(Embedder):
                     f"the rate limit of the embedding service at {self._where} would hold the "
                     f"request past {self._max_throttle_wait:.0f}s; deferred"
                 )
-            self.throttling.add(waited=wait)
+            self._throttling.add(waited=wait)
             await self._pause(wait)
 
     def _pause_everyone(self, retry_after: float | None, failures: int) -> None:
