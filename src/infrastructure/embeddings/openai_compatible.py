@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import math
 import os
@@ -410,14 +409,24 @@ class _LoopThread:
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Run `work` on the loop and return its result; if the calling thread is interrupted
-        while it waits (a job timeout raised into it), `work` is cancelled first."""
-        future = asyncio.run_coroutine_threadsafe(work, self._running())
+        while it waits (a job timeout raised into it), `work` is cancelled, and has finished
+        cancelling its own tasks and requests, before the interruption goes on."""
+        started, finished = threading.Event(), threading.Event()
+
+        async def tracked() -> T:
+            started.set()
+            try:
+                return await work
+            finally:
+                finished.set()
+
+        future = asyncio.run_coroutine_threadsafe(tracked(), self._running())
         try:
             return future.result()
         except BaseException:
             future.cancel()
-            with contextlib.suppress(BaseException):
-                future.result(timeout=_CANCEL_WAIT_SECONDS)
+            if started.is_set():  # else it is cancelled before it begins: nothing to wait for
+                finished.wait(_CANCEL_WAIT_SECONDS)
             raise
 
     def stop(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -117,3 +119,39 @@ def test_an_interrupted_call_hands_over_the_vectors_it_received(
     assert [list(raised.value.received[i]) for i in (0, 1)] == [
         pytest.approx(e, abs=1e-6) for e in expected
     ]
+
+
+class _Interrupted(Exception):
+    """What a job timeout raises into the thread waiting on `embed`."""
+
+
+def test_an_interrupted_call_leaves_no_request_behind(embedding_server: EmbeddingServer) -> None:
+    embedding_server.script(Reply(hold=True), Reply(hold=True))
+    embedder = OpenAICompatibleEmbedder(
+        embedding_server.url,
+        "hashing",
+        dimension=DIMENSION,
+        limits=RequestLimits(max_inputs=1, concurrency=2),
+        timeout=30,
+    )
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise _Interrupted()
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)  # as RQ's death penalty does
+    try:
+        with pytest.raises(_Interrupted):
+            embedder.embed(["one", "two", "three"])
+        left = embedder._loop.run(_other_tasks())  # noqa: SLF001 - the loop itself is checked
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        embedder.close()
+
+    assert left == 0
+    assert len(embedding_server.requests) == 2  # the third never started
+
+
+async def _other_tasks() -> int:
+    return len(asyncio.all_tasks()) - 1
