@@ -471,10 +471,18 @@ def _measure_minilm(table: Table, texts: Sequence[str], batch_size: int) -> None
 
 
 def _measure_http(table: Table, base_url: str, texts: Sequence[str]) -> None:
-    from infrastructure.embeddings import OpenAICompatibleEmbedder
+    from infrastructure.embeddings.openai_compatible import (
+        OpenAICompatibleEmbedder,
+        RequestLimits,
+    )
 
     embedder = OpenAICompatibleEmbedder(
-        base_url, "hashing", dimension=DIMENSION, batch_size=64, timeout=30.0, max_retries=0
+        base_url,
+        "hashing",
+        dimension=DIMENSION,
+        limits=RequestLimits(max_inputs=64, concurrency=1),
+        timeout=30.0,
+        max_retries=0,
     )
     try:
         table.measure(

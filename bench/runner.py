@@ -14,14 +14,14 @@ from bench import baseline
 from bench.context import Context
 from bench.corpus import Corpus
 from bench.machine import describe_machine
-from bench.measures import memory, overhead, pipeline, retrieval, semantic, write
+from bench.measures import memory, overhead, pipeline, remote, retrieval, semantic, write
 from bench.paths import OUT, REPORT_MARKDOWN, shown, without_repository
 from bench.profile import Profile
 from bench.report import render_markdown, write_json
 from bench.services import running_services
 from bench.stats import Outcome
 
-BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory", "retrieval")
+BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory", "retrieval", "remote")
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,8 @@ def _outcomes(plan: Plan) -> dict[str, Any]:
         outcomes["semantic"] = semantic.new_outcome(plan.semantic_chunks)
     if "memory" in plan.blocks:
         outcomes["memory"] = memory.new_outcome(plan.text_mb)
+    if "remote" in plan.blocks:
+        outcomes["remote"] = remote.new_outcomes()
     return outcomes
 
 
@@ -218,6 +220,10 @@ def _after(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
         _guarded(
             "memory", 0, outcomes, lambda: memory.measure(context, outcomes["memory"], plan.text_mb)
         )
+    if "remote" in outcomes:
+        _guarded(
+            "remote", 0, outcomes, lambda: remote.measure(context, outcomes["remote"], plan.size)
+        )
 
 
 def _guarded(
@@ -235,12 +241,15 @@ def _guarded(
 
 
 def _as_list(entry: Any) -> list[Outcome]:
-    grouped = isinstance(entry, pipeline.PipelineOutcomes | overhead.OverheadOutcomes)
+    grouped = isinstance(
+        entry, pipeline.PipelineOutcomes | overhead.OverheadOutcomes | remote.RemoteOutcomes
+    )
     return entry.all() if grouped else [entry]
 
 
 def _ordered(outcomes: dict[str, Any]) -> list[Outcome]:
     order = ["overhead", "e2e", "budget", "semantic", "write", "scaling", "memory"]
+    order += ["remote-limit", "remote-429s", "remote-vs-today", "remote-outage"]
     flat = [o for entry in outcomes.values() for o in _as_list(entry)]
     return sorted(flat, key=lambda o: order.index(o.key))
 

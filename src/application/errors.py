@@ -11,6 +11,8 @@ What happens to a job and its document for each class is tabled in docs/design-d
 
 from __future__ import annotations
 
+from domain import Vector
+
 
 class IngestionError(Exception):
     """Base of every error the application raises on purpose."""
@@ -186,9 +188,29 @@ class DependencyUnavailable(TransientError):
     code = "dependency_unavailable"
 
 
-class EmbedderUnavailable(TransientError):
+class EmbeddingInterrupted(TransientError):
+    """An embedding call stopped before every text had its vector. `received` holds the
+    vectors that did come, by the position of their text in the call, so that the next attempt
+    need not ask for them again."""
+
+    code = "embedding_interrupted"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message)
+        self.received: dict[int, Vector] = {}
+
+
+class EmbedderUnavailable(EmbeddingInterrupted):
     code = "embedder_unavailable"
     default_message = "the embedding service is temporarily unavailable"
+
+
+class EmbedderThrottled(EmbeddingInterrupted):
+    """The embedding provider's rate limit (our shared budget, or its 429s) would hold the
+    attempt past its time: the document is deferred, and the attempt is not counted."""
+
+    code = "embedder_throttled"
+    default_message = "the embedding service's rate limit deferred the document"
 
 
 class JobTimedOut(TransientError):

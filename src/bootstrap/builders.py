@@ -6,7 +6,9 @@ choose them.
 
 from __future__ import annotations
 
-from application.ports import BlobStorage, Chunker, Embedder, TextExtractor
+from redis import Redis
+
+from application.ports import BlobStorage, Chunker, Embedder, IngestionTelemetry, TextExtractor
 from application.retry_policy import RetryPolicy
 from bootstrap.errors import StartupError
 from bootstrap.services import secret
@@ -37,22 +39,63 @@ def job_policy(settings: Settings) -> JobPolicy:
     )
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    """The configured embedder, ready to use (a model is loaded here, once per process)."""
+def build_embedder(
+    settings: Settings,
+    redis: Redis | None = None,
+    telemetry: IngestionTelemetry | None = None,
+) -> Embedder:
+    """The configured embedder, ready to use (a model is loaded here, once per process).
+
+    A remote embedder shares its provider's rate limit through `redis` (every worker on it;
+    without one, within this process only) and reports its waits to `telemetry`."""
     if settings.embedder is EmbedderKind.SENTENCE_TRANSFORMERS:
         return _sentence_transformer(settings)
     if settings.embedder is EmbedderKind.OPENAI:
-        from infrastructure.embeddings import OpenAICompatibleEmbedder  # loads httpx
-
-        return OpenAICompatibleEmbedder(
-            str(settings.embedding_base_url),
-            str(settings.embedding_model),
-            api_key=secret(settings.embedding_api_key) if settings.embedding_api_key else None,
-            dimension=settings.embedding_dimension,
-            batch_size=settings.embedding_batch_size,
-            timeout=settings.embedding_timeout,
-        )
+        return _openai_compatible(settings, redis, telemetry)
     return HashingEmbedder(dimension=settings.embedding_dimension)
+
+
+#: The share of JOB_TIMEOUT one embedding call may spend waiting for the provider's rate limit
+#: before the document is deferred (the rest is for the requests and the write).
+THROTTLE_SHARE_OF_JOB_TIMEOUT = 0.5
+
+
+def _openai_compatible(
+    settings: Settings, redis: Redis | None, telemetry: IngestionTelemetry | None
+) -> Embedder:
+    from infrastructure.embeddings.openai_compatible import (  # loads httpx
+        OpenAICompatibleEmbedder,
+        RequestLimits,
+    )
+    from infrastructure.rate_limits import Budgets, InMemoryRateLimiter, RedisRateLimiter
+
+    base_url, model = str(settings.embedding_base_url), str(settings.embedding_model)
+    budgets = Budgets(settings.embedding_requests_per_minute, settings.embedding_tokens_per_minute)
+    provider = f"{base_url.rstrip('/')}|{model}"
+    limiter = (
+        RedisRateLimiter(redis, provider, budgets)
+        if redis is not None
+        else InMemoryRateLimiter(provider, budgets)
+    )
+    max_tokens = settings.embedding_request_max_tokens
+    if settings.embedding_tokens_per_minute is not None:
+        max_tokens = min(max_tokens, settings.embedding_tokens_per_minute)
+    return OpenAICompatibleEmbedder(
+        base_url,
+        model,
+        api_key=secret(settings.embedding_api_key) if settings.embedding_api_key else None,
+        dimension=settings.embedding_dimension,
+        limits=RequestLimits(
+            max_inputs=settings.embedding_request_max_inputs,
+            max_tokens=max_tokens,
+            concurrency=settings.embedding_concurrency,
+        ),
+        max_input_tokens=settings.embedding_max_input_tokens,
+        timeout=settings.embedding_timeout,
+        rate_limiter=limiter,
+        max_throttle_wait=settings.job_timeout * THROTTLE_SHARE_OF_JOB_TIMEOUT,
+        telemetry=telemetry,
+    )
 
 
 def build_storage(settings: Settings) -> BlobStorage:

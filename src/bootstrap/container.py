@@ -23,6 +23,7 @@ from application.ports import (
     Clock,
     Embedder,
     EmbeddingCache,
+    HeldVectors,
     IngestionTelemetry,
     JobQueue,
     TextExtractor,
@@ -54,6 +55,7 @@ from infrastructure.db import (
     make_engine,
     summarize_documents,
 )
+from infrastructure.held_vectors import RedisHeldVectors
 from infrastructure.observability import (
     DocumentStats,
     IngestionMetrics,
@@ -118,8 +120,8 @@ def build_container(settings: Settings) -> Container:
     container = Container()
     container.register(Settings, instance=settings)
     _register_connections(container, settings)
-    _register_adapters(container, settings)
     _register_observability(container, settings)
+    _register_adapters(container, settings)
     _register_use_cases(container, settings)
     return container
 
@@ -135,7 +137,9 @@ def _register_connections(container: Container, settings: Settings) -> None:
 
 def _register_adapters(container: Container, settings: Settings) -> None:
     engine: Engine = container.resolve(Engine)
-    embedder = build_embedder(settings)
+    embedder = build_embedder(
+        settings, container.resolve(Redis), container.resolve(IngestionTelemetry)
+    )
     container.register(Clock, instance=SystemClock())
     container.register(Embedder, instance=embedder)
     container.register(
@@ -143,6 +147,10 @@ def _register_adapters(container: Container, settings: Settings) -> None:
         instance=SqlAlchemyUnitOfWorkFactory(engine, embedding_dimension=embedder.dimension),
     )
     container.register(EmbeddingCache, instance=SqlAlchemyEmbeddingCache(engine))
+    container.register(
+        HeldVectors,
+        instance=RedisHeldVectors(container.resolve(Redis), held_vectors_ttl(settings)),
+    )
     container.register(
         ChunkSearch,
         instance=SqlAlchemyChunkSearch(engine, text_search_language=settings.text_search_language),
@@ -159,6 +167,12 @@ def _register_adapters(container: Container, settings: Settings) -> None:
             consumed_queues=settings.queues,
         ),
     )
+
+
+def held_vectors_ttl(settings: Settings) -> int:
+    """How long vectors an interrupted attempt received are kept: the longest wait before a
+    retry (RETRY_BACKOFF) plus the longest an attempt may hold its document (PROCESSING_LEASE)."""
+    return max(settings.retry_backoff) + settings.processing_lease
 
 
 def _register_observability(container: Container, settings: Settings) -> None:
@@ -196,6 +210,7 @@ def _register_use_cases(container: Container, settings: Settings) -> None:
             chunker=container.resolve(Chunker),
             embedder=container.resolve(Embedder),
             embedding_cache=container.resolve(EmbeddingCache),
+            held_vectors=container.resolve(HeldVectors),
             clock=container.resolve(Clock),
             telemetry=container.resolve(IngestionTelemetry),
             max_file_bytes=settings.max_file_bytes,

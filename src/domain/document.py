@@ -143,6 +143,12 @@ class Document:
         self.error_message = reason
         self.processing_started_at = None
 
+    def defer(self, now: datetime, *, reason_code: str, reason: str) -> None:
+        """Hand the document back to the queue without counting the attempt that claimed it:
+        the attempt was held back (a provider's rate limit), not failed."""
+        self.requeue(now, reason_code=reason_code, reason=reason)
+        self.attempts = max(self.attempts - 1, 0)
+
     def resubmit(self, now: datetime) -> None:
         """Send a finished document through again on request, with a fresh attempt budget."""
         self.requeue(now)

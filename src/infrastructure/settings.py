@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     embedding_api_key: SecretStr | None = None
     embedding_batch_size: int = Field(default=16, ge=1, le=4096)
     embedding_timeout: float = Field(default=30.0, gt=0)
+    # EMBEDDER=openai: what one request may carry (OpenAI's embeddings API: 2048 inputs and
+    # 300,000 tokens per request, 8191 tokens per input), how many requests one job keeps in
+    # flight, and the provider's budgets per minute, shared by every worker on this Redis
+    # (unset: no budget; a 429's Retry-After still pauses every worker).
+    embedding_request_max_inputs: int = Field(default=2048, ge=1, le=100_000)
+    embedding_request_max_tokens: int = Field(default=300_000, ge=1)
+    embedding_max_input_tokens: int = Field(default=8191, ge=8)
+    embedding_concurrency: int = Field(default=4, ge=1, le=64)
+    embedding_requests_per_minute: int | None = Field(default=None, ge=1)
+    embedding_tokens_per_minute: int | None = Field(default=None, ge=1)
     chunk_max_tokens: int = Field(default=256, ge=8)
     chunk_overlap_tokens: int = Field(default=32, ge=0)
     # Embed each chunk as `title › heading path` + newline + its text (the stored content stays

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infrastructure.embeddings import HashingEmbedder, OpenAICompatibleEmbedder
+from infrastructure.embeddings.openai_compatible import RequestLimits
 from tests.fixtures.embedding_server import EmbeddingServer
 
 TEXTS = [
@@ -74,7 +75,11 @@ class TestOpenAICompatibleEmbedder(EmbedderContract):
     @pytest.fixture
     def adapter(self, embedding_server: EmbeddingServer) -> OpenAICompatibleEmbedder:
         return OpenAICompatibleEmbedder(
-            embedding_server.url, "hashing", dimension=32, batch_size=3, timeout=30.0
+            embedding_server.url,
+            "hashing",
+            dimension=32,
+            limits=RequestLimits(max_inputs=3),
+            timeout=30.0,
         )
 
 

@@ -1,9 +1,10 @@
 """The capabilities the use cases need, as `typing.Protocol`s. Adapters implement them."""
 
 from application.ports.documents import DocumentRepository, UnitOfWork, UnitOfWorkFactory
-from application.ports.embeddings import Embedder, EmbeddingCache
+from application.ports.embeddings import Embedder, EmbeddingCache, HeldVectors
 from application.ports.observability import Clock, IngestionTelemetry, Stage
 from application.ports.queue import AbandonedJob, JobQueue
+from application.ports.rate_limits import RateLimiter
 from application.ports.search import ChunkSearch, FoundChunk, SearchMode
 from application.ports.storage import BlobStorage
 from application.ports.text import Chunker, ExtractedText, TextExtractor, TextSection
@@ -20,8 +21,10 @@ __all__ = [
     "EmbeddingCache",
     "ExtractedText",
     "FoundChunk",
+    "HeldVectors",
     "IngestionTelemetry",
     "JobQueue",
+    "RateLimiter",
     "SearchMode",
     "Stage",
     "TextExtractor",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -47,6 +47,27 @@ class Embedder(Protocol):
         timeouts, 429, 5xx, connection errors) or `EmbedderRejected` (permanent: 4xx, wrong
         dimension returned).
         """
+        ...
+
+
+class HeldVectors(Protocol):
+    """Vectors received for a document's texts by an attempt that stopped before writing them,
+    kept for a while so the next attempt does not ask the embedder again.
+
+    Keys are `Chunk.embedded_sha256`, as for `EmbeddingCache`; vectors are scoped by workspace
+    and `model_id`, and expire on their own (the adapter's time to live).
+    """
+
+    def hold(self, workspace_id: UUID, model_id: str, vectors: Mapping[str, Vector]) -> None:
+        """Keep `vectors` (embedded-text hash -> vector) for later lookups. Raises
+        `DependencyUnavailable` when the store cannot be reached."""
+        ...
+
+    def lookup(
+        self, workspace_id: UUID, model_id: str, content_hashes: Collection[str]
+    ) -> dict[str, Vector]:
+        """The held vector of each of `content_hashes` still kept, for `model_id` within
+        `workspace_id`. Raises `DependencyUnavailable` when the store cannot be reached."""
         ...
 
 

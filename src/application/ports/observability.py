@@ -41,6 +41,11 @@ class IngestionTelemetry(Protocol):
         """Count embedding cache hits (vectors reused) and misses (texts sent to the embedder)."""
         ...
 
+    def embedding_throttled(self, *, waited_seconds: float, rejections: int) -> None:
+        """Count what one embedding call met of its provider's rate limit: seconds spent waiting
+        for the shared budget or a pause, and 429 answers received."""
+        ...
+
     def document_extracted(self, *, media_type: str, pages: int | None) -> None:
         """Note what extraction read the file as: its media type and its page count (None for
         formats without pages). Describes the attempt under way; counts nothing."""

@@ -168,7 +168,7 @@ class HuggingFaceTokenCounter(TokenCounter):
         return cls(Tokenizer.from_file(str(file)))
 
     def token_spans(self, text: str) -> NumpyTokenSpans:
-        bounds = _piece_bounds(text)
+        bounds = piece_bounds(text)
         encodings = self._tokenizer.encode_batch(
             [text[a:b] for a, b in bounds], add_special_tokens=False
         )
@@ -183,7 +183,7 @@ class HuggingFaceTokenCounter(TokenCounter):
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
 
-def _piece_bounds(text: str) -> list[tuple[int, int]]:
+def piece_bounds(text: str) -> list[tuple[int, int]]:
     bounds: list[tuple[int, int]] = []
     start = 0
     while start < len(text):

@@ -5,6 +5,7 @@ from infrastructure.memory.documents import (
     InMemoryEmbeddingCache,
     InMemoryUnitOfWork,
 )
+from infrastructure.memory.held_vectors import InMemoryHeldVectors
 from infrastructure.memory.observability import FixedClock, InMemoryTelemetry
 from infrastructure.memory.queue import InMemoryJobQueue
 from infrastructure.memory.search import InMemoryChunkSearch
@@ -17,6 +18,7 @@ __all__ = [
     "InMemoryChunkSearch",
     "InMemoryDatabase",
     "InMemoryEmbeddingCache",
+    "InMemoryHeldVectors",
     "InMemoryJobQueue",
     "InMemoryTelemetry",
     "InMemoryUnitOfWork",

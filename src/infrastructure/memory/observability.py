@@ -33,6 +33,8 @@ class InMemoryTelemetry(IngestionTelemetry):
         self.cache_hits = 0
         self.cache_misses = 0
         self.extracted: list[tuple[str, int | None]] = []
+        self.throttled_seconds = 0.0
+        self.rate_limited_responses = 0
 
     @contextmanager
     def stage(self, stage: Stage) -> Iterator[None]:
@@ -50,6 +52,10 @@ class InMemoryTelemetry(IngestionTelemetry):
     def embedding_cache_used(self, *, hits: int, misses: int) -> None:
         self.cache_hits += hits
         self.cache_misses += misses
+
+    def embedding_throttled(self, *, waited_seconds: float, rejections: int) -> None:
+        self.throttled_seconds += waited_seconds
+        self.rate_limited_responses += rejections
 
     def document_extracted(self, *, media_type: str, pages: int | None) -> None:
         self.extracted.append((media_type, pages))

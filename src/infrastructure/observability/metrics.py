@@ -132,6 +132,16 @@ class IngestionMetrics:
         self._cache_misses = meter.create_counter(
             "ingestion_embedding_cache_misses", description="Texts sent to the embedder."
         )
+        self._throttled_seconds = meter.create_counter(
+            "ingestion_embedding_rate_limit_wait",
+            unit="s",
+            description="Seconds embedding requests waited for the provider's shared rate limit "
+            "or a pause its 429s asked for.",
+        )
+        self._rate_limited = meter.create_counter(
+            "ingestion_embedding_rate_limited_responses",
+            description="429 answers received from the embedding provider.",
+        )
         meter.create_observable_gauge(
             "rq_jobs", callbacks=[self._observe_jobs], description="RQ jobs by queue and status."
         )
@@ -182,6 +192,11 @@ class IngestionMetrics:
         """Count embedding cache hits and misses."""
         self._cache_hits.add(max(hits, 0))
         self._cache_misses.add(max(misses, 0))
+
+    def record_throttling(self, *, waited_seconds: float, rejections: int) -> None:
+        """Count seconds waited for the embedding provider's rate limit, and its 429s."""
+        self._throttled_seconds.add(max(waited_seconds, 0.0))
+        self._rate_limited.add(max(rejections, 0))
 
     def render(self) -> bytes:
         """The current metrics in the Prometheus text format (`PROMETHEUS_CONTENT_TYPE`).

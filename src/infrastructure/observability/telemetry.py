@@ -74,6 +74,13 @@ class OtelIngestionTelemetry(IngestionTelemetry):
             {"ingestion.embedding_cache.hits": hits, "ingestion.embedding_cache.misses": misses}
         )
 
+    def embedding_throttled(self, *, waited_seconds: float, rejections: int) -> None:
+        self._record(
+            lambda sink: sink.record_throttling(
+                waited_seconds=waited_seconds, rejections=rejections
+            )
+        )
+
     def document_extracted(self, *, media_type: str, pages: int | None) -> None:
         attributes: dict[str, AttributeValue] = {"ingestion.document.media_type": media_type}
         if pages is not None:

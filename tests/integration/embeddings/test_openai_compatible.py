@@ -11,15 +11,21 @@ import pytest
 
 from application.errors import EmbedderRejected, EmbedderUnavailable
 from infrastructure.embeddings import HashingEmbedder, OpenAICompatibleEmbedder
+from infrastructure.embeddings.openai_compatible import RequestLimits
+from infrastructure.rate_limits import Budgets, InMemoryRateLimiter, SharedPause
 from tests.fixtures.defaults import http_defaults
 from tests.fixtures.embedding_server import SERVER_KEY, EmbeddingServer, Reply
 
 
 class Sleeps(list[float]):
-    """Records the waits the embedder asks for instead of waiting."""
+    """Records the waits the embedder asks for instead of waiting; `now` is the time they
+    would have taken, the clock of the limiter `embedder()` gives it."""
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+    def now(self) -> float:
+        return sum(self)
 
 
 @pytest.fixture
@@ -28,7 +34,15 @@ def sleeps() -> Sleeps:
 
 
 def embedder(server: EmbeddingServer, sleeps: Sleeps, **options: Any) -> OpenAICompatibleEmbedder:
-    options = {"dimension": 32, "max_retries": 3, "sleep": sleeps, **http_defaults(), **options}
+    limiter = InMemoryRateLimiter("test", Budgets(), pauses=SharedPause(sleeps.now))
+    options = {
+        "dimension": 32,
+        "max_retries": 3,
+        "sleep": sleeps,
+        "rate_limiter": limiter,
+        **http_defaults(),
+        **options,
+    }
     return OpenAICompatibleEmbedder(server.url, "hashing", **options)
 
 
@@ -69,7 +83,9 @@ def test_batches_by_count_and_keeps_the_order(
 ) -> None:
     texts = [f"text number {n}" for n in range(7)]
 
-    vectors = embedder(embedding_server, sleeps, batch_size=3).embed(texts)
+    one_at_a_time = RequestLimits(max_inputs=3, concurrency=1)  # requests arrive in order
+
+    vectors = embedder(embedding_server, sleeps, limits=one_at_a_time).embed(texts)
 
     assert [len(r.body["input"]) for r in embedding_server.requests] == [3, 3, 1]
     expected = HashingEmbedder(dimension=32).embed(texts)
@@ -79,7 +95,9 @@ def test_batches_by_count_and_keeps_the_order(
 def test_batches_by_estimated_tokens(embedding_server: EmbeddingServer, sleeps: Sleeps) -> None:
     texts = ["one two three four", "five six seven eight", "nine", "a b c d e f g h i j k l"]
 
-    embedder(embedding_server, sleeps, max_batch_tokens=8).embed(texts)
+    one_at_a_time = RequestLimits(max_tokens=8, concurrency=1)  # requests arrive in order
+
+    embedder(embedding_server, sleeps, limits=one_at_a_time).embed(texts)
 
     batches = [request.body["input"] for request in embedding_server.requests]
     assert batches == [texts[:2], texts[2:3], texts[3:]]
@@ -114,7 +132,7 @@ def test_retry_after_as_a_date_is_capped(embedding_server: EmbeddingServer, slee
     future = email.utils.formatdate(time.time() + 3600, usegmt=True)
     past = email.utils.formatdate(time.time() - 3600, usegmt=True)
     embedding_server.script(
-        Reply(429, {"Retry-After": future}), Reply(429, {"Retry-After": past}), Reply()
+        Reply(503, {"Retry-After": future}), Reply(503, {"Retry-After": past}), Reply()
     )
 
     embedder(embedding_server, sleeps, backoff_max=20).embed(["hello"])
@@ -137,9 +155,9 @@ def test_backs_off_exponentially_with_jitter_without_retry_after(
 def test_gives_up_after_max_retries_naming_the_last_status(
     embedding_server: EmbeddingServer, sleeps: Sleeps
 ) -> None:
-    embedding_server.script(*[Reply(503)] * 3, Reply(429))
+    embedding_server.script(*[Reply(503)] * 3, Reply(502))
 
-    with pytest.raises(EmbedderUnavailable, match="HTTP 429") as raised:
+    with pytest.raises(EmbedderUnavailable, match="HTTP 502") as raised:
         embedder(embedding_server, sleeps, max_retries=3).embed(["hello"])
 
     assert "4 times" in str(raised.value)

@@ -25,6 +25,7 @@ from infrastructure.memory import (
     InMemoryBlobStorage,
     InMemoryDatabase,
     InMemoryEmbeddingCache,
+    InMemoryHeldVectors,
     InMemoryJobQueue,
     InMemoryTelemetry,
     ParagraphChunker,
@@ -65,6 +66,9 @@ class CountingEmbedder(Embedder):
     def __init__(self, dimension: int = 32) -> None:
         self.inner = HashingEmbedder(dimension=dimension)
         self.embedded_texts: list[str] = []
+        #: The texts of every call, in order, and those of the call under way.
+        self.asked: list[list[str]] = []
+        self.pending: list[str] = []
         self.error: Exception | None = None
         self.on_embed: Callable[[], None] | None = None
 
@@ -85,6 +89,8 @@ class CountingEmbedder(Embedder):
         return self.inner.token_counter
 
     def embed(self, texts: Sequence[str]) -> list[Vector]:
+        self.pending = list(texts)
+        self.asked.append(self.pending)
         if self.on_embed:
             self.on_embed()
         if self.error:
@@ -103,6 +109,7 @@ class World:
     extractor: BreakableExtractor = field(default_factory=BreakableExtractor)
     chunker: BreakableChunker = field(default_factory=BreakableChunker)
     embedder: CountingEmbedder = field(default_factory=CountingEmbedder)
+    held_vectors: InMemoryHeldVectors = field(default_factory=InMemoryHeldVectors)
     workspace_id: UUID = field(default_factory=uuid4)
     max_file_bytes: int = 1_000_000
     max_attempts: int = 3
@@ -119,6 +126,7 @@ class World:
             chunker=self.chunker,
             embedder=self.embedder,
             embedding_cache=InMemoryEmbeddingCache(self.db),
+            held_vectors=self.held_vectors,
             clock=self.clock,
             telemetry=self.telemetry,
             max_file_bytes=self.max_file_bytes,

@@ -14,6 +14,7 @@ from application.errors import (
     DocumentNotFound,
     DocumentTooLarge,
     EmbedderRejected,
+    EmbedderThrottled,
     EmbedderUnavailable,
     InvalidStorageKey,
     NoExtractableText,
@@ -241,6 +242,72 @@ def test_a_transient_failure_then_success(world: World) -> None:
     world.process(document)
 
     assert world.stored(document).status is DocumentStatus.READY
+
+
+def test_waiting_for_the_rate_limit_uses_no_attempt(world: World) -> None:
+    """Deferred more times than the document has attempts, it still ends ready."""
+    document = world.submit(SAMPLE)
+    world.embedder.error = EmbedderThrottled("the rate limit would hold the request")
+    for _ in range(world.max_attempts + 2):
+        with pytest.raises(EmbedderThrottled) as raised:
+            world.process(document)
+        stored = world.stored(document)
+        assert (stored.status, stored.attempts) == (DocumentStatus.QUEUED, 0)
+        assert stored.error_code == EmbedderThrottled.code
+        assert raised.value.attempts == 0  # the queue keeps every retry of the job
+    world.embedder.error = None
+
+    world.process(document)
+
+    stored = world.stored(document)
+    assert (stored.status, stored.attempts) == (DocumentStatus.READY, 1)
+
+
+def test_a_real_failure_after_deferrals_counts_only_itself(world: World) -> None:
+    document = world.submit(SAMPLE)
+    world.embedder.error = EmbedderThrottled()
+    with pytest.raises(EmbedderThrottled):
+        world.process(document)
+    world.embedder.error = EmbedderUnavailable("503")
+
+    with pytest.raises(EmbedderUnavailable) as raised:
+        world.process(document)
+
+    assert world.stored(document).attempts == 1
+    assert raised.value.attempts == 1
+
+
+def test_vectors_received_before_an_interruption_are_not_asked_for_again(world: World) -> None:
+    document = world.submit(SAMPLE)
+    interrupted = EmbedderUnavailable("the connection dropped after the first batch")
+    world.embedder.on_embed = lambda: _interrupt_after_first(world, interrupted)
+    with pytest.raises(EmbedderUnavailable):
+        world.process(document)
+    first_text = world.embedder.asked[0][0]
+    world.embedder.on_embed = None
+
+    world.process(document)
+
+    assert world.stored(document).status is DocumentStatus.READY
+    assert first_text not in world.embedder.asked[1]
+    assert world.telemetry.cache_hits == 1
+
+
+def test_an_unreachable_held_vector_store_does_not_hide_the_embedder_error(world: World) -> None:
+    document = world.submit(SAMPLE)
+    interrupted = EmbedderUnavailable("dropped")
+    world.embedder.on_embed = lambda: _interrupt_after_first(world, interrupted)
+    world.held_vectors.available = False
+
+    with pytest.raises(EmbedderUnavailable, match="dropped"):
+        world.process(document)
+
+
+def _interrupt_after_first(world: World, error: EmbedderUnavailable) -> None:
+    """Make this embed call fail, having received the vector of its first text."""
+    texts = world.embedder.pending
+    error.received = {0: world.embedder.inner.embed(texts[:1])[0]}
+    raise error
 
 
 def test_transient_failures_give_up_after_max_attempts(world: World) -> None:

@@ -76,6 +76,14 @@ def test_documents_chunks_bytes_tokens_and_cache_add_up(metrics: IngestionMetric
     assert sample(metrics, "ingestion_embedding_cache_misses_total") == 5
 
 
+def test_rate_limit_waits_and_429s_add_up(metrics: IngestionMetrics) -> None:
+    metrics.record_throttling(waited_seconds=1.5, rejections=0)
+    metrics.record_throttling(waited_seconds=0.25, rejections=2)
+
+    assert sample(metrics, "ingestion_embedding_rate_limit_wait_seconds_total") == 1.75
+    assert sample(metrics, "ingestion_embedding_rate_limited_responses_total") == 2
+
+
 def test_queue_and_worker_gauges_come_from_the_stats_reader(metrics: IngestionMetrics) -> None:
     assert sample(metrics, "rq_jobs", queue="documents", status="queued") == 4
     assert sample(metrics, "rq_jobs", queue="documents", status="failed") == 1

@@ -41,6 +41,7 @@ def _process_one_document(telemetry: OtelIngestionTelemetry) -> None:
         with telemetry.stage(stage):
             pass
     telemetry.embedding_cache_used(hits=2, misses=3)
+    telemetry.embedding_throttled(waited_seconds=1.5, rejections=1)
     with telemetry.stage(Stage.WRITE):
         pass
     telemetry.document_processed(outcome="ready", size_bytes=2048, chunks=5, tokens=900)
@@ -63,6 +64,8 @@ def test_a_forked_child_reports_through_the_relay(metrics: IngestionMetrics) -> 
     assert sample(text, "ingestion_document_bytes_total") == 2048
     assert sample(text, "ingestion_embedding_cache_hits_total") == 2
     assert sample(text, "ingestion_embedding_cache_misses_total") == 3
+    assert sample(text, "ingestion_embedding_rate_limit_wait_seconds_total") == 1.5
+    assert sample(text, "ingestion_embedding_rate_limited_responses_total") == 1
 
 
 def test_without_the_relay_a_childs_measurements_die_with_it(metrics: IngestionMetrics) -> None:

@@ -1,11 +1,13 @@
 """The pipeline: read, extract, chunk, embed (reusing cached vectors), write, mark ready.
 
 What is embedded for a chunk is its `embedded_text` (its context line and its text); vectors are
-reused by the hash of exactly that text.
+reused by the hash of exactly that text: from stored chunks (`EmbeddingCache`), or from an
+earlier attempt that stopped part-way (`HeldVectors`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +15,10 @@ from uuid import UUID
 
 from application.errors import (
     JOB_ERRORS,
+    DependencyUnavailable,
     DocumentTooLarge,
+    EmbedderThrottled,
+    EmbeddingInterrupted,
     IngestionError,
     InvalidStorageKey,
     NoChunks,
@@ -28,9 +33,11 @@ from application.ports import (
     Clock,
     Embedder,
     EmbeddingCache,
+    HeldVectors,
     IngestionTelemetry,
     Stage,
     TextExtractor,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from application.ports.storage import shown_name
@@ -85,11 +92,13 @@ class ProcessUploadedDocument:
     Errors: a `PermanentError` marks the document `failed` with the error's code and message and
     is re-raised (retrying cannot help). `DocumentNotFound` and `WorkspaceMismatch` touch
     nothing. A `TransientError` puts the document back to `queued` with the reason (best effort)
-    and is re-raised so the caller retries; once the document has had the policy's
-    `max_attempts` attempts it is marked `failed` instead and `RetriesExhausted` is raised. An
-    attempt that would exceed the budget (earlier ones were cut short by crashes) is refused the
-    same way before it starts. Every error raised after the claim carries the document's
-    `attempts`, from which the caller's queue derives the job's remaining retries.
+    and is re-raised so the caller retries (`EmbedderThrottled`, a rate limit that would hold
+    the attempt past its time, gives the attempt back: waiting is not failing); once the
+    document has had the policy's `max_attempts` attempts it is marked `failed` instead and
+    `RetriesExhausted` is raised. An attempt that would exceed the budget (earlier ones were cut
+    short by crashes) is refused the same way before it starts. Every error raised after the
+    claim carries the document's `attempts`, from which the caller's queue derives the job's
+    remaining retries.
     """
 
     def __init__(
@@ -101,6 +110,7 @@ class ProcessUploadedDocument:
         chunker: Chunker,
         embedder: Embedder,
         embedding_cache: EmbeddingCache,
+        held_vectors: HeldVectors,
         clock: Clock,
         telemetry: IngestionTelemetry,
         max_file_bytes: int,
@@ -112,6 +122,7 @@ class ProcessUploadedDocument:
         self._chunker = chunker
         self._embedder = embedder
         self._cache = embedding_cache
+        self._held = held_vectors
         self._clock = clock
         self._telemetry = telemetry
         self._max_file_bytes = max_file_bytes
@@ -216,13 +227,38 @@ class ProcessUploadedDocument:
         with self._telemetry.stage(Stage.EMBED):
             hashes = {c.embedded_sha256 for c in chunks}
             cached = self._cache.lookup(workspace_id, model_id, hashes)
+            cached.update(self._held_vectors(workspace_id, model_id, hashes - cached.keys()))
             missing = _unique_missing(chunks, cached)
-            fresh = self._embedder.embed([chunk.embedded_text for chunk in missing])
+            fresh = self._embed_keeping_what_came(workspace_id, missing)
         vectors: dict[str, Vector] = {**cached}
         vectors.update((c.embedded_sha256, v) for c, v in zip(missing, fresh, strict=True))
         self._telemetry.embedding_cache_used(hits=len(chunks) - len(missing), misses=len(missing))
         embedded = [EmbeddedChunk(c, vectors[c.embedded_sha256]) for c in chunks]
         return embedded, len(chunks) - len(missing)
+
+    def _held_vectors(
+        self, workspace_id: UUID, model_id: str, hashes: set[str]
+    ) -> dict[str, Vector]:
+        """Vectors an interrupted attempt held for these hashes; none when the store is out of
+        reach (holding is an optimisation: it never fails an attempt)."""
+        if not hashes:
+            return {}
+        try:
+            return self._held.lookup(workspace_id, model_id, hashes)
+        except DependencyUnavailable:
+            return {}
+
+    def _embed_keeping_what_came(self, workspace_id: UUID, missing: list[Chunk]) -> list[Vector]:
+        """The vectors of `missing`; when the embedder stops part-way, the vectors it did
+        receive are held for the next attempt (best effort) before the error goes on."""
+        try:
+            return self._embedder.embed([chunk.embedded_text for chunk in missing])
+        except EmbeddingInterrupted as error:
+            received = {missing[i].embedded_sha256: v for i, v in error.received.items()}
+            if received:
+                with contextlib.suppress(DependencyUnavailable):
+                    self._held.hold(workspace_id, self._embedder.model_id, received)
+            raise
 
     def _load(self, command: ProcessDocument) -> Document:
         with self._uow_factory() as uow:
@@ -288,6 +324,9 @@ class ProcessUploadedDocument:
                     return
                 if attempt is not None and document.attempts != attempt:
                     return  # a newer attempt owns the document now
+                if isinstance(error, EmbedderThrottled):
+                    self._defer(uow, document, error)
+                    return
                 if not self._policy.may_attempt_again(document.attempts):
                     raise _GiveUp(document.attempts) from error
                 document.requeue(self._clock.now(), reason_code=error.code, reason=error.message)
@@ -300,6 +339,14 @@ class ProcessUploadedDocument:
             raise exhausted from error
         except TransientError:
             return
+
+    def _defer(self, uow: UnitOfWork, document: Document, error: EmbedderThrottled) -> None:
+        """Requeue a document the provider's rate limit held back, giving its attempt back:
+        waiting for a budget is not a failure, so it never uses up the document's attempts."""
+        document.defer(self._clock.now(), reason_code=error.code, reason=error.message)
+        uow.documents.save(document)
+        uow.commit()
+        error.attempts = document.attempts
 
 
 #: The outcome of an attempt that a newer attempt took over: its result was not written.
