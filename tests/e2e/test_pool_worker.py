@@ -3,7 +3,6 @@ with the same rules as the other modes: allow-list, JSON, retries, timeouts, met
 
 from __future__ import annotations
 
-import re
 import signal
 from pathlib import Path
 
@@ -29,16 +28,10 @@ from tests.e2e.test_worker_process import (
 )
 from tests.faults.harness import wait_until
 from tests.fixtures.embedding_server import EmbeddingServer, Reply
-from tests.fixtures.worker import WorkerProcess
 from tests.unit.observability.metrics_text import sample
 
 POOL = {"WORKER_MODE": "pool"}
 STAGES = ("read", "extract", "chunk", "embed", "write")
-
-
-def executors_started(worker: WorkerProcess) -> int:
-    """How many executor processes the worker has started so far (each logs it once)."""
-    return len(re.findall(r"executor \d+ ready", worker.output))
 
 
 def test_submitted_documents_become_ready_in_one_executor(
@@ -49,7 +42,7 @@ def test_submitted_documents_become_ready_in_one_executor(
     ready = [wait_for_status(app_container, d, DocumentStatus.READY) for d in documents]
     assert all(document.chunk_count >= 1 for document in ready)
     assert "jobs run in an executor process" in worker.output
-    assert executors_started(worker) == 1
+    assert worker.executors_started() == 1
     assert worker.process.poll() is None
 
 
@@ -134,5 +127,5 @@ def test_a_job_past_its_timeout_is_killed_with_its_executor_and_its_retry_runs(
     assert worker.wait_for_line(r"JobTimedOut: .*\(1 s\)")
     assert job.get_status() == JobStatus.FINISHED
     assert load(app_container, document).attempts == 2
-    wait_until(lambda: executors_started(worker) == 2, 30, "a second executor")
+    wait_until(lambda: worker.executors_started() == 2, 30, "a second executor")
     assert worker.process.poll() is None

@@ -31,25 +31,6 @@ from tests.fixtures.embedding_server import EmbeddingServer, Reply
 from tests.fixtures.worker import WorkerProcess
 
 
-def executors_started(worker: WorkerProcess) -> int:
-    """How many executor processes the worker has started so far (each logs it once)."""
-    return len(re.findall(r"executor \d+ ready", worker.output))
-
-
-def executor_of(worker: WorkerProcess) -> psutil.Process:
-    """The worker's executor: the process its fork server started."""
-
-    def find() -> psutil.Process | None:
-        for process in psutil.Process(worker.process.pid).children(recursive=True):
-            parent = process.parent()
-            if parent is not None and "forkserver" in " ".join(parent.cmdline()):
-                return process
-        return None
-
-    found: psutil.Process = wait_until(find, 30, "the executor process")
-    return found
-
-
 def start_pool_worker(
     start_worker: StartWorker, server: EmbeddingServer, **overrides: str
 ) -> WorkerProcess:
@@ -99,7 +80,7 @@ def test_a_crash_costs_one_job_and_the_next_runs_in_a_fresh_executor(
     document, job_id = enqueue_held_document(
         app_container, worker_settings, embedding_server, held=1
     )
-    crashed = executor_of(worker)
+    crashed = worker.executor()
     crashed.send_signal(signal.SIGSEGV)  # as a native crash in a parser would
 
     job = wait_for_job(redis_connection, job_id)
@@ -108,8 +89,8 @@ def test_a_crash_costs_one_job_and_the_next_runs_in_a_fresh_executor(
     assert load(app_container, document).attempts == 2
     after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
     assert after.attempts == 1
-    assert executor_of(worker).pid != crashed.pid
-    assert executors_started(worker) == 2
+    assert worker.executor().pid != crashed.pid
+    assert worker.executors_started() == 2
     assert worker.process.poll() is None
 
 
@@ -125,9 +106,9 @@ def test_a_document_crashing_its_executor_twice_is_failed_for_good(
     document, job_id = enqueue_held_document(
         app_container, worker_settings, embedding_server, held=1
     )
-    executor_of(worker).send_signal(signal.SIGSEGV)
+    worker.executor().send_signal(signal.SIGSEGV)
     wait_until(lambda: len(embedding_server.requests) >= 2, 30, "the retry to reach the embedder")
-    executor_of(worker).send_signal(signal.SIGABRT)
+    worker.executor().send_signal(signal.SIGABRT)
 
     job = wait_for_job(redis_connection, job_id)
     assert job.get_status() == JobStatus.FAILED
@@ -157,7 +138,7 @@ def test_a_hang_costs_one_job_and_the_next_runs_in_a_fresh_executor(
     document, job_id = enqueue_held_document(
         app_container, worker_settings, embedding_server, held=1
     )
-    hung = executor_of(worker)
+    hung = worker.executor()
 
     job = wait_for_job(redis_connection, job_id)
     assert job.get_status() == JobStatus.FINISHED
@@ -166,7 +147,7 @@ def test_a_hang_costs_one_job_and_the_next_runs_in_a_fresh_executor(
     assert not hung.is_running()
     after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
     assert after.attempts == 1
-    assert executors_started(worker) == 2
+    assert worker.executors_started() == 2
     assert worker.process.poll() is None
 
 
@@ -178,7 +159,7 @@ def test_an_executor_above_its_memory_limit_is_replaced_after_its_job(
     ready = [wait_for_status(app_container, d, DocumentStatus.READY) for d in documents]
 
     assert [document.attempts for document in ready] == [1, 1, 1]
-    wait_until(lambda: executors_started(worker) == 4, 30, "a fresh executor after each job")
+    wait_until(lambda: worker.executors_started() == 4, 30, "a fresh executor after each job")
     assert worker.output.count("(EXECUTOR_MAX_RSS 0 MiB): replacing it") == 3
     assert worker.process.poll() is None
 
@@ -191,7 +172,7 @@ def test_an_executor_is_replaced_after_its_job_limit(
     for document in documents:
         wait_for_status(app_container, document, DocumentStatus.READY)
 
-    wait_until(lambda: executors_started(worker) == 3, 30, "a fresh executor every two jobs")
+    wait_until(lambda: worker.executors_started() == 3, 30, "a fresh executor every two jobs")
     assert worker.process.poll() is None
 
 
@@ -204,7 +185,7 @@ def test_an_executor_does_not_outlive_its_killed_worker(
     embedding_server.script(Reply(hold=True))
     worker = start_pool_worker(start_worker, embedding_server)
     enqueue_held_document(app_container, worker_settings, embedding_server, held=1)
-    executor = executor_of(worker)
+    executor = worker.executor()
     family = psutil.Process(worker.process.pid).children(recursive=True)
     try:
         worker.process.kill()  # the worker alone, as the OOM killer would
