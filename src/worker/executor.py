@@ -10,7 +10,10 @@ every job it runs; what a job records is collected there and replayed in the wor
 The executor is replaced, and only the job in hand is affected, when it:
 
 - crashes (a signal, `os.abort()`, the OOM killer): `ExecutorCrashed`;
-- runs a job past its timeout: it is killed, not waited for, and `JobTimedOut` is raised;
+- runs a job past its timeout and does not stop when told: the job is told first (RQ's SIGALRM
+  death penalty raises `JobTimedOut` in it, so its document is handed back at once, as in the
+  other modes, and the executor lives on); one that has not returned `_KILL_GRACE_SECONDS`
+  later (stuck in native code, stopped) is killed with its executor, and `JobTimedOut` raised;
 - ends a job with more resident memory than EXECUTOR_MAX_RSS (it reports its RSS with each
   result; the job's own outcome stands);
 - has run EXECUTOR_MAX_JOBS jobs.
@@ -41,11 +44,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
+from rq.timeouts import JobTimeoutException
 
 from application.errors import ExecutorCrashed, InternalError, JobTimedOut
 from bootstrap import build_container
 from infrastructure.observability import MetricsRelay, configure_logging, job_context
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS
+from infrastructure.rq_internals import TimeoutPenalty
 from infrastructure.settings import Settings
 from worker import runtime
 
@@ -53,6 +58,8 @@ _log = logging.getLogger(__name__)
 
 #: How often the executor checks that the worker that started it is still alive.
 _WORKER_CHECK_SECONDS = 1.0
+#: How long past its timeout a job that ignored it may take before its executor is killed.
+_KILL_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +114,14 @@ class JobExecutor:
         """Run `call` in the executor and return its value or raise its exception.
 
         Raises `ExecutorCrashed` if the executor dies before the job ends, and `JobTimedOut` if
-        the job runs past `timeout` seconds (the executor is killed). Either way the next job
-        runs in a fresh executor.
+        the job runs past `timeout` seconds (raised in the job; or, if it does not stop, the
+        executor is killed). A job that ends its executor leaves the next to a fresh one.
         """
         self.start()
         assert self._pool is not None
-        future = self._pool.schedule(_run_job, args=(call,), timeout=timeout)
+        future = self._pool.schedule(
+            _run_job, args=(call, max(1, int(timeout))), timeout=timeout + _KILL_GRACE_SECONDS
+        )
         try:
             outcome: _Outcome = future.result()
         except ProcessExpired as expired:  # pebble has started the next process already
@@ -193,12 +202,14 @@ def _ready() -> None:
     """Nothing: scheduled once so the executor starts (and builds its runtime) at once."""
 
 
-def _run_job(call: JobCall) -> _Outcome:
-    """Run one job here; never raises (its exception travels back in the outcome)."""
+def _run_job(call: JobCall, timeout: int) -> _Outcome:
+    """Run one job here, held to `timeout` seconds; never raises (its exception travels back in
+    the outcome)."""
     relay = runtime.current().relay
     with relay.collecting() as collected, job_context(**call.log_fields):
         try:
-            value = _function(call.function_name)(*call.args, **call.kwargs)
+            with TimeoutPenalty(timeout, JobTimeoutException):
+                value = _function(call.function_name)(*call.args, **call.kwargs)
             error = None
         except Exception as exc:
             value, error = None, _portable(exc)
