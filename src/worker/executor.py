@@ -18,7 +18,9 @@ The executor is replaced, and only the job in hand is affected, when it:
   result; the job's own outcome stands);
 - has run EXECUTOR_MAX_JOBS jobs.
 
-A replacement starts as soon as the old executor is gone, not at the next job. The executor
+Each replacement is counted in the worker process (`ingestion_executor_restarts_total`, by
+`reason`: crash, timeout, max_rss, max_jobs). A replacement starts as soon as the old executor
+is gone, not at the next job. The executor
 leaves the worker's process group, so SIGINT and SIGTERM sent to the group reach only the
 worker (which decides when the executor stops: a warm shutdown finishes the job in hand), and
 exits if the worker dies.
@@ -125,25 +127,33 @@ class JobExecutor:
         try:
             outcome: _Outcome = future.result()
         except ProcessExpired as expired:  # pebble has started the next process already
-            self._jobs = 0
+            self._replaced("crash")
             raise ExecutorCrashed(
                 f"{ExecutorCrashed.default_message}: {_how_it_ended(expired.exitcode)}"
             ) from None
         except FutureTimeout:  # pebble has killed the process and started the next
-            self._jobs = 0
+            self._replaced("timeout")
             raise JobTimedOut(f"{JobTimedOut.default_message} ({timeout:g} s)") from None
         self._relay.replay(outcome.events)
         self._jobs += 1
-        if self._is_spent(outcome.rss_bytes):
+        if spent := self._spent_by(outcome.rss_bytes):
             self.stop()
             self.start()
+            self._replaced(spent)
         if outcome.error is not None:
             raise outcome.error
         return outcome.value
 
-    def _is_spent(self, rss_bytes: int) -> bool:
-        """Whether the executor must be replaced before the next job: it has run
-        EXECUTOR_MAX_JOBS jobs, or holds more memory than EXECUTOR_MAX_RSS."""
+    def _replaced(self, reason: str) -> None:
+        """Note that a new executor process took over, and why (the restart metric's
+        `reason`)."""
+        self._jobs = 0
+        self._relay.sink().record_executor_restart(reason)
+
+    def _spent_by(self, rss_bytes: int) -> str | None:
+        """Why the executor must be replaced before the next job: it holds more memory than
+        EXECUTOR_MAX_RSS (`max_rss`), or has run EXECUTOR_MAX_JOBS jobs (`max_jobs`); else
+        None."""
         settings = self._settings
         if rss_bytes > settings.executor_max_rss:
             _log.info(
@@ -151,11 +161,11 @@ class JobExecutor:
                 rss_bytes // 2**20,
                 settings.executor_max_rss // 2**20,
             )
-            return True
+            return "max_rss"
         if self._jobs >= settings.executor_max_jobs:
             _log.info("executor has run %d jobs (EXECUTOR_MAX_JOBS): replacing it", self._jobs)
-            return True
-        return False
+            return "max_jobs"
+        return None
 
     def _new_pool(self) -> ProcessPool:
         pool = ProcessPool(

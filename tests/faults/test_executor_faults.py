@@ -9,6 +9,7 @@ import re
 import signal
 
 import psutil
+import pytest
 from redis import Redis
 from rq.job import JobStatus
 
@@ -16,6 +17,7 @@ from bootstrap import Container
 from domain import Document, DocumentStatus
 from infrastructure.queue import PROCESS_DOCUMENT_JOB
 from infrastructure.settings import Settings
+from tests.e2e.test_worker_pool_metrics import scrape
 from tests.e2e.test_worker_process import (
     WORKSPACE,
     StartWorker,
@@ -29,6 +31,7 @@ from tests.e2e.test_worker_process import (
 from tests.faults.harness import wait_until
 from tests.fixtures.embedding_server import EmbeddingServer, Reply
 from tests.fixtures.worker import WorkerProcess
+from tests.unit.observability.metrics_text import sample
 
 
 def start_pool_worker(
@@ -61,6 +64,52 @@ def enqueue_held_document(
     job_id = rq_enqueue(worker_settings, PROCESS_DOCUMENT_JOB, str(document.id), str(WORKSPACE))
     wait_until(lambda: len(server.requests) >= held, 30, "the job to reach the embedder")
     return document, job_id
+
+
+def restarts(worker: WorkerProcess, reason: str, at_least: int = 1) -> float:
+    """`ingestion_executor_restarts_total{reason}` on the worker's /metrics, once it is at
+    least `at_least` (a replacement is counted as the worker starts it)."""
+    url = worker.wait_for_line(r"listening on (http://\S+)").group(1)
+
+    def counted() -> float:
+        return sample(scrape(url), "ingestion_executor_restarts_total", reason=reason)
+
+    wait_until(lambda: counted() >= at_least, 30, f"{at_least} {reason} restarts on /metrics")
+    return counted()
+
+
+def busy_executor(worker: WorkerProcess, server: EmbeddingServer) -> psutil.Process:
+    """The executor (of any of the worker's processes) holding a connection to `server`."""
+    port = int(server.url.rsplit(":", 1)[1])
+
+    def find() -> psutil.Process | None:
+        for process in psutil.Process(worker.process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if any(c.raddr and c.raddr.port == port for c in process.net_connections("tcp")):
+                    return process
+        return None
+
+    found: psutil.Process = wait_until(find, 30, "the executor talking to the embedder")
+    return found
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_executor_crash_is_counted_on_metrics(
+    start_worker: StartWorker,
+    app_container: Container,
+    worker_settings: Settings,
+    embedding_server: EmbeddingServer,
+    redis_connection: Redis,
+    workers: str,
+) -> None:
+    embedding_server.script(Reply(hold=True))
+    worker = start_pool_worker(start_worker, embedding_server, WORKERS=workers)
+    _, job_id = enqueue_held_document(app_container, worker_settings, embedding_server, held=1)
+    busy_executor(worker, embedding_server).send_signal(signal.SIGABRT)  # as os.abort() would
+
+    assert wait_for_job(redis_connection, job_id).get_status() == JobStatus.FINISHED
+    assert restarts(worker, "crash") == 1
+    assert restarts(worker, "timeout", at_least=0) == 0
 
 
 def retried_for(worker: WorkerProcess, job_id: str) -> list[str]:
@@ -149,6 +198,7 @@ def test_a_hang_deaf_to_its_timeout_costs_one_job_and_the_next_runs_in_a_fresh_e
     after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
     assert after.attempts == 1
     assert worker.executors_started() == 2
+    assert restarts(worker, "timeout") == 1
     assert worker.process.poll() is None
 
 
@@ -162,6 +212,7 @@ def test_an_executor_above_its_memory_limit_is_replaced_after_its_job(
     assert [document.attempts for document in ready] == [1, 1, 1]
     wait_until(lambda: worker.executors_started() == 4, 30, "a fresh executor after each job")
     assert worker.output.count("(EXECUTOR_MAX_RSS 0 MiB): replacing it") == 3
+    assert restarts(worker, "max_rss", at_least=3) == 3
     assert worker.process.poll() is None
 
 
@@ -174,6 +225,7 @@ def test_an_executor_is_replaced_after_its_job_limit(
         wait_for_status(app_container, document, DocumentStatus.READY)
 
     wait_until(lambda: worker.executors_started() == 3, 30, "a fresh executor every two jobs")
+    assert restarts(worker, "max_jobs", at_least=2) == 2
     assert worker.process.poll() is None
 
 

@@ -132,6 +132,11 @@ class IngestionMetrics:
         self._cache_misses = meter.create_counter(
             "ingestion_embedding_cache_misses", description="Texts sent to the embedder."
         )
+        self._executor_restarts = meter.create_counter(
+            "ingestion_executor_restarts",
+            description="Executor processes replaced (WORKER_MODE=pool), by reason: crash, "
+            "timeout, max_rss, max_jobs.",
+        )
         meter.create_observable_gauge(
             "rq_jobs", callbacks=[self._observe_jobs], description="RQ jobs by queue and status."
         )
@@ -182,6 +187,11 @@ class IngestionMetrics:
         """Count embedding cache hits and misses."""
         self._cache_hits.add(max(hits, 0))
         self._cache_misses.add(max(misses, 0))
+
+    def record_executor_restart(self, reason: str) -> None:
+        """Count one executor process replaced, and why (`crash`, `timeout`, `max_rss`,
+        `max_jobs`)."""
+        self._executor_restarts.add(1, {"reason": reason})
 
     def render(self) -> bytes:
         """The current metrics in the Prometheus text format (`PROMETHEUS_CONTENT_TYPE`).

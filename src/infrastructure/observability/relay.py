@@ -54,6 +54,8 @@ class MetricsSink(Protocol):
 
     def record_cache(self, *, hits: int, misses: int) -> None: ...
 
+    def record_executor_restart(self, reason: str) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Channel:
@@ -91,6 +93,9 @@ class _EventSink(MetricsSink):
 
     def record_cache(self, *, hits: int, misses: int) -> None:
         self._send({"event": "cache", "hits": hits, "misses": misses})
+
+    def record_executor_restart(self, reason: str) -> None:
+        self._send({"event": "executor_restart", "reason": reason})
 
     def _send(self, event: dict[str, object]) -> None:
         raise NotImplementedError
@@ -279,6 +284,8 @@ def _record(metrics: MetricsSink, event: object) -> None:
         )
     elif kind == "cache":
         metrics.record_cache(hits=int(_number(event, "hits")), misses=int(_number(event, "misses")))
+    elif kind == "executor_restart":
+        metrics.record_executor_restart(str(event["reason"]))
     else:
         raise ValueError(f"unknown event {kind!r}")
 
