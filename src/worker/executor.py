@@ -16,7 +16,9 @@ The executor is replaced, and only the job in hand is affected, when it:
   later (stuck in native code, stopped) is killed with its executor, and `JobTimedOut` raised;
 - ends a job with more resident memory than EXECUTOR_MAX_RSS (it reports its RSS with each
   result; the job's own outcome stands);
-- has run EXECUTOR_MAX_JOBS jobs.
+- has run EXECUTOR_MAX_JOBS jobs;
+- is found dead before it took the next job (killed between jobs, or dying as it starts): the
+  job, which never started, goes to the replacement.
 
 Each replacement is counted in the worker process (`ingestion_executor_restarts_total`, by
 `reason`: crash, timeout, max_rss, max_jobs). A replacement starts as soon as the old executor
@@ -41,7 +43,9 @@ import resource
 import signal
 import threading
 import traceback
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,9 +96,16 @@ class JobExecutor:
     Not thread-safe: one job at a time, as RQ runs them.
     """
 
-    def __init__(self, settings: Settings, relay: MetricsRelay) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        relay: MetricsRelay,
+        functions: frozenset[str] = ALLOWED_JOB_FUNCTIONS,
+    ) -> None:
         self._settings = settings
         self._relay = relay
+        #: The functions the executor runs (the job allow-list; the benchmark adds its no-op).
+        self._functions = functions
         self._pool: ProcessPool | None = None
         #: Jobs the current executor process has run.
         self._jobs = 0
@@ -119,30 +130,54 @@ class JobExecutor:
         the job runs past `timeout` seconds (raised in the job; or, if it does not stop, the
         executor is killed). A job that ends its executor leaves the next to a fresh one.
         """
-        self.start()
-        assert self._pool is not None
-        future = self._pool.schedule(
-            _run_job, args=(call, max(1, int(timeout))), timeout=timeout + _KILL_GRACE_SECONDS
-        )
-        try:
-            outcome: _Outcome = future.result()
-        except ProcessExpired as expired:  # pebble has started the next process already
-            self._replaced("crash")
-            raise ExecutorCrashed(
-                f"{ExecutorCrashed.default_message}: {_how_it_ended(expired.exitcode)}"
-            ) from None
-        except FutureTimeout:  # pebble has killed the process and started the next
-            self._replaced("timeout")
-            raise JobTimedOut(f"{JobTimedOut.default_message} ({timeout:g} s)") from None
+        outcome = self._outcome_of(call, timeout)
         self._relay.replay(outcome.events)
         self._jobs += 1
         if spent := self._spent_by(outcome.rss_bytes):
-            self.stop()
-            self.start()
-            self._replaced(spent)
+            self._replace(spent)
         if outcome.error is not None:
             raise outcome.error
         return outcome.value
+
+    def _outcome_of(self, call: JobCall, timeout: float) -> _Outcome:
+        """What the executor sends back for `call`. An executor found dead before it took the
+        job (it died between jobs, or while starting; pebble then gives up the whole pool) is
+        replaced and the job handed to the new one, once: the job never started."""
+        for attempt in (1, 2):
+            try:
+                return self._schedule(call, timeout).result()
+            except (BrokenProcessPool, _PoolNotRunning):
+                self._replace("crash")
+                if attempt == 2:
+                    raise ExecutorCrashed(
+                        f"{ExecutorCrashed.default_message} before the job started, twice"
+                    ) from None
+            except ProcessExpired as expired:  # pebble has started the next process already
+                self._replaced("crash")
+                raise ExecutorCrashed(
+                    f"{ExecutorCrashed.default_message}: {_how_it_ended(expired.exitcode)}"
+                ) from None
+            except FutureTimeout:  # pebble has killed the process and started the next
+                self._replaced("timeout")
+                raise JobTimedOut(f"{JobTimedOut.default_message} ({timeout:g} s)") from None
+        raise AssertionError("unreachable")
+
+    def _schedule(self, call: JobCall, timeout: float) -> Future[_Outcome]:
+        self.start()
+        assert self._pool is not None
+        try:
+            future: Future[_Outcome] = self._pool.schedule(
+                _run_job, args=(call, max(1, int(timeout))), timeout=timeout + _KILL_GRACE_SECONDS
+            )
+        except RuntimeError as broken:  # pebble's pool is in error: its process died idle
+            raise _PoolNotRunning from broken
+        return future
+
+    def _replace(self, reason: str) -> None:
+        """Stop the executor process and start a new one, noting why."""
+        self.stop()
+        self.start()
+        self._replaced(reason)
 
     def _replaced(self, reason: str) -> None:
         """Note that a new executor process took over, and why (the restart metric's
@@ -171,11 +206,15 @@ class JobExecutor:
         pool = ProcessPool(
             max_workers=1,
             initializer=_start_executor,
-            initargs=(self._settings, os.getpid()),
+            initargs=(self._settings, os.getpid(), self._functions),
             context=_fork_server(),
         )
         pool.schedule(_ready)  # starts the process now, not at the first job
         return pool
+
+
+class _PoolNotRunning(Exception):
+    """pebble refused a job: its pool gave up after its one process died between jobs."""
 
 
 def _fork_server() -> Any:
@@ -195,10 +234,16 @@ def _how_it_ended(exitcode: int | None) -> str:
 # In the executor process ---------------------------------------------------------------------
 
 
-def _start_executor(settings: Settings, worker_pid: int) -> None:
+#: The functions this executor process runs (`JobExecutor`'s `functions`).
+_allowed: frozenset[str] = ALLOWED_JOB_FUNCTIONS
+
+
+def _start_executor(settings: Settings, worker_pid: int, functions: frozenset[str]) -> None:
     """Become an executor: leave the worker's process group (its SIGINT/SIGTERM are the
     worker's to act on), log as it does, build this process's runtime, and exit when the
     worker is gone."""
+    global _allowed
+    _allowed = functions
     os.setpgid(0, 0)
     configure_logging(settings.log_format.value, settings.log_level)
     runtime.install(runtime.WorkerRuntime(build_container(settings)))
@@ -227,7 +272,7 @@ def _run_job(call: JobCall, timeout: int) -> _Outcome:
 
 
 def _function(name: str) -> Any:
-    if name not in ALLOWED_JOB_FUNCTIONS:  # the worker checks first; this is a second lock
+    if name not in _allowed:  # the worker checks first; this is a second lock
         raise InternalError(f"the executor refused to run {name[:120]!r}")
     module, _, attribute = name.rpartition(".")
     return getattr(importlib.import_module(module), attribute)

@@ -340,10 +340,12 @@ class PooledIngestionWorker(IngestionWorkerMixin, SimpleWorker):
     runs_jobs_here = True
     job_class = ExecutorJob
     death_penalty_class = _DeadlineInTheExecutor
+    #: The functions its executor runs: the job allow-list (the benchmark adds its no-op).
+    executor_functions: ClassVar[frozenset[str]] = ALLOWED_JOB_FUNCTIONS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._executor = JobExecutor(self._settings, self._relay)
+        self._executor = JobExecutor(self._settings, self._relay, self.executor_functions)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's loop, with the executor started first (it gets ready while the loop starts)

@@ -112,6 +112,23 @@ def test_an_executor_crash_is_counted_on_metrics(
     assert restarts(worker, "timeout", at_least=0) == 0
 
 
+def test_an_executor_killed_between_jobs_is_replaced_for_the_next_job(
+    start_worker: StartWorker, app_container: Container, embedding_server: EmbeddingServer
+) -> None:
+    worker = start_pool_worker(start_worker, embedding_server)
+    wait_for_status(app_container, submit(app_container, "first.txt"), READY)
+    idle = worker.executor()
+    idle.kill()  # as the OOM killer picks the largest process, the executor holding the model
+    wait_until(lambda: not _alive(idle), 30, "the idle executor to die")
+
+    after = wait_for_status(app_container, submit(app_container, "second.txt"), READY)
+
+    assert after.attempts == 1
+    assert restarts(worker, "crash") == 1
+    assert worker.executor().pid != idle.pid
+    assert worker.process.poll() is None
+
+
 def retried_for(worker: WorkerProcess, job_id: str) -> list[str]:
     """The codes of the failures the job was retried after, as the worker logged them."""
     return re.findall(rf"job {job_id} failed, to be retried: (\w+)", worker.output)
