@@ -6,9 +6,12 @@ from __future__ import annotations
 import time
 import urllib.request
 
+from redis import Redis
+
 from bootstrap import Container
 from domain import DocumentStatus
-from tests.e2e.test_worker_process import StartWorker, submit, wait_for_status
+from tests.e2e.test_worker_process import StartWorker, live_workers, submit, wait_for_status
+from tests.faults.harness import wait_until
 from tests.unit.observability.metrics_text import sample
 
 DOCUMENTS = 6
@@ -33,10 +36,11 @@ def scrape_until_jobs_counted(url: str, expected: int, timeout: float = 30) -> s
 
 
 def test_metrics_of_a_worker_pool_count_every_job_of_every_process(
-    start_worker: StartWorker, app_container: Container
+    start_worker: StartWorker, app_container: Container, redis_connection: Redis
 ) -> None:
     worker = start_worker("run", "--workers", "2")
     url = worker.wait_for_line(r"listening on (http://\S+)").group(1)
+    wait_until(lambda: live_workers(redis_connection) == 2, 60, "both processes to register")
     documents = [submit(app_container, f"doc{i}.txt") for i in range(DOCUMENTS)]
     for document in documents:
         wait_for_status(app_container, document, DocumentStatus.READY)
