@@ -146,12 +146,10 @@ class JobExecutor:
         for attempt in (1, 2):
             try:
                 return self._schedule(call, timeout).result()
-            except (BrokenProcessPool, _PoolNotRunning):
+            except (BrokenProcessPool, _PoolNotRunning) as broken:
                 self._replace("crash")
-                if attempt == 2:
-                    raise ExecutorCrashed(
-                        f"{ExecutorCrashed.default_message} before the job started, twice"
-                    ) from None
+                if attempt == 2 or not _before_the_job(broken):
+                    raise ExecutorCrashed(f"{ExecutorCrashed.default_message}: {broken}") from None
             except ProcessExpired as expired:  # pebble has started the next process already
                 self._replaced("crash")
                 raise ExecutorCrashed(
@@ -215,6 +213,13 @@ class JobExecutor:
 
 class _PoolNotRunning(Exception):
     """pebble refused a job: its pool gave up after its one process died between jobs."""
+
+
+def _before_the_job(broken: Exception) -> bool:
+    """Whether pebble gave up its pool before any process took the job: refused at once, or
+    its one process found dead with no task running ("All workers expired"); not a result that
+    could not come back, after the job ran."""
+    return isinstance(broken, _PoolNotRunning) or str(broken) == "All workers expired"
 
 
 def _fork_server() -> Any:
