@@ -11,9 +11,11 @@ from rq.worker import BaseWorker
 
 from bench.jobs import NOOP_JOB
 from bootstrap import Container
+from infrastructure.queue import ALLOWED_JOB_FUNCTIONS
 from infrastructure.settings import Settings
+from worker.executor import JobCall
 from worker.runtime import WorkerRuntime, install
-from worker.worker import AllowlistedJob, worker_class_for
+from worker.worker import AllowlistedJob, ExecutorJob, PooledIngestionWorker, worker_class_for
 
 
 class NoopAllowedJob(AllowlistedJob):
@@ -24,11 +26,31 @@ class NoopAllowedJob(AllowlistedJob):
         return import_attribute(NOOP_JOB) if self.func_name == NOOP_JOB else super().func
 
 
+class NoopAllowedExecutorJob(ExecutorJob):
+    """The pool's job class, also handing the harness's no-op job to the executor."""
+
+    @property
+    def func(self) -> Any:
+        runner = self.runner
+        if self.func_name != NOOP_JOB or runner is None:
+            return super().func
+        return lambda *args, **kwargs: runner(JobCall(NOOP_JOB, args, kwargs))
+
+
+class NoopAllowedPooledWorker(PooledIngestionWorker):
+    """The pool's worker, whose executor also runs the harness's no-op job."""
+
+    executor_functions = ALLOWED_JOB_FUNCTIONS | {NOOP_JOB}
+
+
 def our_worker(container: Container, queue: str, allow_noop: bool) -> BaseWorker:
     """The worker class WORKER_MODE names, on `container`'s runtime, listening on `queue`."""
     install(WorkerRuntime(container))
     worker_class = worker_class_for(container.resolve(Settings))
+    if allow_noop and worker_class is PooledIngestionWorker:
+        worker_class = NoopAllowedPooledWorker
     worker = worker_class([queue], connection=container.resolve(Redis))
     if allow_noop:
-        worker.job_class = NoopAllowedJob
+        pooled = isinstance(worker, PooledIngestionWorker)
+        worker.job_class = NoopAllowedExecutorJob if pooled else NoopAllowedJob
     return worker

@@ -5,9 +5,9 @@
   start-up checks). With `--allow-noop` its jobs are `NoopAllowedJob`s, which also run the
   harness's no-op job, so the per-job overhead can be measured.
 - `--kind rq`: the plain RQ class ours derives from, with the same JSON serializer: `rq.Worker`
-  with `--mode fork` (the default), `rq.SimpleWorker` with `--mode inline`. With `--load-stack`
-  the process first loads what ours loads (the container, checked and warmed up), so a fork
-  copies a process of the same size and only the worker class differs.
+  with `--mode fork` (the default), `rq.SimpleWorker` with `--mode inline` or `--mode pool`.
+  With `--load-stack` the process first loads what ours loads (the container, checked and
+  warmed up), so a fork copies a process of the same size and only the worker class differs.
 
 With `--burst` it drains the queue, then prints one JSON line: when work began and ended.
 """
@@ -41,16 +41,17 @@ def _our_worker(queue: str, allow_noop: bool) -> BaseWorker:
 def _load_stack() -> Container:
     """The container, checked and warmed up, as `python -m worker run` holds it before forking."""
     from bootstrap import build_container, check_startup, release_connections
-    from infrastructure.settings import load_settings
+    from infrastructure.settings import WorkerMode, load_settings
 
-    container = build_container(load_settings())
+    settings = load_settings()
+    container = build_container(settings, defer_model=settings.worker_mode is WorkerMode.POOL)
     check_startup(container)
     release_connections(container)
     return container
 
 
 def _plain_worker(queue: str, redis_url: str, mode: str) -> BaseWorker:
-    worker_class = SimpleWorker if mode == "inline" else Worker
+    worker_class = Worker if mode == "fork" else SimpleWorker
     return worker_class([queue], connection=Redis.from_url(redis_url), serializer=JSONSerializer)
 
 
@@ -59,7 +60,7 @@ def main() -> None:
     parser.add_argument("--kind", choices=("ours", "rq"), required=True)
     parser.add_argument("--queue", required=True)
     parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--mode", choices=("fork", "inline"), default="fork")
+    parser.add_argument("--mode", choices=("fork", "inline", "pool"), default="fork")
     parser.add_argument("--burst", action="store_true")
     parser.add_argument("--allow-noop", action="store_true")
     parser.add_argument("--load-stack", action="store_true", help="load ours first (kind rq)")

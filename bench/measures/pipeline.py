@@ -10,8 +10,8 @@ the stage budget and their inline twins run on every n-th document, which keeps 
 within ten minutes. The baseline (and the inline end-to-end run beside it) may run in fewer
 repetitions than ours: it is by far the slowest run.
 
-Each row is measured in the default WORKER_MODE (fork) and reports inline beside it (a note and
-its own series); a row shows inline instead only when fork misses the target and inline meets it.
+Each row is measured in the default WORKER_MODE (pool) and reports inline beside it (a note and
+its own series); a row shows inline instead only when pool misses the target and inline meets it.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def new_outcomes(workers: int) -> PipelineOutcomes:
         f"End-to-end ingestion (hashing embedder), docs/s with {workers} workers: ours vs baseline",
         Target(">=", 5.0, "×"),
     )
-    e2e.add_series(f"ours, WORKER_MODE=fork, {workers} workers", "docs/s")
+    e2e.add_series(f"ours, WORKER_MODE=pool (default), {workers} workers", "docs/s")
     e2e.add_series(f"baseline (pypdf + LangChain + ORM), {workers} workers", "docs/s")
     e2e.add_series("ours, chunks/s", "chunks/s")
     e2e.add_series("baseline, chunks/s", "chunks/s")
@@ -66,8 +66,8 @@ def new_outcomes(workers: int) -> PipelineOutcomes:
     scaling = Outcome(
         "scaling", "Scaling: docs/s with 2 worker processes vs 1", Target(">=", 1.7, "×")
     )
-    scaling.add_series("ours, WORKER_MODE=fork, 2 workers", "docs/s")
-    scaling.add_series("ours, WORKER_MODE=fork, 1 worker", "docs/s")
+    scaling.add_series("ours, WORKER_MODE=pool (default), 2 workers", "docs/s")
+    scaling.add_series("ours, WORKER_MODE=pool (default), 1 worker", "docs/s")
     scaling.add_series("ours, WORKER_MODE=inline, 2 workers", "docs/s")
     scaling.add_series("ours, WORKER_MODE=inline, 1 worker", "docs/s")
     budget = Outcome(
@@ -75,7 +75,7 @@ def new_outcomes(workers: int) -> PipelineOutcomes:
         "Stage budget: end-to-end time (1 worker) / sum of isolated stage times",
         Target("<=", 1.25, "×"),
     )
-    budget.add_series("end-to-end, 1 worker, WORKER_MODE=fork", "s")
+    budget.add_series("end-to-end, 1 worker, WORKER_MODE=pool (default)", "s")
     budget.add_series("sum of isolated stages", "s")
     for stage in STAGES:
         budget.add_series(f"stage: {stage}", "s")
@@ -156,7 +156,7 @@ def _scaling_only(
 ) -> None:
     """The 2-worker runs of both modes on the slice that the 1-worker runs process."""
     for label, mode, index in (
-        ("ours-slice", "fork", 0),
+        ("ours-slice", "pool", 0),
         ("ours-inline-slice", "inline", INLINE_SCALING[0]),
     ):
         result = run_ours(context, blobs, workers, label=label, WORKER_MODE=mode)
@@ -206,9 +206,9 @@ def _stages(context: Context, outcomes: PipelineOutcomes, blobs: Sequence[Blob])
 
 
 def _update(outcomes: PipelineOutcomes) -> None:
-    report_both_modes(outcomes.e2e, fork=(0, 1), inline=(INLINE_E2E, 1))
-    report_both_modes(outcomes.scaling, fork=(0, 1), inline=INLINE_SCALING)
-    report_both_modes(outcomes.budget, fork=(0, 1), inline=(INLINE_BUDGET, 1))
+    report_both_modes(outcomes.e2e, default=(0, 1), inline=(INLINE_E2E, 1))
+    report_both_modes(outcomes.scaling, default=(0, 1), inline=INLINE_SCALING)
+    report_both_modes(outcomes.budget, default=(0, 1), inline=(INLINE_BUDGET, 1))
     ours, baseline = (len(outcomes.e2e.series[n].samples) for n in (0, 1))
     if baseline < ours:
         outcomes.e2e.notes.append(
@@ -226,7 +226,7 @@ def _update(outcomes: PipelineOutcomes) -> None:
 def _busy_cores_note(runs: Sequence[RunResult], *, sliced: bool) -> str | None:
     """How many of the machine's cores each scaling run kept busy (median per run kind)."""
     two = ("ours-slice", "ours-inline-slice") if sliced else ("ours", "ours-inline")
-    kinds = {"fork": (two[0], "ours-1"), "inline": (two[1], "ours-inline-1")}
+    kinds = {"pool": (two[0], "ours-1"), "inline": (two[1], "ours-inline-1")}
     parts = []
     for mode, (pair, single) in kinds.items():
         medians = [_median_busy(runs, label) for label in (single, pair)]
@@ -243,22 +243,25 @@ def _median_busy(runs: Sequence[RunResult], label: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def report_both_modes(outcome: Outcome, *, fork: tuple[int, int], inline: tuple[int, int]) -> None:
-    """The row's value from the fork series pair, unless only the inline pair meets the target;
-    a note gives the other mode's value."""
-    fork_value = ratio(outcome.series[fork[0]].median, outcome.series[fork[1]].median)
+def report_both_modes(
+    outcome: Outcome, *, default: tuple[int, int], inline: tuple[int, int]
+) -> None:
+    """The row's value from the default mode's (pool's) series pair, unless only the inline
+    pair meets the target; a note gives the other mode's value."""
+    default_value = ratio(outcome.series[default[0]].median, outcome.series[default[1]].median)
     inline_value = ratio(outcome.series[inline[0]].median, outcome.series[inline[1]].median)
     unit = outcome.target.unit
-    if outcome.target.met_by(fork_value) is False and outcome.target.met_by(inline_value):
+    if outcome.target.met_by(default_value) is False and outcome.target.met_by(inline_value):
         outcome.value, outcome.columns = inline_value, inline
         outcome.notes = [
             f"This row shows WORKER_MODE=inline ({format_value(inline_value, unit)}), which meets "
-            f"the target; the default WORKER_MODE=fork measured {format_value(fork_value, unit)}."
+            f"the target; the default WORKER_MODE=pool measured "
+            f"{format_value(default_value, unit)}."
         ]
         return
-    outcome.value, outcome.columns = fork_value, fork
+    outcome.value, outcome.columns = default_value, default
     outcome.notes = [
-        f"Default WORKER_MODE=fork; with WORKER_MODE=inline: {format_value(inline_value, unit)}."
+        f"Default WORKER_MODE=pool; with WORKER_MODE=inline: {format_value(inline_value, unit)}."
     ]
 
 

@@ -14,9 +14,11 @@ from bootstrap.errors import StartupError
 from bootstrap.services import secret
 from infrastructure.chunking import RecursiveTokenChunker
 from infrastructure.embeddings import (
+    DeferredEmbedder,
     HashingEmbedder,
     SentenceTransformerEmbedder,
     bundled_minilm_path,
+    stated_dimension,
 )
 from infrastructure.extraction import ExtractionLimits, SniffingTextExtractor
 from infrastructure.queue import JobPolicy
@@ -43,12 +45,17 @@ def build_embedder(
     settings: Settings,
     redis: Redis | None = None,
     telemetry: IngestionTelemetry | None = None,
+    *,
+    defer_model: bool = False,
 ) -> Embedder:
-    """The configured embedder, ready to use (a model is loaded here, once per process).
+    """The configured embedder, ready to use: a local model is loaded here, once per process,
+    or with `defer_model` on first use (its dimension read from its files until then).
 
     A remote embedder shares its provider's rate limit through `redis` (every worker on it;
     without one, within this process only) and reports its waits to `telemetry`."""
     if settings.embedder is EmbedderKind.SENTENCE_TRANSFORMERS:
+        if defer_model:
+            return _deferred_sentence_transformer(settings)
         return _sentence_transformer(settings)
     if settings.embedder is EmbedderKind.OPENAI:
         return _openai_compatible(settings, redis, telemetry)
@@ -144,12 +151,29 @@ def chunk_token_limit(settings: Settings, embedder: Embedder) -> int:
     return settings.chunk_max_tokens if limit is None else min(settings.chunk_max_tokens, limit)
 
 
-def _sentence_transformer(settings: Settings) -> Embedder:
+def _deferred_sentence_transformer(settings: Settings) -> Embedder:
+    path = _model_path(settings)
+    try:
+        dimension = stated_dimension(path)
+    except ValueError as e:
+        raise StartupError(
+            f"EMBEDDING_MODEL_PATH: {e}; the worker reads the dimension from the model's files "
+            "with WORKER_MODE=pool, so use WORKER_MODE=inline for this model"
+        ) from e
+    return DeferredEmbedder(dimension, lambda: _sentence_transformer(settings))
+
+
+def _model_path(settings: Settings) -> str:
     path = settings.embedding_model_path or bundled_minilm_path()
     if path is None:
         raise StartupError(
             "EMBEDDING_MODEL_PATH: unset, and the bundled all-MiniLM-L6-v2 is not installed"
         )
+    return str(path)
+
+
+def _sentence_transformer(settings: Settings) -> Embedder:
+    path = _model_path(settings)
     try:
         return SentenceTransformerEmbedder(str(path), batch_size=settings.embedding_batch_size)
     except (FileNotFoundError, ValueError) as e:

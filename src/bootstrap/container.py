@@ -110,18 +110,20 @@ class Container:
         return served
 
 
-def build_container(settings: Settings) -> Container:
+def build_container(settings: Settings, *, defer_model: bool = False) -> Container:
     """Register every port with its adapter, and the use cases, for `settings`.
 
     Embedded services are started first when DATABASE_URL or REDIS_URL is unset. Connections
-    open lazily: building the container does not touch the network.
+    open lazily: building the container does not touch the network. With `defer_model`, a local
+    model is loaded only when something embeds or counts tokens (a WORKER_MODE=pool worker
+    process never does: its executor process does the work, with its own container).
     """
     settings = resolve_services(settings)
     container = Container()
     container.register(Settings, instance=settings)
     _register_connections(container, settings)
     _register_observability(container, settings)
-    _register_adapters(container, settings)
+    _register_adapters(container, settings, defer_model=defer_model)
     _register_use_cases(container, settings)
     return container
 
@@ -135,10 +137,13 @@ def _register_connections(container: Container, settings: Settings) -> None:
     container.register(Redis, instance=connect(secret(settings.redis_url)))
 
 
-def _register_adapters(container: Container, settings: Settings) -> None:
+def _register_adapters(container: Container, settings: Settings, *, defer_model: bool) -> None:
     engine: Engine = container.resolve(Engine)
     embedder = build_embedder(
-        settings, container.resolve(Redis), container.resolve(IngestionTelemetry)
+        settings,
+        container.resolve(Redis),
+        container.resolve(IngestionTelemetry),
+        defer_model=defer_model,
     )
     container.register(Clock, instance=SystemClock())
     container.register(Embedder, instance=embedder)
@@ -157,7 +162,8 @@ def _register_adapters(container: Container, settings: Settings) -> None:
     )
     container.register(BlobStorage, instance=build_storage(settings))
     container.register(TextExtractor, instance=build_extractor(settings))
-    container.register(Chunker, instance=build_chunker(settings, embedder))
+    # Built on first use: it asks the embedder for its tokenizer, which a deferred model loads.
+    container.register(Chunker, factory=_once(lambda: build_chunker(settings, embedder)))
     container.register(
         JobQueue,
         instance=RqJobQueue(
@@ -173,6 +179,18 @@ def held_vectors_ttl(settings: Settings) -> int:
     """How long vectors an interrupted attempt received are kept: the longest wait before a
     retry (RETRY_BACKOFF) plus the longest an attempt may hold its document (PROCESSING_LEASE)."""
     return max(settings.retry_backoff) + settings.processing_lease
+
+
+def _once(build: Callable[[], T]) -> Callable[[], T]:
+    """A factory that calls `build` on its first call and returns that on every call."""
+    built: list[T] = []
+
+    def factory() -> T:
+        if not built:
+            built.append(build())
+        return built[0]
+
+    return factory
 
 
 def _register_observability(container: Container, settings: Settings) -> None:

@@ -160,19 +160,18 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "INFO"
     workers: int = Field(default=1, ge=1, le=256)
-    # WORKER_MODE=fork runs each job in a forked work horse: a crash in native code (a hostile
-    # PDF taking pdfium down) ends only that job's horse. `inline` runs jobs in the worker
-    # process (RQ's SimpleWorker): no fork, and the database pool and caches persist across jobs
-    # (a small document costs a few ms instead of tens), but such a crash ends the worker
-    # process. The document's attempt counter and PROCESSING_LEASE bound the damage (after
-    # MAX_ATTEMPTS it is failed) and a supervisor, or the pool with --workers N, restarts it.
-    # Unset, it is `inline` for EMBEDDER=sentence-transformers (PyTorch's thread pool does not
-    # survive a fork) and `fork` otherwise. `pool` keeps one executor process per worker that
-    # runs job after job with its own database pool, embedder and caches (started fresh, never
-    # forked from the worker): a crash, a hang past JOB_TIMEOUT or a job ending above
-    # EXECUTOR_MAX_RSS costs only the job in hand, and the executor is replaced at once; it is
-    # also replaced after EXECUTOR_MAX_JOBS jobs.
-    worker_mode: WorkerMode = WorkerMode.FORK
+    # WORKER_MODE=pool (the default) keeps one executor process per worker that runs job after
+    # job with its own database pool, embedder and caches, built once when it starts (fresh from
+    # a fork server, never forked from the worker, which never loads a local model itself): a
+    # crash, a hang past JOB_TIMEOUT or a job ending above EXECUTOR_MAX_RSS costs only the job in
+    # hand, and the executor is replaced at once; it is also replaced after EXECUTOR_MAX_JOBS
+    # jobs. That is fork's isolation without its fork, fresh connection and cold caches per job.
+    # `fork` runs each job in a forked work horse (a native crash ends only that horse; PyTorch's
+    # thread pool does not survive the fork, so a local model runs slower there). `inline` runs
+    # jobs in the worker process (RQ's SimpleWorker): the least overhead, but such a crash ends
+    # the worker process; the document's attempt counter and PROCESSING_LEASE bound the damage
+    # and a supervisor, or the pool with --workers N, restarts it.
+    worker_mode: WorkerMode = WorkerMode.POOL
     executor_max_rss: int = Field(default=1024**3, ge=1)
     executor_max_jobs: int = Field(default=1000, ge=1)
     # A hard ceiling (RLIMIT_DATA) on the data memory of the process that runs jobs: the pool's
@@ -234,16 +233,6 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_worker_mode(cls, data: Any) -> Any:
-        """A local model runs in the worker process unless WORKER_MODE says otherwise."""
-        if isinstance(data, dict) and data.get("worker_mode") is None:
-            embedder = str(data.get("embedder") or default_embedder()).lower()
-            if embedder == EmbedderKind.SENTENCE_TRANSFORMERS.value:
-                return {**data, "worker_mode": WorkerMode.INLINE}
-        return data
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
@@ -359,7 +348,8 @@ def _forked_model_advisory(settings: Settings) -> str | None:
     return (
         "WORKER_MODE: fork with EMBEDDER=sentence-transformers runs the model in forked work "
         "horses, where PyTorch's thread pool does not carry over (slower, and a horse hangs if "
-        "the parent has already run the model); WORKER_MODE=inline keeps the model in one process"
+        "the parent has already run the model); leave WORKER_MODE unset (pool) to keep the "
+        "model in one long-lived executor process"
     )
 
 

@@ -164,7 +164,8 @@ def _start(settings: Settings) -> Container:
     )
     if settings.migrate_on_start:
         _log.info("schema at %s", migrate(settings))
-    container = build_container(settings)
+    # In pool mode only the executor process loads a local model; this one needs its dimension.
+    container = build_container(settings, defer_model=settings.worker_mode is WorkerMode.POOL)
     check_startup(container)
     runtime.install(runtime.WorkerRuntime(container))
     return container

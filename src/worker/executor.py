@@ -10,12 +10,19 @@ every job it runs; what a job records is collected there and replayed in the wor
 The executor is replaced, and only the job in hand is affected, when it:
 
 - crashes (a signal, `os.abort()`, the OOM killer): `ExecutorCrashed`;
-- runs a job past its timeout: it is killed, not waited for, and `JobTimedOut` is raised;
+- runs a job past its timeout and does not stop when told: the job is told first (RQ's SIGALRM
+  death penalty raises `JobTimedOut` in it, so its document is handed back at once, as in the
+  other modes, and the executor lives on); one that has not returned `_KILL_GRACE_SECONDS`
+  later (stuck in native code, stopped) is killed with its executor, and `JobTimedOut` raised;
 - ends a job with more resident memory than EXECUTOR_MAX_RSS (it reports its RSS with each
   result; the job's own outcome stands);
-- has run EXECUTOR_MAX_JOBS jobs.
+- has run EXECUTOR_MAX_JOBS jobs;
+- is found dead before it took the next job (killed between jobs, or dying as it starts): the
+  job, which never started, goes to the replacement.
 
-A replacement starts as soon as the old executor is gone, not at the next job. The executor
+Each replacement is counted in the worker process (`ingestion_executor_restarts_total`, by
+`reason`: crash, timeout, max_rss, max_jobs). A replacement starts as soon as the old executor
+is gone, not at the next job. The executor
 leaves the worker's process group, so SIGINT and SIGTERM sent to the group reach only the
 worker (which decides when the executor stops: a warm shutdown finishes the job in hand), and
 exits if the worker dies.
@@ -36,17 +43,21 @@ import resource
 import signal
 import threading
 import traceback
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
+from rq.timeouts import JobTimeoutException
 
 from application.errors import ExecutorCrashed, InternalError, JobTimedOut
 from bootstrap import build_container
 from infrastructure.memory_ceiling import set_memory_ceiling
 from infrastructure.observability import MetricsRelay, configure_logging, job_context
 from infrastructure.queue import ALLOWED_JOB_FUNCTIONS
+from infrastructure.rq_internals import TimeoutPenalty
 from infrastructure.settings import Settings
 from worker import runtime
 
@@ -54,6 +65,8 @@ _log = logging.getLogger(__name__)
 
 #: How often the executor checks that the worker that started it is still alive.
 _WORKER_CHECK_SECONDS = 1.0
+#: How long past its timeout a job that ignored it may take before its executor is killed.
+_KILL_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +97,16 @@ class JobExecutor:
     Not thread-safe: one job at a time, as RQ runs them.
     """
 
-    def __init__(self, settings: Settings, relay: MetricsRelay) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        relay: MetricsRelay,
+        functions: frozenset[str] = ALLOWED_JOB_FUNCTIONS,
+    ) -> None:
         self._settings = settings
         self._relay = relay
+        #: The functions the executor runs (the job allow-list; the benchmark adds its no-op).
+        self._functions = functions
         self._pool: ProcessPool | None = None
         #: Jobs the current executor process has run.
         self._jobs = 0
@@ -108,34 +128,66 @@ class JobExecutor:
         """Run `call` in the executor and return its value or raise its exception.
 
         Raises `ExecutorCrashed` if the executor dies before the job ends, and `JobTimedOut` if
-        the job runs past `timeout` seconds (the executor is killed). Either way the next job
-        runs in a fresh executor.
+        the job runs past `timeout` seconds (raised in the job; or, if it does not stop, the
+        executor is killed). A job that ends its executor leaves the next to a fresh one.
         """
-        self.start()
-        assert self._pool is not None
-        future = self._pool.schedule(_run_job, args=(call,), timeout=timeout)
-        try:
-            outcome: _Outcome = future.result()
-        except ProcessExpired as expired:  # pebble has started the next process already
-            self._jobs = 0
-            raise ExecutorCrashed(
-                f"{ExecutorCrashed.default_message}: {_how_it_ended(expired.exitcode)}"
-            ) from None
-        except FutureTimeout:  # pebble has killed the process and started the next
-            self._jobs = 0
-            raise JobTimedOut(f"{JobTimedOut.default_message} ({timeout:g} s)") from None
+        outcome = self._outcome_of(call, timeout)
         self._relay.replay(outcome.events)
         self._jobs += 1
-        if self._is_spent(outcome.rss_bytes):
-            self.stop()
-            self.start()
+        if spent := self._spent_by(outcome.rss_bytes):
+            self._replace(spent)
         if outcome.error is not None:
             raise outcome.error
         return outcome.value
 
-    def _is_spent(self, rss_bytes: int) -> bool:
-        """Whether the executor must be replaced before the next job: it has run
-        EXECUTOR_MAX_JOBS jobs, or holds more memory than EXECUTOR_MAX_RSS."""
+    def _outcome_of(self, call: JobCall, timeout: float) -> _Outcome:
+        """What the executor sends back for `call`. An executor found dead before it took the
+        job (it died between jobs, or while starting; pebble then gives up the whole pool) is
+        replaced and the job handed to the new one, once: the job never started."""
+        for attempt in (1, 2):
+            try:
+                return self._schedule(call, timeout).result()
+            except (BrokenProcessPool, _PoolNotRunning) as broken:
+                self._replace("crash")
+                if attempt == 2 or not _before_the_job(broken):
+                    raise ExecutorCrashed(f"{ExecutorCrashed.default_message}: {broken}") from None
+            except ProcessExpired as expired:  # pebble has started the next process already
+                self._replaced("crash")
+                raise ExecutorCrashed(
+                    f"{ExecutorCrashed.default_message}: {_how_it_ended(expired.exitcode)}"
+                ) from None
+            except FutureTimeout:  # pebble has killed the process and started the next
+                self._replaced("timeout")
+                raise JobTimedOut(f"{JobTimedOut.default_message} ({timeout:g} s)") from None
+        raise AssertionError("unreachable")
+
+    def _schedule(self, call: JobCall, timeout: float) -> Future[_Outcome]:
+        self.start()
+        assert self._pool is not None
+        try:
+            future: Future[_Outcome] = self._pool.schedule(
+                _run_job, args=(call, max(1, int(timeout))), timeout=timeout + _KILL_GRACE_SECONDS
+            )
+        except RuntimeError as broken:  # pebble's pool is in error: its process died idle
+            raise _PoolNotRunning from broken
+        return future
+
+    def _replace(self, reason: str) -> None:
+        """Stop the executor process and start a new one, noting why."""
+        self.stop()
+        self.start()
+        self._replaced(reason)
+
+    def _replaced(self, reason: str) -> None:
+        """Note that a new executor process took over, and why (the restart metric's
+        `reason`)."""
+        self._jobs = 0
+        self._relay.sink().record_executor_restart(reason)
+
+    def _spent_by(self, rss_bytes: int) -> str | None:
+        """Why the executor must be replaced before the next job: it holds more memory than
+        EXECUTOR_MAX_RSS (`max_rss`), or has run EXECUTOR_MAX_JOBS jobs (`max_jobs`); else
+        None."""
         settings = self._settings
         if rss_bytes > settings.executor_max_rss:
             _log.info(
@@ -143,21 +195,32 @@ class JobExecutor:
                 rss_bytes // 2**20,
                 settings.executor_max_rss // 2**20,
             )
-            return True
+            return "max_rss"
         if self._jobs >= settings.executor_max_jobs:
             _log.info("executor has run %d jobs (EXECUTOR_MAX_JOBS): replacing it", self._jobs)
-            return True
-        return False
+            return "max_jobs"
+        return None
 
     def _new_pool(self) -> ProcessPool:
         pool = ProcessPool(
             max_workers=1,
             initializer=_start_executor,
-            initargs=(self._settings, os.getpid()),
+            initargs=(self._settings, os.getpid(), self._functions),
             context=_fork_server(),
         )
         pool.schedule(_ready)  # starts the process now, not at the first job
         return pool
+
+
+class _PoolNotRunning(Exception):
+    """pebble refused a job: its pool gave up after its one process died between jobs."""
+
+
+def _before_the_job(broken: Exception) -> bool:
+    """Whether pebble gave up its pool before any process took the job: refused at once, or
+    its one process found dead with no task running ("All workers expired"); not a result that
+    could not come back, after the job ran."""
+    return isinstance(broken, _PoolNotRunning) or str(broken) == "All workers expired"
 
 
 def _fork_server() -> Any:
@@ -177,10 +240,16 @@ def _how_it_ended(exitcode: int | None) -> str:
 # In the executor process ---------------------------------------------------------------------
 
 
-def _start_executor(settings: Settings, worker_pid: int) -> None:
+#: The functions this executor process runs (`JobExecutor`'s `functions`).
+_allowed: frozenset[str] = ALLOWED_JOB_FUNCTIONS
+
+
+def _start_executor(settings: Settings, worker_pid: int, functions: frozenset[str]) -> None:
     """Become an executor: leave the worker's process group (its SIGINT/SIGTERM are the
     worker's to act on), log as it does, build this process's runtime, and exit when the
     worker is gone."""
+    global _allowed
+    _allowed = functions
     os.setpgid(0, 0)
     configure_logging(settings.log_format.value, settings.log_level)
     runtime.install(runtime.WorkerRuntime(build_container(settings)))
@@ -195,12 +264,14 @@ def _ready() -> None:
     """Nothing: scheduled once so the executor starts (and builds its runtime) at once."""
 
 
-def _run_job(call: JobCall) -> _Outcome:
-    """Run one job here; never raises (its exception travels back in the outcome)."""
+def _run_job(call: JobCall, timeout: int) -> _Outcome:
+    """Run one job here, held to `timeout` seconds; never raises (its exception travels back in
+    the outcome)."""
     relay = runtime.current().relay
     with relay.collecting() as collected, job_context(**call.log_fields):
         try:
-            value = _function(call.function_name)(*call.args, **call.kwargs)
+            with TimeoutPenalty(timeout, JobTimeoutException):
+                value = _function(call.function_name)(*call.args, **call.kwargs)
             error = None
         except Exception as exc:
             value, error = None, _portable(exc)
@@ -208,7 +279,7 @@ def _run_job(call: JobCall) -> _Outcome:
 
 
 def _function(name: str) -> Any:
-    if name not in ALLOWED_JOB_FUNCTIONS:  # the worker checks first; this is a second lock
+    if name not in _allowed:  # the worker checks first; this is a second lock
         raise InternalError(f"the executor refused to run {name[:120]!r}")
     module, _, attribute = name.rpartition(".")
     return getattr(importlib.import_module(module), attribute)

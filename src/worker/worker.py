@@ -1,17 +1,17 @@
 """The RQ workers: they run only our jobs, retry only what may pass, record metrics where
 /metrics can see them and rescue documents abandoned by dead workers.
 
-Two classes share all of that (`IngestionWorkerMixin`) and differ only in where a job runs
+Three classes share all of that (`IngestionWorkerMixin`) and differ only in where a job runs
 (WORKER_MODE picks one, see `worker_class_for`):
 
-- `IngestionWorker` (`fork`, the default) extends `rq.Worker`: each job runs in a forked work
+- `IngestionWorker` (`fork`) extends `rq.Worker`: each job runs in a forked work
   horse, so a crash in native code (a hostile PDF taking pdfium down) ends only that horse. The
   horse's measurements come back through `MetricsRelay.around_job`.
 - `InlineIngestionWorker` (`inline`) extends `rq.SimpleWorker`: each job runs in the worker
   process itself, which saves the fork, the fresh database connection and the cold caches of
   every job. A crash in native code ends the worker process; the document's attempt counter
   and the processing lease bound the damage and a supervisor (or the pool) restarts it.
-- `PooledIngestionWorker` (`pool`) extends `rq.SimpleWorker` too, but hands each job's
+- `PooledIngestionWorker` (`pool`, the default) extends `rq.SimpleWorker` too, but hands each job's
   function name and JSON arguments to its one long-lived executor process (`worker.executor`),
   which keeps its connections and caches across jobs and is replaced when it crashes, hangs
   past the timeout or grows past EXECUTOR_MAX_RSS; only the job in hand is lost. A job that
@@ -19,7 +19,7 @@ Two classes share all of that (`IngestionWorkerMixin`) and differ only in where 
   its document): the crashes are counted in the job's meta, which every retry of the job
   carries.
 
-Common to both:
+Common to all three:
 
 - Jobs are JSON (never pickle) and may only name a function in `ALLOWED_JOB_FUNCTIONS`, with no
   callbacks; anything else fails without being imported or run.
@@ -29,11 +29,11 @@ Common to both:
   had (so no document is tried past MAX_ATTEMPTS, whatever jobs it took); a job that failed
   before claiming its document keeps the queue's own allowance (the policy's, also for jobs
   enqueued by an outside client that set none).
-- A job runs at most JOB_TIMEOUT seconds (RQ's SIGALRM death penalty, in the horse or, inline,
-  in the worker's main thread; in a pool the executor is killed); past it the job raises
-  `JobTimedOut`, so its document goes back to `queued` with the reason `timeout` (or, its
-  attempts spent, `failed`) at once. Its result and failure are kept at most RESULT_TTL and
-  FAILURE_TTL, whatever its client asked for.
+- A job runs at most JOB_TIMEOUT seconds (RQ's SIGALRM death penalty, in the horse, in the
+  executor, which is killed if the job ignores it, or, inline, in the worker's main thread);
+  past it the job raises `JobTimedOut`, so its document goes back to `queued` with the reason
+  `timeout` (or, its attempts spent, `failed`) at once. Its result and failure are kept at
+  most RESULT_TTL and FAILURE_TTL, whatever its client asked for.
 - A job's hash is not trusted (`GuardedJob`): a payload inflating past 1 MiB is refused as
   `undecodable_job` without being inflated, and arguments of the wrong types (not a list and an
   object) are an `invalid_argument`, failed once.
@@ -328,7 +328,8 @@ class ExecutorJob(AllowlistedJob):
 
 
 class _DeadlineInTheExecutor(BaseDeathPenalty):
-    """No alarm in the worker process: the executor kills a job that outlives its timeout."""
+    """No alarm in the worker process: the executor holds the job to its timeout (and is
+    killed if the job ignores it)."""
 
     def setup_death_penalty(self) -> None:
         pass
@@ -345,10 +346,12 @@ class PooledIngestionWorker(IngestionWorkerMixin, SimpleWorker):
     runs_jobs_here = True
     job_class = ExecutorJob
     death_penalty_class = _DeadlineInTheExecutor
+    #: The functions its executor runs: the job allow-list (the benchmark adds its no-op).
+    executor_functions: ClassVar[frozenset[str]] = ALLOWED_JOB_FUNCTIONS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._executor = JobExecutor(self._settings, self._relay)
+        self._executor = JobExecutor(self._settings, self._relay, self.executor_functions)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's loop, with the executor started first (it gets ready while the loop starts)

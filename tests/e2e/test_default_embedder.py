@@ -1,10 +1,13 @@
-"""A worker started with no EMBEDDER embeds by meaning, with the bundled all-MiniLM-L6-v2."""
+"""A worker started with no EMBEDDER embeds by meaning, with the bundled all-MiniLM-L6-v2, and
+with no WORKER_MODE loads it in its executor process only."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bootstrap import build_container
@@ -18,7 +21,12 @@ from tests.fixtures.worker import WorkerProcess
 pytestmark = pytest.mark.semantic
 
 
-def test_a_fresh_worker_with_the_semantic_extra_embeds_with_minilm(
+def maps_torch(process: psutil.Process) -> bool:
+    """Whether PyTorch's native library is loaded in `process` (loading the model loads it)."""
+    return any("libtorch" in Path(region.path).name for region in process.memory_maps())
+
+
+def test_a_fresh_worker_embeds_with_minilm_loaded_in_its_executor_only(
     new_database_url: Callable[[], str],
     redis_url: str,
     worker_environment: dict[str, str],
@@ -45,12 +53,19 @@ def test_a_fresh_worker_with_the_semantic_extra_embeds_with_minilm(
     )
     document = submit(container, "retries.txt", b"Transient failures are retried with backoff.")
 
-    worker = WorkerProcess(["--burst"], environment, tmp_path)
-
-    assert worker.exit_code(timeout=180) == 0, worker.output
-    ready = wait_for_status(container, document, DocumentStatus.READY)
+    worker = WorkerProcess([], environment, tmp_path)
+    try:
+        ready = wait_for_status(container, document, DocumentStatus.READY, timeout=180)
+        executor = worker.executor()
+        assert maps_torch(executor)  # the model embedded there
+        assert not maps_torch(psutil.Process(worker.process.pid))
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.exit_code(timeout=60) == 0, worker.output
+    finally:
+        if worker.process.poll() is None:
+            worker.kill_everything()
     assert ready.embedding_model is not None
     assert ready.embedding_model.startswith("sentence-transformers/")
     assert ready.embedding_model.endswith(":384")
-    assert "jobs run in the worker process" in worker.output
+    assert "jobs run in an executor process" in worker.output
     assert "EMBEDDER:" not in worker.output

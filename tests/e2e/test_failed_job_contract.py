@@ -82,17 +82,24 @@ def test_a_permanent_file_error_shows_the_documents_code(
 
 
 @pytest.mark.slow
-def test_a_killed_work_horse(
-    start_worker: StartWorker, app_container: Container, redis_connection: Redis
+@pytest.mark.parametrize(("mode", "code"), [("fork", "worker_died"), ("pool", "executor_crashed")])
+def test_a_killed_job_process(
+    start_worker: StartWorker,
+    app_container: Container,
+    redis_connection: Redis,
+    mode: str,
+    code: str,
 ) -> None:
-    """Also: a worker allowing fewer attempts than the job was enqueued with keeps to its own."""
-    worker = start_worker(MAX_ATTEMPTS="1")
+    """The process running the job (fork's work horse, pool's executor) is killed.
+
+    Also: a worker allowing fewer attempts than the job was enqueued with keeps to its own."""
+    worker = start_worker(MAX_ATTEMPTS="1", WORKER_MODE=mode)
     document = submit(app_container, "big.txt", large_text(200_000))
     wait_for_status(app_container, document, DocumentStatus.PROCESSING)
-    for horse in worker.work_horses():
-        horse.kill()
+    for process in worker.work_horses() if mode == "fork" else [worker.executor()]:
+        process.kill()
     job = wait_for_job(redis_connection, _only_failed_job(redis_connection))
-    error = assert_failed_with(job, "worker_died")
+    error = assert_failed_with(job, code)
     assert "signal 9" in error["message"]
 
 

@@ -116,22 +116,6 @@ def test_metrics_count_every_job_and_stage(
     assert sample(text, "ingestion_documents_total", outcome="ready") == len(documents)
 
 
-@pytest.mark.slow
-def test_sigterm_during_a_job_finishes_it_and_exits_zero(
-    start_worker: StartWorker, app_container: Container
-) -> None:
-    worker = start_worker(**INLINE)
-    worker.wait_until_consuming()
-    document = submit(app_container, "big.txt", large_text(400_000))
-    wait_for_status(app_container, document, DocumentStatus.PROCESSING)
-    worker.process.send_signal(signal.SIGTERM)
-    assert worker.exit_code() == 0
-    assert load(app_container, document).status is DocumentStatus.READY
-    shutdown = worker.wait_for_line("warm shut down requested")
-    finished = worker.wait_for_line("Job OK")
-    assert worker.output.index(shutdown.group(0)) < worker.output.index(finished.group(0))
-
-
 def test_a_job_past_its_timeout_is_stopped_and_its_retry_runs(
     start_worker: StartWorker,
     app_container: Container,

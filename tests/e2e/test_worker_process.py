@@ -23,6 +23,8 @@ from infrastructure.memory import InMemoryJobQueue
 from infrastructure.observability import read_queue_stats
 from infrastructure.queue import PROCESS_DOCUMENT_JOB, SERIALIZER
 from infrastructure.settings import Settings
+from tests.faults.harness import wait_until
+from tests.fixtures.embedding_server import EmbeddingServer, Reply
 from tests.fixtures.worker import WorkerProcess
 
 StartWorker = Callable[..., WorkerProcess]
@@ -117,6 +119,8 @@ def test_submitted_documents_become_ready_with_chunks(
         chunks = uow.documents.list_chunks(documents[0].id)
     assert len(chunks) == ready[0].chunk_count >= 1
     assert {len(c.embedding) for c in chunks} == {32}
+    assert "jobs run in an executor process" in worker.output  # the default WORKER_MODE, pool
+    assert worker.executors_started() == 1
     assert worker.process.poll() is None
 
 
@@ -175,16 +179,28 @@ def test_two_worker_processes_share_the_queue(
         wait_for_status(app_container, document, DocumentStatus.READY)
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fork", "inline", "pool"])
 def test_sigterm_during_a_job_finishes_it_and_exits_zero(
-    start_worker: StartWorker, app_container: Container
+    start_worker: StartWorker,
+    app_container: Container,
+    embedding_server: EmbeddingServer,
+    mode: str,
 ) -> None:
-    worker = start_worker()
-    worker.wait_until_consuming()
-    document = submit(app_container, "big.txt", large_text(400_000))
-    wait_for_status(app_container, document, DocumentStatus.PROCESSING)
+    embedding_server.script(Reply(hold=True))  # the job waits there until the test releases it
+    worker = start_worker(
+        WORKER_MODE=mode,
+        EMBEDDER="openai",
+        EMBEDDING_BASE_URL=embedding_server.url,
+        EMBEDDING_MODEL="test-embedder",
+    )
+    document = submit(app_container)
+    wait_until(lambda: embedding_server.requests, 30, "the job to reach the embedder")
     worker.process.send_signal(signal.SIGTERM)
-    assert worker.exit_code() == 0
+    worker.wait_for_line("warm shut down requested")
+    assert worker.process.poll() is None, "a warm shutdown must wait for the job in hand"
+    embedding_server.release.set()
+
+    assert worker.exit_code() == 0, worker.output
     assert load(app_container, document).status is DocumentStatus.READY
     shutdown = worker.wait_for_line("warm shut down requested")
     finished = worker.wait_for_line("Job OK")

@@ -9,6 +9,7 @@ import re
 import signal
 
 import psutil
+import pytest
 from redis import Redis
 from rq.job import JobStatus
 
@@ -16,6 +17,7 @@ from bootstrap import Container
 from domain import Document, DocumentStatus
 from infrastructure.queue import PROCESS_DOCUMENT_JOB
 from infrastructure.settings import Settings
+from tests.e2e.test_worker_pool_metrics import scrape
 from tests.e2e.test_worker_process import (
     WORKSPACE,
     StartWorker,
@@ -29,25 +31,7 @@ from tests.e2e.test_worker_process import (
 from tests.faults.harness import wait_until
 from tests.fixtures.embedding_server import EmbeddingServer, Reply
 from tests.fixtures.worker import WorkerProcess
-
-
-def executors_started(worker: WorkerProcess) -> int:
-    """How many executor processes the worker has started so far (each logs it once)."""
-    return len(re.findall(r"executor \d+ ready", worker.output))
-
-
-def executor_of(worker: WorkerProcess) -> psutil.Process:
-    """The worker's executor: the process its fork server started."""
-
-    def find() -> psutil.Process | None:
-        for process in psutil.Process(worker.process.pid).children(recursive=True):
-            parent = process.parent()
-            if parent is not None and "forkserver" in " ".join(parent.cmdline()):
-                return process
-        return None
-
-    found: psutil.Process = wait_until(find, 30, "the executor process")
-    return found
+from tests.unit.observability.metrics_text import sample
 
 
 def start_pool_worker(
@@ -82,6 +66,69 @@ def enqueue_held_document(
     return document, job_id
 
 
+def restarts(worker: WorkerProcess, reason: str, at_least: int = 1) -> float:
+    """`ingestion_executor_restarts_total{reason}` on the worker's /metrics, once it is at
+    least `at_least` (a replacement is counted as the worker starts it)."""
+    url = worker.wait_for_line(r"listening on (http://\S+)").group(1)
+
+    def counted() -> float:
+        return sample(scrape(url), "ingestion_executor_restarts_total", reason=reason)
+
+    wait_until(lambda: counted() >= at_least, 30, f"{at_least} {reason} restarts on /metrics")
+    return counted()
+
+
+def busy_executor(worker: WorkerProcess, server: EmbeddingServer) -> psutil.Process:
+    """The executor (of any of the worker's processes) holding a connection to `server`."""
+    port = int(server.url.rsplit(":", 1)[1])
+
+    def find() -> psutil.Process | None:
+        for process in psutil.Process(worker.process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if any(c.raddr and c.raddr.port == port for c in process.net_connections("tcp")):
+                    return process
+        return None
+
+    found: psutil.Process = wait_until(find, 30, "the executor talking to the embedder")
+    return found
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_executor_crash_is_counted_on_metrics(
+    start_worker: StartWorker,
+    app_container: Container,
+    worker_settings: Settings,
+    embedding_server: EmbeddingServer,
+    redis_connection: Redis,
+    workers: str,
+) -> None:
+    embedding_server.script(Reply(hold=True))
+    worker = start_pool_worker(start_worker, embedding_server, WORKERS=workers)
+    _, job_id = enqueue_held_document(app_container, worker_settings, embedding_server, held=1)
+    busy_executor(worker, embedding_server).send_signal(signal.SIGABRT)  # as os.abort() would
+
+    assert wait_for_job(redis_connection, job_id).get_status() == JobStatus.FINISHED
+    assert restarts(worker, "crash") == 1
+    assert restarts(worker, "timeout", at_least=0) == 0
+
+
+def test_an_executor_killed_between_jobs_is_replaced_for_the_next_job(
+    start_worker: StartWorker, app_container: Container, embedding_server: EmbeddingServer
+) -> None:
+    worker = start_pool_worker(start_worker, embedding_server)
+    wait_for_status(app_container, submit(app_container, "first.txt"), READY)
+    idle = worker.executor()
+    idle.kill()  # as the OOM killer picks the largest process, the executor holding the model
+    wait_until(lambda: not _alive(idle), 30, "the idle executor to die")
+
+    after = wait_for_status(app_container, submit(app_container, "second.txt"), READY)
+
+    assert after.attempts == 1
+    assert restarts(worker, "crash") == 1
+    assert worker.executor().pid != idle.pid
+    assert worker.process.poll() is None
+
+
 def retried_for(worker: WorkerProcess, job_id: str) -> list[str]:
     """The codes of the failures the job was retried after, as the worker logged them."""
     return re.findall(rf"job {job_id} failed, to be retried: (\w+)", worker.output)
@@ -99,7 +146,7 @@ def test_a_crash_costs_one_job_and_the_next_runs_in_a_fresh_executor(
     document, job_id = enqueue_held_document(
         app_container, worker_settings, embedding_server, held=1
     )
-    crashed = executor_of(worker)
+    crashed = worker.executor()
     crashed.send_signal(signal.SIGSEGV)  # as a native crash in a parser would
 
     job = wait_for_job(redis_connection, job_id)
@@ -108,8 +155,8 @@ def test_a_crash_costs_one_job_and_the_next_runs_in_a_fresh_executor(
     assert load(app_container, document).attempts == 2
     after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
     assert after.attempts == 1
-    assert executor_of(worker).pid != crashed.pid
-    assert executors_started(worker) == 2
+    assert worker.executor().pid != crashed.pid
+    assert worker.executors_started() == 2
     assert worker.process.poll() is None
 
 
@@ -125,9 +172,9 @@ def test_a_document_crashing_its_executor_twice_is_failed_for_good(
     document, job_id = enqueue_held_document(
         app_container, worker_settings, embedding_server, held=1
     )
-    executor_of(worker).send_signal(signal.SIGSEGV)
+    worker.executor().send_signal(signal.SIGSEGV)
     wait_until(lambda: len(embedding_server.requests) >= 2, 30, "the retry to reach the embedder")
-    executor_of(worker).send_signal(signal.SIGABRT)
+    worker.executor().send_signal(signal.SIGABRT)
 
     job = wait_for_job(redis_connection, job_id)
     assert job.get_status() == JobStatus.FAILED
@@ -145,7 +192,7 @@ def test_a_document_crashing_its_executor_twice_is_failed_for_good(
     assert worker.process.poll() is None
 
 
-def test_a_hang_costs_one_job_and_the_next_runs_in_a_fresh_executor(
+def test_a_hang_deaf_to_its_timeout_costs_one_job_and_the_next_runs_in_a_fresh_executor(
     start_worker: StartWorker,
     app_container: Container,
     worker_settings: Settings,
@@ -157,7 +204,8 @@ def test_a_hang_costs_one_job_and_the_next_runs_in_a_fresh_executor(
     document, job_id = enqueue_held_document(
         app_container, worker_settings, embedding_server, held=1
     )
-    hung = executor_of(worker)
+    hung = worker.executor()
+    hung.suspend()  # stopped, it cannot even take the timeout's alarm, as native code may not
 
     job = wait_for_job(redis_connection, job_id)
     assert job.get_status() == JobStatus.FINISHED
@@ -166,7 +214,8 @@ def test_a_hang_costs_one_job_and_the_next_runs_in_a_fresh_executor(
     assert not hung.is_running()
     after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
     assert after.attempts == 1
-    assert executors_started(worker) == 2
+    assert worker.executors_started() == 2
+    assert restarts(worker, "timeout") == 1
     assert worker.process.poll() is None
 
 
@@ -178,8 +227,9 @@ def test_an_executor_above_its_memory_limit_is_replaced_after_its_job(
     ready = [wait_for_status(app_container, d, DocumentStatus.READY) for d in documents]
 
     assert [document.attempts for document in ready] == [1, 1, 1]
-    wait_until(lambda: executors_started(worker) == 4, 30, "a fresh executor after each job")
+    wait_until(lambda: worker.executors_started() == 4, 30, "a fresh executor after each job")
     assert worker.output.count("(EXECUTOR_MAX_RSS 0 MiB): replacing it") == 3
+    assert restarts(worker, "max_rss", at_least=3) == 3
     assert worker.process.poll() is None
 
 
@@ -191,7 +241,8 @@ def test_an_executor_is_replaced_after_its_job_limit(
     for document in documents:
         wait_for_status(app_container, document, DocumentStatus.READY)
 
-    wait_until(lambda: executors_started(worker) == 3, 30, "a fresh executor every two jobs")
+    wait_until(lambda: worker.executors_started() == 3, 30, "a fresh executor every two jobs")
+    assert restarts(worker, "max_jobs", at_least=2) == 2
     assert worker.process.poll() is None
 
 
@@ -204,7 +255,7 @@ def test_an_executor_does_not_outlive_its_killed_worker(
     embedding_server.script(Reply(hold=True))
     worker = start_pool_worker(start_worker, embedding_server)
     enqueue_held_document(app_container, worker_settings, embedding_server, held=1)
-    executor = executor_of(worker)
+    executor = worker.executor()
     family = psutil.Process(worker.process.pid).children(recursive=True)
     try:
         worker.process.kill()  # the worker alone, as the OOM killer would

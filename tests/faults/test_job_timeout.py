@@ -48,7 +48,7 @@ def _start_worker(world: FaultWorld, embedder: EmbeddingServer, mode: str, **mor
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("mode", ["fork", "inline"])
+@pytest.mark.parametrize("mode", ["fork", "inline", "pool"])
 def test_a_timed_out_job_hands_its_document_back_to_queued_with_the_reason_timeout(
     world: FaultWorld, held_embedder: EmbeddingServer, mode: str
 ) -> None:
@@ -65,7 +65,7 @@ def test_a_timed_out_job_hands_its_document_back_to_queued_with_the_reason_timeo
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("mode", ["fork", "inline"])
+@pytest.mark.parametrize("mode", ["fork", "inline", "pool"])
 def test_a_timed_out_last_attempt_fails_its_document_at_once(
     world: FaultWorld, held_embedder: EmbeddingServer, mode: str
 ) -> None:

@@ -1,5 +1,8 @@
 """Stopping a busy worker: one SIGTERM finishes the job in hand and exits 0, leaving the queue to
-the next worker; a second SIGTERM stops at once, and the lease rescues the job it cut short."""
+the next worker; a second SIGTERM stops at once, and the job it cut short is rescued: by the
+lease when its horse died with it (fork), by a retry when the worker process saw it cut short
+(pool). The job in hand waits on the embedding server until the test has seen the request, in
+each mode whose jobs run in a process of their own."""
 
 from __future__ import annotations
 
@@ -16,13 +19,13 @@ from tests.fixtures.embedding_server import EmbeddingServer, Reply
 from tests.fixtures.worker import WorkerProcess
 
 DOCUMENTS = 30
-#: The queue position of the one long document, the job the SIGTERM lands in.
-LONG_AT = 10
 #: RQ ignores a second signal that comes less than a second after the first (see
 #: `Worker.request_force_stop`): a pool sends one and the terminal another.
 RQ_DOUBLE_SIGNAL_WINDOW = 1.0
 #: Every worker here runs recovery each second (workers share one recovery slot per interval).
 LEASED = {"JOB_TIMEOUT": "8", "PROCESSING_LEASE": "9", "RECOVERY_INTERVAL": "1"}
+#: The modes whose job runs in another process than the worker's: a forked horse, an executor.
+MODES = ["fork", "pool"]
 
 
 @pytest.fixture(autouse=True)
@@ -41,32 +44,32 @@ def held_embedding_server() -> Iterator[EmbeddingServer]:
     server.stop()
 
 
-def long_document() -> tuple[str, bytes]:
-    """A text of a few thousand distinct chunks: a job that runs long enough to be signalled."""
-    paragraphs = (" ".join(f"p{p}w{i}" for i in range(120)) for p in range(3_000))
-    return "long.txt", "\n\n".join(paragraphs).encode()
-
-
-def test_sigterm_finishes_the_job_in_hand_and_the_next_worker_the_rest(world: FaultWorld) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_sigterm_finishes_the_job_in_hand_and_the_next_worker_the_rest(
+    world: FaultWorld, held_embedding_server: EmbeddingServer, mode: str
+) -> None:
+    server = held_embedding_server
     workspace = uuid4()
     files = {}
     for index in range(DOCUMENTS):
-        name, data = long_document() if index == LONG_AT else small_document(index)
+        name, data = small_document(index)
         files[world.submit(workspace, name, data).id] = (name, data)
-    long_id = list(files)[LONG_AT]
 
-    worker = world.start_worker(**LEASED)
-    wait_until(lambda: world.rows([long_id])[long_id].status == "processing", 60, "the long job")
+    worker = _openai_worker(world, server, mode)
+    wait_until(lambda: server.requests, 30, "the first job to reach the embedder")
+    [in_hand] = [key for key, row in world.rows(files).items() if row.status == "processing"]
     worker.process.send_signal(signal.SIGTERM)
+    worker.wait_for_line("warm shut down requested")
+    assert worker.process.poll() is None, "a warm shutdown must wait for the job in hand"
+    server.release.set()  # the job in hand goes on only once the request is seen
     assert worker.exit_code() == 0, worker.output
 
     after_exit = world.rows(files)
-    assert after_exit[long_id].status == "ready"
-    assert _statuses(after_exit) <= {"ready", "queued"}
-    assert _count(after_exit, "queued") >= DOCUMENTS - LONG_AT - 1
-    _assert_finished_after_the_request(worker, long_id)
+    assert after_exit[in_hand].status == "ready"
+    assert {key for key, row in after_exit.items() if row.status != "queued"} == {in_hand}
+    _assert_finished_after_the_request(worker, in_hand)
 
-    successor = world.start_worker(**LEASED)
+    successor = _openai_worker(world, server, mode)
     rows = world.wait_for_final(files, timeout=120)
     successor.process.send_signal(signal.SIGTERM)
     assert successor.exit_code() == 0
@@ -81,14 +84,15 @@ def test_sigterm_finishes_the_job_in_hand_and_the_next_worker_the_rest(world: Fa
         assert rows[document_id].chunk_count == len(expected), name
 
 
-def test_a_second_sigterm_stops_at_once_and_the_lease_rescues_the_job(
-    world: FaultWorld, held_embedding_server: EmbeddingServer
+@pytest.mark.parametrize("mode", MODES)
+def test_a_second_sigterm_stops_at_once_and_the_job_is_rescued(
+    world: FaultWorld, held_embedding_server: EmbeddingServer, mode: str
 ) -> None:
     server = held_embedding_server
     document_id = world.submit(uuid4(), *small_document(1)).id
-    worker = _openai_worker(world, server)
+    worker = _openai_worker(world, server, mode)
     wait_until(lambda: server.requests, 30, "the job to reach the embedder")
-    horse = _talking_to(worker, server)
+    runner = _talking_to(worker, server)
 
     worker.process.send_signal(signal.SIGTERM)
     first = time.monotonic()
@@ -100,18 +104,22 @@ def test_a_second_sigterm_stops_at_once_and_the_lease_rescues_the_job(
     assert worker.exit_code(timeout=10) == 0, worker.output  # RQ raises a bare SystemExit
     assert not server.release.is_set(), "the worker waited for the embedder after all"
     assert "cold shut down" in worker.output
-    assert not _alive(horse)
+    wait_until(lambda: not _alive(runner), 10, "the process running the job to end")
     assert world.rows([document_id])[document_id].status == "processing"
 
     server.release.set()
-    rescuer = _openai_worker(world, server)
+    rescuer = _openai_worker(world, server, mode)
     rows = world.wait_for_final([document_id], timeout=60)
     assert (rows[document_id].status, rows[document_id].attempts) == ("ready", 2)
-    rescuer.wait_for_line(r"recovered abandoned work: documents 1 requeued")
+    if mode == "fork":  # the horse died with the job, which only the lease frees
+        rescuer.wait_for_line(r"recovered abandoned work: documents 1 requeued")
+    else:  # the worker process itself saw its job cut short, and handed it back at once
+        assert "failed, to be retried" in worker.output
 
 
-def _openai_worker(world: FaultWorld, server: EmbeddingServer) -> WorkerProcess:
+def _openai_worker(world: FaultWorld, server: EmbeddingServer, mode: str) -> WorkerProcess:
     return world.start_worker(
+        WORKER_MODE=mode,
         EMBEDDER="openai",
         EMBEDDING_BASE_URL=server.url,
         EMBEDDING_MODEL="test-embedder",
@@ -135,14 +143,15 @@ def _assert_finished_after_the_request(worker: WorkerProcess, document_id: UUID)
 
 
 def _talking_to(worker: WorkerProcess, server: EmbeddingServer) -> psutil.Process:
-    """The work horse: the worker's child holding a connection to the embedding server."""
+    """The process running the job (a work horse, an executor): the worker's descendant
+    holding a connection to the embedding server."""
     port = int(server.url.rsplit(":", 1)[1])
-    [horse] = [
-        child
-        for child in worker.work_horses()
-        if any(c.raddr and c.raddr.port == port for c in child.net_connections("tcp"))
+    [runner] = [
+        process
+        for process in psutil.Process(worker.process.pid).children(recursive=True)
+        if any(c.raddr and c.raddr.port == port for c in process.net_connections("tcp"))
     ]
-    return horse
+    return runner
 
 
 def _alive(process: psutil.Process) -> bool:

@@ -28,6 +28,7 @@ WANTED_PANELS = {
     "Failures by code",
     "Embedding cache hit ratio",
     "Workers by state",
+    "Executor restarts by reason",
 }
 
 
@@ -106,6 +107,7 @@ def _exported_names() -> set[str]:
     metrics.record_stage("embed", 1)
     metrics.record_document(outcome="ready", size_bytes=1, chunks=1, tokens=1)
     metrics.record_cache(hits=1, misses=1)
+    metrics.record_executor_restart("crash")
     try:
         return sample_names(metrics.render().decode())
     finally:

@@ -8,6 +8,7 @@ embedder loads them when it is built. `OpenAICompatibleEmbedder` loads httpx on 
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from infrastructure.embeddings.deferred import DeferredEmbedder, stated_dimension
 from infrastructure.embeddings.hashing import HashingEmbedder
 from infrastructure.embeddings.sentence_transformer import (
     SentenceTransformerEmbedder,
@@ -30,6 +31,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DeferredEmbedder",
     "HashingEmbedder",
     "HuggingFaceTokenCounter",
     "NumpyTokenSpans",
@@ -37,4 +39,5 @@ __all__ = [
     "RegexTokenCounter",
     "SentenceTransformerEmbedder",
     "bundled_minilm_path",
+    "stated_dimension",
 ]

@@ -142,6 +142,11 @@ class IngestionMetrics:
             "ingestion_embedding_rate_limited_responses",
             description="429 answers received from the embedding provider.",
         )
+        self._executor_restarts = meter.create_counter(
+            "ingestion_executor_restarts",
+            description="Executor processes replaced (WORKER_MODE=pool), by reason: crash, "
+            "timeout, max_rss, max_jobs.",
+        )
         meter.create_observable_gauge(
             "rq_jobs", callbacks=[self._observe_jobs], description="RQ jobs by queue and status."
         )
@@ -197,6 +202,11 @@ class IngestionMetrics:
         """Count seconds waited for the embedding provider's rate limit, and its 429s."""
         self._throttled_seconds.add(max(waited_seconds, 0.0))
         self._rate_limited.add(max(rejections, 0))
+
+    def record_executor_restart(self, reason: str) -> None:
+        """Count one executor process replaced, and why (`crash`, `timeout`, `max_rss`,
+        `max_jobs`)."""
+        self._executor_restarts.add(1, {"reason": reason})
 
     def render(self) -> bytes:
         """The current metrics in the Prometheus text format (`PROMETHEUS_CONTENT_TYPE`).

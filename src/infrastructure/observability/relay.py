@@ -56,6 +56,8 @@ class MetricsSink(Protocol):
 
     def record_throttling(self, *, waited_seconds: float, rejections: int) -> None: ...
 
+    def record_executor_restart(self, reason: str) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Channel:
@@ -96,6 +98,9 @@ class _EventSink(MetricsSink):
 
     def record_throttling(self, *, waited_seconds: float, rejections: int) -> None:
         self._send({"event": "throttling", "seconds": waited_seconds, "rejections": rejections})
+
+    def record_executor_restart(self, reason: str) -> None:
+        self._send({"event": "executor_restart", "reason": reason})
 
     def _send(self, event: dict[str, object]) -> None:
         raise NotImplementedError
@@ -288,6 +293,8 @@ def _record(metrics: MetricsSink, event: object) -> None:
         metrics.record_throttling(
             waited_seconds=_number(event, "seconds"), rejections=int(_number(event, "rejections"))
         )
+    elif kind == "executor_restart":
+        metrics.record_executor_restart(str(event["reason"]))
     else:
         raise ValueError(f"unknown event {kind!r}")
 

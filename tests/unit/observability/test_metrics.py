@@ -29,6 +29,7 @@ def test_exposes_every_family_with_its_prometheus_type(metrics: IngestionMetrics
     metrics.record_stage("embed", 0.2)
     metrics.record_document(outcome="ready", size_bytes=10, chunks=1, tokens=5)
     metrics.record_cache(hits=1, misses=1)
+    metrics.record_executor_restart("crash")
 
     assert families(metrics) == {
         "ingestion_jobs": "counter",
@@ -40,6 +41,7 @@ def test_exposes_every_family_with_its_prometheus_type(metrics: IngestionMetrics
         "ingestion_tokens": "counter",
         "ingestion_embedding_cache_hits": "counter",
         "ingestion_embedding_cache_misses": "counter",
+        "ingestion_executor_restarts": "counter",
         "rq_jobs": "gauge",
         "rq_workers": "gauge",
     }

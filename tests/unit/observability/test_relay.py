@@ -271,3 +271,23 @@ def test_a_pool_worker_process_replays_an_executors_events_to_the_pool_parent(
 
     assert exit_code == 0
     assert sample(metrics, "ingestion_chunks_total") == 2
+
+
+def test_executor_restarts_in_pool_worker_processes_reach_the_pool_parent(
+    metrics: IngestionMetrics,
+) -> None:
+    relay = MetricsRelay(metrics)
+    reasons = ["crash", "timeout", "max_rss", "max_jobs", "crash"]
+
+    def pool_worker() -> None:
+        for reason in reasons:
+            relay.sink().record_executor_restart(reason)
+
+    with relay.pooled():
+        exit_codes = [_in_forked_child(pool_worker) for _ in range(2)]
+
+    assert exit_codes == [0, 0]
+    text = metrics.render().decode()
+    assert sample(text, "ingestion_executor_restarts_total", reason="crash") == 4
+    for reason in ("timeout", "max_rss", "max_jobs"):
+        assert sample(text, "ingestion_executor_restarts_total", reason=reason) == 2

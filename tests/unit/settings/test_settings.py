@@ -70,38 +70,30 @@ def test_a_metrics_token_without_required_auth_is_an_advisory() -> None:
 
 
 @pytest.mark.usefixtures("clean_environment")
-def test_worker_mode_is_fork_unless_inline_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings(embedder="hashing").worker_mode is WorkerMode.FORK
+def test_worker_mode_is_pool_unless_another_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(embedder="hashing").worker_mode is WorkerMode.POOL
     remote = load_settings(embedder="openai", embedding_base_url="http://x", embedding_model="m")
-    assert remote.worker_mode is WorkerMode.FORK
+    assert remote.worker_mode is WorkerMode.POOL
+    assert load_settings(embedder="sentence-transformers").worker_mode is WorkerMode.POOL
     monkeypatch.setenv("WORKER_MODE", "inline")
     assert load_settings().worker_mode is WorkerMode.INLINE
+    monkeypatch.setenv("WORKER_MODE", "fork")
+    assert load_settings().worker_mode is WorkerMode.FORK
     monkeypatch.setenv("WORKER_MODE", "thread")
     with pytest.raises(
         ConfigurationError, match="WORKER_MODE: Input should be 'fork', 'inline' or 'pool'"
     ):
         load_settings()
-    monkeypatch.setenv("WORKER_MODE", "pool")
-    assert load_settings().worker_mode is WorkerMode.POOL
 
 
 @pytest.mark.usefixtures("clean_environment")
 def test_a_local_model_in_forked_horses_is_an_advisory() -> None:
     forked = load_settings(embedder="sentence-transformers", worker_mode="fork")
     inline = load_settings(embedder="sentence-transformers", worker_mode="inline")
+    pooled = load_settings(embedder="sentence-transformers")
     assert [a.split(":")[0] for a in forked.advisories()] == ["WORKER_MODE"]
     assert inline.advisories() == []
-
-
-@pytest.mark.usefixtures("clean_environment")
-def test_a_local_model_runs_inline_unless_fork_is_asked_for(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("EMBEDDER", "sentence-transformers")
-    assert load_settings().worker_mode is WorkerMode.INLINE
-    assert load_settings().advisories() == []
-    monkeypatch.setenv("WORKER_MODE", "fork")
-    assert load_settings().worker_mode is WorkerMode.FORK
+    assert pooled.advisories() == []
 
 
 @pytest.mark.usefixtures("clean_environment")
@@ -111,7 +103,7 @@ def test_the_bundled_model_is_the_default_embedder_when_installed(
     monkeypatch.setattr("infrastructure.settings.bundled_minilm_path", lambda: "/models/minilm")
     settings = load_settings()
     assert settings.embedder is EmbedderKind.SENTENCE_TRANSFORMERS
-    assert settings.worker_mode is WorkerMode.INLINE
+    assert settings.worker_mode is WorkerMode.POOL
     assert settings.advisories() == []
 
 
@@ -122,7 +114,7 @@ def test_without_the_semantic_extra_the_default_is_hashing_with_one_warning(
     monkeypatch.setattr("infrastructure.settings.bundled_minilm_path", lambda: None)
     settings = load_settings()
     assert settings.embedder is EmbedderKind.HASHING
-    assert settings.worker_mode is WorkerMode.FORK
+    assert settings.worker_mode is WorkerMode.POOL
     [advisory] = settings.advisories()
     assert advisory.startswith("EMBEDDER:")
     assert "lexical" in advisory and "pip install 'ingestion-worker[semantic]'" in advisory
