@@ -250,6 +250,7 @@ def _as_list(entry: Any) -> list[Outcome]:
 def _ordered(outcomes: dict[str, Any]) -> list[Outcome]:
     order = ["overhead", "warmstart", "e2e", "budget", "semantic", "write", "scaling", "memory"]
     order += ["remote-limit", "remote-429s", "remote-vs-today", "remote-outage"]
+    order += ["remote-connections"]
     flat = [o for entry in outcomes.values() for o in _as_list(entry)]
     return sorted(flat, key=lambda o: order.index(o.key))
 

@@ -8,7 +8,9 @@ answering 429 with Retry-After past them. Rows:
 - limit: the fleet's chunks/s once warm, vs what the server's limits allow for these chunks;
 - 429s: the share of requests answered 429 once warm;
 - vs today: the same fleet with one batch of 16 at a time and no shared limit;
-- outage: the server answers 503 for `OUTAGE_SECONDS` mid-run; every document must end ready.
+- outage: the server answers 503 for `OUTAGE_SECONDS` mid-run; every document must end ready;
+- connections: TCP connections the server accepted while one worker of the default mode ran
+  `CONNECTION_JOBS` small documents, against one worker with WORKER_MODE=fork.
 
 The per-minute budgets are sliding-window counters over clock minutes: a fresh one lets a whole
 minute's tokens through at once, and the minute after still carries part of that burst, so
@@ -53,6 +55,9 @@ OUTAGE_SECONDS = 30.0
 SIZES = {"quick": (60.0, 20.0, 12), "full": (180.0, 60.0, 40)}
 CHUNKS_PER_DOCUMENT = 6000
 OUTAGE_CHUNKS_PER_DOCUMENT = 1500
+CONNECTION_JOBS = 200
+#: EMBEDDING_CONCURRENCY of the connection row: the client's pool holds this many connections.
+CONNECTION_POOL = 4
 _DIMENSION = 384
 
 
@@ -109,10 +114,11 @@ class RemoteOutcomes:
     rejections: Outcome
     today: Outcome
     outage: Outcome
+    connections: Outcome
     notes: list[str] = field(default_factory=list)
 
     def all(self) -> list[Outcome]:
-        return [self.limit, self.rejections, self.today, self.outage]
+        return [self.limit, self.rejections, self.today, self.outage, self.connections]
 
 
 def new_outcomes() -> RemoteOutcomes:
@@ -144,7 +150,15 @@ def new_outcomes() -> RemoteOutcomes:
         Target(">=", 1.0, "×"),
     )
     outage.add_series("ready / documents", "")
-    return RemoteOutcomes(limit, rejections, today, outage)
+    connections = Outcome(
+        "remote-connections",
+        f"Remote embedder: TCP connections opened for {CONNECTION_JOBS} jobs, one worker, "
+        f"default mode (the client's pool holds {CONNECTION_POOL}) vs WORKER_MODE=fork",
+        Target("<=", CONNECTION_POOL, ""),
+    )
+    connections.add_series("default mode", "")
+    connections.add_series("WORKER_MODE=fork", "")
+    return RemoteOutcomes(limit, rejections, today, outage, connections)
 
 
 def measure(context: Context, outcomes: RemoteOutcomes, size: str) -> None:
@@ -172,6 +186,25 @@ def measure(context: Context, outcomes: RemoteOutcomes, size: str) -> None:
     outcomes.outage.notes.append(
         f"{ready} of {total} documents ready, {seconds:.0f} s from enqueue to the last one"
     )
+    small = _documents(context, "connections", CONNECTION_JOBS, 3)
+    default = _connections(context, small, mode=None)
+    forked = _connections(context, small, mode="fork")
+    outcomes.connections.series[0].add(default)
+    outcomes.connections.series[1].add(forked)
+    outcomes.connections.value = default
+
+
+def _connections(context: Context, blobs: list[Blob], *, mode: str | None) -> int:
+    """TCP connections the server accepted while one worker (`mode`, else the default) ran a
+    job for every blob."""
+    server = MeasuredServer()
+    settings = _embedder_settings(server) | {"EMBEDDING_CONCURRENCY": str(CONNECTION_POOL)}
+    del settings["WORKER_MODE"]
+    if mode is not None:
+        settings["WORKER_MODE"] = mode
+    with _serving(server), _running(context, blobs, settings, workers=1) as finished:
+        wait_for(lambda: finished() >= len(blobs), 600, interval=0.2)
+    return server.connections
 
 
 @dataclass(frozen=True)
@@ -269,8 +302,10 @@ def _serving(server: EmbeddingServer) -> Iterator[None]:
 
 
 @contextmanager
-def _running(context: Context, blobs: list[Blob], settings: dict[str, str]) -> Iterator[Any]:
-    """`WORKERS` workers with `settings` on a fresh queue holding a job for every blob; yields
+def _running(
+    context: Context, blobs: list[Blob], settings: dict[str, str], *, workers: int = WORKERS
+) -> Iterator[Any]:
+    """`workers` workers with `settings` on a fresh queue holding a job for every blob; yields
     a function counting the documents finished."""
     from bootstrap import job_policy
     from infrastructure.db import SqlAlchemyUnitOfWorkFactory, make_engine
@@ -286,7 +321,7 @@ def _running(context: Context, blobs: list[Blob], settings: dict[str, str]) -> I
     jobs = RqJobQueue(redis, queue, job_policy(context.settings(queue)), consumed_queues=[queue])
     env = context.worker_env(queue, **settings)
     try:
-        with fleet(our_worker_command(), WORKERS, env, context.services.redis_url, queue):
+        with fleet(our_worker_command(), workers, env, context.services.redis_url, queue):
             for document_id in ids:
                 jobs.enqueue_processing(document_id, WORKSPACE)
             yield lambda: database.finished_documents(connection, WORKSPACE)
