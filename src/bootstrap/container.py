@@ -3,7 +3,9 @@
 Nothing is built at import time. `build_container(settings)` is called once per process by an
 entry point (the worker, the CLI); tests replace one port afterwards with
 `container.register(Port, instance=fake)`, and the use cases, resolved lazily, pick it up.
-The embedder is built once per container, so a model is loaded once per process.
+The embedder, and the chunker that counts in its tokens, are built once per container, so a
+model is loaded once per process; with `lazy_embedder` only when something first resolves them,
+so a command that never embeds (`ingest add`, `ingest status`) never loads a model.
 """
 
 from __future__ import annotations
@@ -95,12 +97,15 @@ class Container:
         *,
         instance: T | None = None,
         factory: Callable[[], T] | None = None,
+        once: bool = False,
     ) -> None:
-        """Serve `service` with `instance`, or with what `factory` builds on each resolve."""
+        """Serve `service` with `instance`, or with what `factory` builds on each resolve (with
+        `once`, on the first resolve only, serving that same object afterwards)."""
         if instance is not None:
             self._services.register(service, instance=instance)
         else:
-            self._services.register(service, factory=factory)
+            scope = punq.Scope.singleton if once else punq.Scope.transient
+            self._services.register(service, factory=factory, scope=scope)
 
     def resolve(self, service: type[T]) -> T:
         """What serves `service`; raises `punq.MissingDependencyError` if nothing does."""
@@ -108,11 +113,12 @@ class Container:
         return served
 
 
-def build_container(settings: Settings) -> Container:
+def build_container(settings: Settings, *, lazy_embedder: bool = False) -> Container:
     """Register every port with its adapter, and the use cases, for `settings`.
 
     Embedded services are started first when DATABASE_URL or REDIS_URL is unset. Connections
-    open lazily: building the container does not touch the network.
+    open lazily: building the container does not touch the network. The embedder (a model, for
+    EMBEDDER=sentence-transformers) is built here, unless `lazy_embedder`: then on first use.
     """
     settings = resolve_services(settings)
     container = Container()
@@ -121,6 +127,8 @@ def build_container(settings: Settings) -> Container:
     _register_adapters(container, settings)
     _register_observability(container, settings)
     _register_use_cases(container, settings)
+    if not lazy_embedder:
+        container.resolve(Embedder)
     return container
 
 
@@ -135,13 +143,9 @@ def _register_connections(container: Container, settings: Settings) -> None:
 
 def _register_adapters(container: Container, settings: Settings) -> None:
     engine: Engine = container.resolve(Engine)
-    embedder = build_embedder(settings)
     container.register(Clock, instance=SystemClock())
-    container.register(Embedder, instance=embedder)
-    container.register(
-        UnitOfWorkFactory,
-        instance=SqlAlchemyUnitOfWorkFactory(engine, embedding_dimension=embedder.dimension),
-    )
+    container.register(Embedder, factory=lambda: build_embedder(settings), once=True)
+    container.register(UnitOfWorkFactory, instance=SqlAlchemyUnitOfWorkFactory(engine))
     container.register(EmbeddingCache, instance=SqlAlchemyEmbeddingCache(engine))
     container.register(
         ChunkSearch,
@@ -149,7 +153,9 @@ def _register_adapters(container: Container, settings: Settings) -> None:
     )
     container.register(BlobStorage, instance=build_storage(settings))
     container.register(TextExtractor, instance=build_extractor(settings))
-    container.register(Chunker, instance=build_chunker(settings, embedder))
+    container.register(
+        Chunker, factory=lambda: build_chunker(settings, container.resolve(Embedder)), once=True
+    )
     container.register(
         JobQueue,
         instance=RqJobQueue(

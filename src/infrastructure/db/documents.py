@@ -91,6 +91,23 @@ def summarize_documents(engine: Engine, timeout_seconds: float) -> DocumentSumma
         )
 
 
+class VectorDimension:
+    """The store's vector dimension: given, or read from the schema on first need and then
+    remembered. One per unit-of-work factory, shared by its units of work, so checking chunks
+    costs no query per document (the dimension changes only by a migration, which a running
+    worker's start-up check guards)."""
+
+    def __init__(self, known: int | None = None) -> None:
+        self._known = known
+
+    def on(self, connection: Connection) -> int | None:
+        """The dimension, read through `connection` when not known yet (None: no vectors)."""
+        if self._known is None:
+            with unavailable_as_dependency_error():
+                self._known = stored_vector_dimension_on(connection)
+        return self._known
+
+
 class SqlAlchemyDocumentRepository(DocumentRepository):
     """`documents` and `chunks` rows, read and written on the unit of work's open transaction.
 
@@ -100,9 +117,9 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
     Connection failures raise `DependencyUnavailable`.
     """
 
-    def __init__(self, connection: Connection, embedding_dimension: int | None = None) -> None:
+    def __init__(self, connection: Connection, dimension: VectorDimension | None = None) -> None:
         self._connection = connection
-        self._dimension = embedding_dimension
+        self._dimension = dimension or VectorDimension()
 
     def add(self, document: Document) -> None:
         values = {"id": document.id, "workspace_id": document.workspace_id, **_state(document)}
@@ -168,7 +185,9 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
     def warm_up(self, document: Document) -> None:
         """Run once each statement a processing attempt runs (read, save, lock, delete, a COPY
         of no rows) for `document`, which need not exist, so the engine's compiled-statement
-        cache holds them. Leaves writes staged: the caller must roll back."""
+        cache holds them, and learn the store's dimension. Leaves writes staged: the caller must
+        roll back."""
+        self._dimension.on(self._connection)
         with unavailable_as_dependency_error():
             self._connection.execute(_select_document(document.id)).one_or_none()
             self._connection.execute(_update_document(document))
@@ -243,7 +262,7 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         ordinals = [c.chunk.ordinal for c in chunks_]
         if len(set(ordinals)) != len(ordinals):
             raise ValueError("chunk ordinals must be unique")
-        dimension = self._stored_dimension()
+        dimension = self._dimension.on(self._connection)
         if dimension is None:
             return
         wrong = next((c for c in chunks_ if len(c.embedding) != dimension), None)
@@ -252,12 +271,6 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
                 f"every embedding must have {dimension} dimensions; chunk {wrong.chunk.ordinal} "
                 f"has {len(wrong.embedding)}"
             )
-
-    def _stored_dimension(self) -> int | None:
-        if self._dimension is None:
-            with unavailable_as_dependency_error():
-                self._dimension = stored_vector_dimension_on(self._connection)
-        return self._dimension
 
     def _copy(self, document: Document, chunks_: Sequence[EmbeddedChunk]) -> None:
         raw = self._psycopg_connection()
