@@ -108,6 +108,8 @@ def _sentence_transformer(settings: Settings) -> Embedder:
             "EMBEDDING_MODEL_PATH: unset, and the bundled all-MiniLM-L6-v2 is not installed"
         )
     try:
-        return SentenceTransformerEmbedder(str(path), batch_size=settings.embedding_batch_size)
+        return SentenceTransformerEmbedder(
+            str(path), batch_size=settings.embedding_batch_size, threads=settings.model_threads
+        )
     except (FileNotFoundError, ValueError) as e:
         raise StartupError(f"EMBEDDING_MODEL_PATH: {e}") from e
