@@ -11,7 +11,7 @@ from uuid import UUID
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from sqlalchemy import Connection, Engine, Row, func, select, update
+from sqlalchemy import ARRAY, Connection, Engine, Row, Uuid, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from application.errors import DocumentNotFound, WorkspaceMismatch
@@ -143,6 +143,14 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             raise WorkspaceMismatch(f"document {document_id} is not in workspace {workspace_id}")
         return _document(row)
 
+    def get_many(self, document_ids: Collection[UUID], workspace_id: UUID) -> list[Document]:
+        statement = (
+            select(documents)
+            .where(documents.c.workspace_id == workspace_id, _among(document_ids))
+            .order_by(documents.c.id)
+        )
+        return self._documents(statement)
+
     def find_identical(
         self, workspace_id: UUID, filename: str, content_sha256: str
     ) -> Document | None:
@@ -232,7 +240,7 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         if workspace_id is not None:
             statement = statement.where(documents.c.workspace_id == workspace_id)
         if document_ids is not None:
-            statement = statement.where(documents.c.id.in_(list(document_ids)))
+            statement = statement.where(_among(document_ids))
         with unavailable_as_dependency_error():
             rows = self._connection.execute(statement).all()
         found = {DocumentStatus(str(status)): cast(int, count) for status, count in rows}
@@ -286,6 +294,13 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             register_vector(raw)
             self._connection.info[VECTOR_READY] = True
         return raw
+
+
+def _among(document_ids: Collection[UUID]) -> Any:
+    """`documents.id = ANY(:ids)`: one array parameter however many ids (an IN list would bind
+    one parameter each, and Postgres takes at most 65,535)."""
+    ids = bindparam("document_ids", list(document_ids), type_=ARRAY(Uuid))
+    return documents.c.id == any_(ids)
 
 
 def _select_document(document_id: UUID) -> Any:
