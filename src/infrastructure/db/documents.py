@@ -120,6 +120,12 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
     def __init__(self, connection: Connection, dimension: VectorDimension | None = None) -> None:
         self._connection = connection
         self._dimension = dimension or VectorDimension()
+        #: Documents whose rows this transaction has locked (a row lock lasts until it ends).
+        self._locked: set[UUID] = set()
+
+    def transaction_ended(self) -> None:
+        """Forget the row locks: the unit of work committed or rolled back."""
+        self._locked.clear()
 
     def add(self, document: Document) -> None:
         values = {"id": document.id, "workspace_id": document.workspace_id, **_state(document)}
@@ -178,14 +184,18 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             row = self._connection.execute(_lock_document(document_id)).one_or_none()
         if row is None:
             raise DocumentNotFound(f"no document {document_id}")
+        self._locked.add(document_id)
         return bool(row.status == DocumentStatus.PROCESSING.value and row.attempts == attempt)
 
     def replace_chunks(self, document: Document, chunks_: Sequence[EmbeddedChunk]) -> None:
-        """Lock the document's row first, so concurrent replacements of one document queue up
-        (the later one then deletes the earlier one's committed set) instead of colliding."""
+        """Lock the document's row first (unless this transaction holds it already), so
+        concurrent replacements of one document queue up (the later one then deletes the
+        earlier one's committed set) instead of colliding."""
         self._check(chunks_)
         with unavailable_as_dependency_error():
-            self._connection.execute(_lock_document(document.id))
+            if document.id not in self._locked:
+                self._connection.execute(_lock_document(document.id))
+                self._locked.add(document.id)
             self._connection.execute(_delete_chunks(document.id))
             if chunks_:
                 self._copy(document, chunks_)

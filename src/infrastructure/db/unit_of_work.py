@@ -47,11 +47,15 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         try:
             self._quietly_roll_back(connection)
         finally:
+            self.documents.transaction_ended()
             connection.close()
 
     def commit(self) -> None:
-        with unavailable_as_dependency_error():
-            self._open().commit()
+        try:
+            with unavailable_as_dependency_error():
+                self._open().commit()
+        finally:
+            self.documents.transaction_ended()
 
     @property
     def connection(self) -> Connection:
