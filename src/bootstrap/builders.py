@@ -175,6 +175,8 @@ def _model_path(settings: Settings) -> str:
 def _sentence_transformer(settings: Settings) -> Embedder:
     path = _model_path(settings)
     try:
-        return SentenceTransformerEmbedder(str(path), batch_size=settings.embedding_batch_size)
+        return SentenceTransformerEmbedder(
+            str(path), batch_size=settings.embedding_batch_size, threads=settings.model_threads
+        )
     except (FileNotFoundError, ValueError) as e:
         raise StartupError(f"EMBEDDING_MODEL_PATH: {e}") from e

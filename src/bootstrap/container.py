@@ -3,7 +3,9 @@
 Nothing is built at import time. `build_container(settings)` is called once per process by an
 entry point (the worker, the CLI); tests replace one port afterwards with
 `container.register(Port, instance=fake)`, and the use cases, resolved lazily, pick it up.
-The embedder is built once per container, so a model is loaded once per process.
+The embedder, and the chunker that counts in its tokens, are built once per container, so a
+model is loaded once per process; with `lazy_embedder` only when something first resolves them,
+so a command that never embeds (`ingest add`, `ingest status`) never loads a model.
 """
 
 from __future__ import annotations
@@ -97,12 +99,15 @@ class Container:
         *,
         instance: T | None = None,
         factory: Callable[[], T] | None = None,
+        once: bool = False,
     ) -> None:
-        """Serve `service` with `instance`, or with what `factory` builds on each resolve."""
+        """Serve `service` with `instance`, or with what `factory` builds on each resolve (with
+        `once`, on the first resolve only, serving that same object afterwards)."""
         if instance is not None:
             self._services.register(service, instance=instance)
         else:
-            self._services.register(service, factory=factory)
+            scope = punq.Scope.singleton if once else punq.Scope.transient
+            self._services.register(service, factory=factory, scope=scope)
 
     def resolve(self, service: type[T]) -> T:
         """What serves `service`; raises `punq.MissingDependencyError` if nothing does."""
@@ -114,9 +119,11 @@ def build_container(settings: Settings, *, defer_model: bool = False) -> Contain
     """Register every port with its adapter, and the use cases, for `settings`.
 
     Embedded services are started first when DATABASE_URL or REDIS_URL is unset. Connections
-    open lazily: building the container does not touch the network. With `defer_model`, a local
-    model is loaded only when something embeds or counts tokens (a WORKER_MODE=pool worker
-    process never does: its executor process does the work, with its own container).
+    open lazily: building the container does not touch the network. The embedder (a model, for
+    EMBEDDER=sentence-transformers) is built here, unless `defer_model`: then it is built on
+    first use, and a local model is loaded only when something embeds or counts tokens (`ingest`
+    commands that only submit never do, nor does a WORKER_MODE=pool worker process: its
+    executor process does the work, with its own container).
     """
     settings = resolve_services(settings)
     container = Container()
@@ -125,6 +132,8 @@ def build_container(settings: Settings, *, defer_model: bool = False) -> Contain
     _register_observability(container, settings)
     _register_adapters(container, settings, defer_model=defer_model)
     _register_use_cases(container, settings)
+    if not defer_model:
+        container.resolve(Embedder)
     return container
 
 
@@ -139,18 +148,18 @@ def _register_connections(container: Container, settings: Settings) -> None:
 
 def _register_adapters(container: Container, settings: Settings, *, defer_model: bool) -> None:
     engine: Engine = container.resolve(Engine)
-    embedder = build_embedder(
-        settings,
-        container.resolve(Redis),
-        container.resolve(IngestionTelemetry),
-        defer_model=defer_model,
-    )
     container.register(Clock, instance=SystemClock())
-    container.register(Embedder, instance=embedder)
     container.register(
-        UnitOfWorkFactory,
-        instance=SqlAlchemyUnitOfWorkFactory(engine, embedding_dimension=embedder.dimension),
+        Embedder,
+        factory=lambda: build_embedder(
+            settings,
+            container.resolve(Redis),
+            container.resolve(IngestionTelemetry),
+            defer_model=defer_model,
+        ),
+        once=True,
     )
+    container.register(UnitOfWorkFactory, instance=SqlAlchemyUnitOfWorkFactory(engine))
     container.register(EmbeddingCache, instance=SqlAlchemyEmbeddingCache(engine))
     container.register(
         HeldVectors,
@@ -162,8 +171,9 @@ def _register_adapters(container: Container, settings: Settings, *, defer_model:
     )
     container.register(BlobStorage, instance=build_storage(settings))
     container.register(TextExtractor, instance=build_extractor(settings))
-    # Built on first use: it asks the embedder for its tokenizer, which a deferred model loads.
-    container.register(Chunker, factory=_once(lambda: build_chunker(settings, embedder)))
+    container.register(
+        Chunker, factory=lambda: build_chunker(settings, container.resolve(Embedder)), once=True
+    )
     container.register(
         JobQueue,
         instance=RqJobQueue(
@@ -179,18 +189,6 @@ def held_vectors_ttl(settings: Settings) -> int:
     """How long vectors an interrupted attempt received are kept: the longest wait before a
     retry (RETRY_BACKOFF) plus the longest an attempt may hold its document (PROCESSING_LEASE)."""
     return max(settings.retry_backoff) + settings.processing_lease
-
-
-def _once(build: Callable[[], T]) -> Callable[[], T]:
-    """A factory that calls `build` on its first call and returns that on every call."""
-    built: list[T] = []
-
-    def factory() -> T:
-        if not built:
-            built.append(build())
-        return built[0]
-
-    return factory
 
 
 def _register_observability(container: Container, settings: Settings) -> None:

@@ -45,16 +45,19 @@ def check_redis(container: Container) -> None:
         raise StartupError(f"REDIS_URL: {masked_url(settings.redis_url)}: {e}") from e
 
 
-def check_database(container: Container) -> None:
+def check_database(container: Container, *, vectors: bool = True) -> None:
     """Raise `StartupError` naming the setting at fault unless the database answers, its schema
-    is at head and its vectors have the configured embedder's dimension."""
+    is at head and (with `vectors`) its vectors have the configured embedder's dimension.
+
+    Checking the dimension builds the embedder (loads the model): a command that never embeds
+    passes `vectors=False`."""
     settings = container.resolve(Settings)
     engine = container.resolve(Engine)
     try:
         ping_database(engine, PROBE_TIMEOUT_SECONDS)
     except DependencyUnavailable as e:
         raise StartupError(f"DATABASE_URL: {masked_url(settings.database_url)}: {e}") from e
-    _check_schema(engine, container.resolve(Embedder))
+    _check_schema(engine, container.resolve(Embedder).dimension if vectors else None)
 
 
 def readiness_checks(container: Container) -> dict[str, Callable[[], None]]:
@@ -85,9 +88,9 @@ def migrate(settings: Settings) -> str:
     )
 
 
-def _check_schema(engine: Engine, embedder: Embedder) -> None:
+def _check_schema(engine: Engine, dimension: int | None) -> None:
     try:
-        migrations.verify_schema(engine, embedder.dimension)
+        migrations.verify_schema(engine, dimension)
     except SchemaOutOfDate as e:
         current = migrations.schema_revision(engine) or "none"
         raise StartupError(

@@ -158,13 +158,15 @@ def _announce(settings: Settings) -> None:
 
 def _connect(settings: Settings, *, database: bool = False, redis: bool = False) -> Container:
     """The container, once the dependencies the command needs answer (and the schema is at
-    head); raises `StartupError` naming the one at fault."""
+    head); raises `StartupError` naming the one at fault.
+
+    These commands never embed: the embedder (a model) is built only if something uses it."""
     _announce(settings)
-    container = build_container(settings)
+    container = build_container(settings, defer_model=True)
     if redis:
         check_redis(container)
     if database:
-        check_database(container)
+        check_database(container, vectors=False)
     return container
 
 

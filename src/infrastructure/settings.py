@@ -25,6 +25,8 @@ _REDIS_SCHEMES = ("redis", "rediss", "unix")
 #: The name of this user's data directory (DATA_DIR's default), e.g. ~/.local/share/<name>.
 APP_NAME = "ingestion-worker"
 _POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
+#: The most worker processes WORKERS (and `python -m worker --workers`) accepts.
+MAX_WORKERS = 256
 
 
 def default_data_dir() -> Path:
@@ -127,6 +129,9 @@ class Settings(BaseSettings):
     embedding_concurrency: int = Field(default=4, ge=1, le=64)
     embedding_requests_per_minute: int | None = Field(default=None, ge=1)
     embedding_tokens_per_minute: int | None = Field(default=None, ge=1)
+    # Threads PyTorch runs a local model with in each process that loads it; unset, the CPUs
+    # shared out among WORKERS (at least one each), so N workers never oversubscribe the cores.
+    torch_threads: int | None = Field(default=None, ge=1, le=1024)
     chunk_max_tokens: int = Field(default=256, ge=8)
     chunk_overlap_tokens: int = Field(default=32, ge=0)
     # Embed each chunk as `title › heading path` + newline + its text (the stored content stays
@@ -159,7 +164,7 @@ class Settings(BaseSettings):
     # Process.
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "INFO"
-    workers: int = Field(default=1, ge=1, le=256)
+    workers: int = Field(default=1, ge=1, le=MAX_WORKERS)
     # WORKER_MODE=pool (the default) keeps one executor process per worker that runs job after
     # job with its own database pool, embedder and caches, built once when it starts (fresh from
     # a fork server, never forked from the worker, which never loads a local model itself): a
@@ -259,6 +264,13 @@ class Settings(BaseSettings):
         return self.local_storage_root or self.data_dir / "blobs"
 
     @property
+    def model_threads(self) -> int:
+        """TORCH_THREADS, or this machine's usable CPUs divided among WORKERS (at least 1)."""
+        if self.torch_threads is not None:
+            return self.torch_threads
+        return max(1, _usable_cpus() // self.workers)
+
+    @property
     def queue_name(self) -> str:
         """The queue new jobs go to: the first of QUEUES."""
         return self.queues[0]
@@ -279,6 +291,14 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise ConfigurationError(_describe(error)) from None
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _split_commas(value: Any) -> Any:

@@ -51,6 +51,7 @@ from infrastructure.observability import (
 from infrastructure.queue import SERIALIZER
 from infrastructure.redaction import masked_url, register_secret
 from infrastructure.settings import (
+    MAX_WORKERS,
     ConfigurationError,
     LogFormat,
     Settings,
@@ -90,10 +91,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(settings, once=args.once)
-        return _run(settings, workers=args.workers or settings.workers, burst=args.burst)
+        settings = _with_workers(settings, args.workers)
+        return _run(settings, workers=settings.workers, burst=args.burst)
     except StartupError as e:
         _log.error("cannot start: %s", e)
         return 1
+
+
+def _with_workers(settings: Settings, workers: int | None) -> Settings:
+    """The settings with `--workers` as WORKERS (also in the environment), so every process
+    this one starts sizes its share of the machine (TORCH_THREADS) by the same count."""
+    if workers is None:
+        return settings
+    os.environ["WORKERS"] = str(workers)
+    return settings.model_copy(update={"workers": workers})
 
 
 def _run(settings: Settings, *, workers: int, burst: bool) -> int:
@@ -229,6 +240,13 @@ def _register_secrets(settings: Settings) -> None:
             register_secret(secret.get_secret_value())
 
 
+def _worker_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"give 1 to {MAX_WORKERS} worker processes")
+    return count
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m worker", description="The ingestion worker.")
     commands = parser.add_subparsers(dest="command")
@@ -236,7 +254,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="ingest ./samples, print a table, keep serving")
     demo.add_argument("--once", action="store_true", help="exit after the table")
     for command in (parser, run):
-        command.add_argument("--workers", type=int, default=None, help="worker processes (WORKERS)")
+        command.add_argument(
+            "--workers", type=_worker_count, default=None, help="worker processes (WORKERS)"
+        )
         command.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     return parser
 

@@ -355,6 +355,23 @@ class DocumentRepositoryContract:
             DocumentStatus.FAILED: 1,
         }
 
+    def test_many_documents_are_loaded_at_once_within_their_workspace(
+        self, adapter: UowFactory
+    ) -> None:
+        workspace = uuid4()
+        first, second, elsewhere = document(workspace), document(workspace), document(uuid4())
+        second.mark_failed(code="too_large", message="too big", now=T0)
+        self.store(adapter, first, second, elsewhere, document(workspace))
+
+        with adapter() as uow:
+            loaded = uow.documents.get_many([second.id, elsewhere.id, uuid4(), first.id], workspace)
+            none = uow.documents.get_many([], workspace)
+
+        assert [_fields(d) for d in loaded] == [
+            _fields(d) for d in sorted([first, second], key=lambda d: d.id)
+        ]
+        assert none == []
+
     def test_failed_documents_are_counted_by_error_code_per_workspace(
         self, adapter: UowFactory
     ) -> None:

@@ -55,6 +55,21 @@ class JobQueueContract:
         assert function == PROCESS_DOCUMENT_JOB
         assert args == [str(document_id), str(workspace_id)]
 
+    def test_a_batch_enqueues_one_job_per_document_in_order(self, adapter: JobQueue) -> None:
+        documents = [(uuid4(), uuid4()) for _ in range(3)]
+
+        job_ids = adapter.enqueue_processing_many(documents)
+
+        assert len(set(job_ids)) == 3
+        assert [self.enqueued(adapter, job_id)[1] for job_id in job_ids] == [
+            [str(document), str(workspace)] for document, workspace in documents
+        ]
+        assert self.waiting(adapter) == job_ids
+        assert adapter.documents_with_live_jobs([d for d, _ in documents]) == {
+            d for d, _ in documents
+        }
+        assert adapter.enqueue_processing_many([]) == []
+
     def test_documents_with_live_jobs_are_those_enqueued(self, adapter: JobQueue) -> None:
         first, second, never = uuid4(), uuid4(), uuid4()
         assert adapter.documents_with_live_jobs([first, second, never]) == set()
@@ -207,6 +222,8 @@ class TestRqJobQueue(JobQueueContract):
         queue = RqJobQueue(connect("redis://127.0.0.1:1/0"), QUEUE, policy, consumed_queues=[QUEUE])
         with pytest.raises(DependencyUnavailable):
             queue.enqueue_processing(uuid4(), uuid4())
+        with pytest.raises(DependencyUnavailable):
+            queue.enqueue_processing_many([(uuid4(), uuid4())])
         with pytest.raises(DependencyUnavailable):
             queue.documents_with_live_jobs([uuid4()])
 

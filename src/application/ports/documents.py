@@ -35,6 +35,11 @@ class DocumentRepository(Protocol):
         """
         ...
 
+    def get_many(self, document_ids: Collection[UUID], workspace_id: UUID) -> list[Document]:
+        """Load the documents of `workspace_id` among `document_ids` in one query, locking
+        nothing; ids that are unknown or in another workspace are left out. Ordered by id."""
+        ...
+
     def find_identical(
         self, workspace_id: UUID, filename: str, content_sha256: str
     ) -> Document | None:

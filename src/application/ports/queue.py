@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -32,6 +32,15 @@ class JobQueue(Protocol):
 
         Enqueuing the same document twice is allowed (processing is idempotent). Raises
         `DependencyUnavailable` when the queue cannot be reached.
+        """
+        ...
+
+    def enqueue_processing_many(self, documents: Sequence[tuple[UUID, UUID]]) -> list[str]:
+        """Enqueue one processing job for each `(document_id, workspace_id)`, in that order, in
+        one round trip; return their job ids in the same order.
+
+        All or none: when it raises `DependencyUnavailable` (the queue cannot be reached) no
+        job of the batch was enqueued.
         """
         ...
 

@@ -11,7 +11,7 @@ from uuid import UUID
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from sqlalchemy import Connection, Engine, Row, func, select, update
+from sqlalchemy import ARRAY, Connection, Engine, Row, Uuid, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from application.errors import DocumentNotFound, WorkspaceMismatch
@@ -91,6 +91,23 @@ def summarize_documents(engine: Engine, timeout_seconds: float) -> DocumentSumma
         )
 
 
+class VectorDimension:
+    """The store's vector dimension: given, or read from the schema on first need and then
+    remembered. One per unit-of-work factory, shared by its units of work, so checking chunks
+    costs no query per document (the dimension changes only by a migration, which a running
+    worker's start-up check guards)."""
+
+    def __init__(self, known: int | None = None) -> None:
+        self._known = known
+
+    def on(self, connection: Connection) -> int | None:
+        """The dimension, read through `connection` when not known yet (None: no vectors)."""
+        if self._known is None:
+            with unavailable_as_dependency_error():
+                self._known = stored_vector_dimension_on(connection)
+        return self._known
+
+
 class SqlAlchemyDocumentRepository(DocumentRepository):
     """`documents` and `chunks` rows, read and written on the unit of work's open transaction.
 
@@ -100,9 +117,15 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
     Connection failures raise `DependencyUnavailable`.
     """
 
-    def __init__(self, connection: Connection, embedding_dimension: int | None = None) -> None:
+    def __init__(self, connection: Connection, dimension: VectorDimension | None = None) -> None:
         self._connection = connection
-        self._dimension = embedding_dimension
+        self._dimension = dimension or VectorDimension()
+        #: Documents whose rows this transaction has locked (a row lock lasts until it ends).
+        self._locked: set[UUID] = set()
+
+    def transaction_ended(self) -> None:
+        """Forget the row locks: the unit of work committed or rolled back."""
+        self._locked.clear()
 
     def add(self, document: Document) -> None:
         values = {"id": document.id, "workspace_id": document.workspace_id, **_state(document)}
@@ -125,6 +148,14 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         if row.workspace_id != workspace_id:
             raise WorkspaceMismatch(f"document {document_id} is not in workspace {workspace_id}")
         return _document(row)
+
+    def get_many(self, document_ids: Collection[UUID], workspace_id: UUID) -> list[Document]:
+        statement = (
+            select(documents)
+            .where(documents.c.workspace_id == workspace_id, _among(document_ids))
+            .order_by(documents.c.id)
+        )
+        return self._documents(statement)
 
     def find_identical(
         self, workspace_id: UUID, filename: str, content_sha256: str
@@ -153,14 +184,18 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             row = self._connection.execute(_lock_document(document_id)).one_or_none()
         if row is None:
             raise DocumentNotFound(f"no document {document_id}")
+        self._locked.add(document_id)
         return bool(row.status == DocumentStatus.PROCESSING.value and row.attempts == attempt)
 
     def replace_chunks(self, document: Document, chunks_: Sequence[EmbeddedChunk]) -> None:
-        """Lock the document's row first, so concurrent replacements of one document queue up
-        (the later one then deletes the earlier one's committed set) instead of colliding."""
+        """Lock the document's row first (unless this transaction holds it already), so
+        concurrent replacements of one document queue up (the later one then deletes the
+        earlier one's committed set) instead of colliding."""
         self._check(chunks_)
         with unavailable_as_dependency_error():
-            self._connection.execute(_lock_document(document.id))
+            if document.id not in self._locked:
+                self._connection.execute(_lock_document(document.id))
+                self._locked.add(document.id)
             self._connection.execute(_delete_chunks(document.id))
             if chunks_:
                 self._copy(document, chunks_)
@@ -168,7 +203,9 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
     def warm_up(self, document: Document) -> None:
         """Run once each statement a processing attempt runs (read, save, lock, delete, a COPY
         of no rows) for `document`, which need not exist, so the engine's compiled-statement
-        cache holds them. Leaves writes staged: the caller must roll back."""
+        cache holds them, and learn the store's dimension. Leaves writes staged: the caller must
+        roll back."""
+        self._dimension.on(self._connection)
         with unavailable_as_dependency_error():
             self._connection.execute(_select_document(document.id)).one_or_none()
             self._connection.execute(_update_document(document))
@@ -213,7 +250,7 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         if workspace_id is not None:
             statement = statement.where(documents.c.workspace_id == workspace_id)
         if document_ids is not None:
-            statement = statement.where(documents.c.id.in_(list(document_ids)))
+            statement = statement.where(_among(document_ids))
         with unavailable_as_dependency_error():
             rows = self._connection.execute(statement).all()
         found = {DocumentStatus(str(status)): cast(int, count) for status, count in rows}
@@ -243,7 +280,7 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         ordinals = [c.chunk.ordinal for c in chunks_]
         if len(set(ordinals)) != len(ordinals):
             raise ValueError("chunk ordinals must be unique")
-        dimension = self._stored_dimension()
+        dimension = self._dimension.on(self._connection)
         if dimension is None:
             return
         wrong = next((c for c in chunks_ if len(c.embedding) != dimension), None)
@@ -252,12 +289,6 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
                 f"every embedding must have {dimension} dimensions; chunk {wrong.chunk.ordinal} "
                 f"has {len(wrong.embedding)}"
             )
-
-    def _stored_dimension(self) -> int | None:
-        if self._dimension is None:
-            with unavailable_as_dependency_error():
-                self._dimension = stored_vector_dimension_on(self._connection)
-        return self._dimension
 
     def _copy(self, document: Document, chunks_: Sequence[EmbeddedChunk]) -> None:
         raw = self._psycopg_connection()
@@ -273,6 +304,13 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
             register_vector(raw)
             self._connection.info[VECTOR_READY] = True
         return raw
+
+
+def _among(document_ids: Collection[UUID]) -> Any:
+    """`documents.id = ANY(:ids)`: one array parameter however many ids (an IN list would bind
+    one parameter each, and Postgres takes at most 65,535)."""
+    ids = bindparam("document_ids", list(document_ids), type_=ARRAY(Uuid))
+    return documents.c.id == any_(ids)
 
 
 def _select_document(document_id: UUID) -> Any:

@@ -41,9 +41,9 @@ class SqlAlchemyEmbeddingCache(EmbeddingCache):
     """Finds vectors among committed chunks of documents embedded by the asked model.
 
     Keys are the hashes of the embedded texts (`chunks.embedded_sha256`). Each lookup is one
-    indexed query (`chunks (workspace_id, embedded_sha256)`) in its own short
-    transaction; storing chunks fills the cache at no extra cost. Connection failures raise
-    `DependencyUnavailable`.
+    indexed query (`chunks (workspace_id, embedded_sha256)`) on its own, in autocommit (no
+    BEGIN and ROLLBACK around it); storing chunks fills the cache at no extra cost. Connection
+    failures raise `DependencyUnavailable`.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -57,5 +57,6 @@ class SqlAlchemyEmbeddingCache(EmbeddingCache):
         statement = lookup_statement(workspace_id, model_id)
         hashes = {CONTENT_HASHES: sorted(set(content_hashes))}
         with unavailable_as_dependency_error(), self._engine.connect() as connection:
-            rows = connection.execute(statement, hashes).all()
+            single_statement = connection.execution_options(isolation_level="AUTOCOMMIT")
+            rows = single_statement.execute(statement, hashes).all()
         return {row.embedded_sha256: row.embedding for row in rows}

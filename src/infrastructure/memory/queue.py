@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -34,6 +34,11 @@ class InMemoryJobQueue(JobQueue):
         job_id = str(uuid4())
         self.jobs.append((job_id, document_id, workspace_id))
         return job_id
+
+    def enqueue_processing_many(self, documents: Sequence[tuple[UUID, UUID]]) -> list[str]:
+        if not self.available:
+            raise DependencyUnavailable("the in-memory queue is switched off")
+        return [self.enqueue_processing(document, workspace) for document, workspace in documents]
 
     def documents_with_live_jobs(self, document_ids: Collection[UUID]) -> set[UUID]:
         self._check_available()

@@ -58,9 +58,9 @@ class RqJobQueue(JobQueue):
     """Enqueues `worker.jobs.process_document_job(document_id, workspace_id)` on an RQ queue.
 
     The job names its function by dotted path (never a pickled callable) and carries its two
-    arguments as JSON strings, so any RQ client can enqueue the same job. Each enqueue is one
-    Redis round trip; no transaction spans anything else. Redis failures raise
-    `DependencyUnavailable`.
+    arguments as JSON strings, so any RQ client can enqueue the same job. Each enqueue, of one
+    job or of a batch, is one Redis round trip; no transaction spans anything else. Redis
+    failures raise `DependencyUnavailable`.
 
     Abandoned jobs are found where RQ leaves them when a worker dies: an execution in a consumed
     queue's StartedJobRegistry that began before the cutoff or whose heartbeat expired (RQ's
@@ -95,14 +95,20 @@ class RqJobQueue(JobQueue):
         self._turn_key = f"ingestion:recovery-turn:{queue_name}"
 
     def enqueue_processing(self, document_id: UUID, workspace_id: UUID) -> str:
+        return self.enqueue_processing_many([(document_id, workspace_id)])[0]
+
+    def enqueue_processing_many(self, documents: Sequence[tuple[UUID, UUID]]) -> list[str]:
+        """The jobs go in one MULTI/EXEC pipeline (RQ's `enqueue_many`)."""
+        if not documents:
+            return []
         policy = self._policy
         retry = (
             Retry(len(policy.retry_intervals), policy.retry_intervals)
             if policy.retry_intervals
             else None
         )
-        try:
-            job = self._queue.enqueue_call(
+        jobs = [
+            Queue.prepare_data(
                 PROCESS_DOCUMENT_JOB,
                 args=(str(document_id), str(workspace_id)),
                 timeout=policy.job_timeout,
@@ -112,9 +118,13 @@ class RqJobQueue(JobQueue):
                 retry=retry,
                 meta=_trace_context_meta(),
             )
+            for document_id, workspace_id in documents
+        ]
+        try:
+            enqueued = self._queue.enqueue_many(jobs)
         except (RedisError, OSError) as e:
             raise DependencyUnavailable(f"could not enqueue on Redis: {e}") from e
-        return job.id
+        return [job.id for job in enqueued]
 
     def documents_with_live_jobs(self, document_ids: Collection[UUID]) -> set[UUID]:
         """The live job ids of every consumed queue in one MULTI/EXEC of reads, then those jobs

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from application.errors import DependencyUnavailable
 from domain import Chunk, Document, EmbeddedChunk
 from infrastructure.db import SqlAlchemyUnitOfWorkFactory, make_engine, migrations, ping
+from infrastructure.db import engine as engine_module
 from infrastructure.memory import FixedClock
 
 CLOSED_PORT_URL = "postgresql://postgres@127.0.0.1:1/none"
@@ -113,3 +114,48 @@ def test_an_engine_made_before_the_migration_writes_vectors(
         stored = uow.documents.list_chunks(document.id)
 
     assert [list(c.embedding) for c in stored] == [[1.0, 0.0, 0.0, 0.0]]
+
+
+def counting_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The pings `engine` sends from now on."""
+    sent: list[object] = []
+    ping_once = engine.dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        sent.append(dbapi_connection)
+        return ping_once(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    return sent
+
+
+def test_a_connection_killed_while_idle_in_the_pool_is_replaced_before_use(
+    fresh_engine: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, engine = fresh_engine
+    killed = backend_pid(engine)  # its connection now waits in the pool
+    killer = make_engine(url)
+    with killer.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed})
+    killer.dispose()
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    pings = counting_pings(engine, monkeypatch)
+
+    replacement = backend_pid(engine)
+
+    assert replacement != killed
+    assert len(pings) >= 1
+
+
+def test_a_connection_handed_back_a_moment_ago_is_used_without_a_ping(
+    fresh_engine: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, engine = fresh_engine
+    first = backend_pid(engine)
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    pings = counting_pings(engine, monkeypatch)
+
+    again = backend_pid(engine)
+
+    assert again == first
+    assert pings == []

@@ -101,3 +101,41 @@ def test_force_submits_an_identical_upload_again(world: World) -> None:
 
     assert forced.id != first.id
     assert len(world.db.documents) == 2 and len(world.queue.jobs) == 2
+
+
+def test_a_batch_is_recorded_in_one_commit_and_each_upload_answered_in_order(
+    world: World,
+) -> None:
+    already = world.submit(SAMPLE, filename="old.txt")
+    commits_before = world.db.commits
+    uploads = [
+        SubmitUpload(world.workspace_id, "a.txt", b"first"),
+        SubmitUpload(world.workspace_id, "empty.txt", b""),
+        SubmitUpload(world.workspace_id, "old.txt", SAMPLE.encode()),
+        SubmitUpload(world.workspace_id, "b.txt", b"second"),
+        SubmitUpload(world.workspace_id, "a.txt", b"first"),  # the same upload again
+    ]
+
+    results = world.submit_use_case().submit_many(uploads)
+
+    first, empty, old, second, first_again = results
+    assert isinstance(empty, EmptyDocument)
+    assert not isinstance(first, Exception) and not isinstance(second, Exception)
+    assert old == already
+    assert first_again == first
+    assert [(r.filename, r.status) for r in (first, second)] == [
+        ("a.txt", DocumentStatus.QUEUED),
+        ("b.txt", DocumentStatus.QUEUED),
+    ]
+    assert world.db.commits == commits_before + 1
+    assert [d for _, d, _ in world.queue.jobs] == [already.id, first.id, second.id]
+    assert len(world.storage.blobs) == 3
+
+
+def test_forced_uploads_in_a_batch_each_make_a_document(world: World) -> None:
+    upload = SubmitUpload(world.workspace_id, "a.txt", b"same", force=True)
+
+    results = world.submit_use_case().submit_many([upload, upload])
+
+    assert len({r.id for r in results if not isinstance(r, Exception)}) == 2
+    assert len(world.queue.jobs) == 2

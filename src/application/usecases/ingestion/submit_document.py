@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from application.errors import DocumentTooLarge, EmptyDocument, InvalidJobArgument
+from application.errors import (
+    DocumentTooLarge,
+    EmptyDocument,
+    InvalidJobArgument,
+    PermanentError,
+)
 from application.ports import BlobStorage, Clock, JobQueue, UnitOfWorkFactory
 from domain import Document
 
@@ -34,7 +40,8 @@ class SubmitDocument:
     or enqueued, unless the command says `force`.
 
     Order: the bytes are stored first, then the row is committed, then the job is enqueued,
-    so a worker never sees a row without its file. If enqueuing fails the row stays `queued`
+    so a worker never sees a row without its file; `submit_many` does each step for a whole
+    batch at once. If enqueuing fails the row stays `queued`
     and `DependencyUnavailable` is raised; submitting again or requeuing recovers it.
     Raises `EmptyDocument` for no bytes and `DocumentTooLarge` past `max_file_bytes`.
     """
@@ -57,16 +64,43 @@ class SubmitDocument:
     def __call__(self, command: SubmitUpload) -> Document:
         """Submit the upload and return the new document (status `queued`), or the identical
         one already submitted."""
-        self._check(command)
-        content_sha256 = hashlib.sha256(command.data).hexdigest()
-        if not command.force:
-            existing = self._identical(command, content_sha256)
-            if existing is not None:
-                return existing
+        [submitted] = self.submit_many([command])
+        if isinstance(submitted, PermanentError):
+            raise submitted
+        return submitted
+
+    def submit_many(self, commands: Sequence[SubmitUpload]) -> list[Document | PermanentError]:
+        """Submit a batch: for each command, in order, its document (new, or the identical one
+        already submitted, earlier in this batch too) or why it was refused.
+
+        Whatever the batch's size, one transaction looks up the identical ones, one records the
+        new documents and one round trip enqueues their jobs; the bytes are stored first. A
+        dependency failing raises `TransientError` for the whole batch.
+        """
+        refusals = [_refusal(command, self._max_file_bytes) for command in commands]
+        results: list[Document | PermanentError | None] = list(refusals)
+        pending = [
+            (n, command, _identity(command))
+            for n, (command, refusal) in enumerate(zip(commands, refusals, strict=True))
+            if refusal is None
+        ]
+        existing = self._identical([identity for _, c, identity in pending if not c.force])
+        created: list[Document] = []
+        for n, command, identity in pending:
+            document = None if command.force else existing.get(identity)
+            if document is None:
+                document = self._store(command, identity[2])
+                created.append(document)
+                existing[identity] = document
+            results[n] = document
+        self._record(created)
+        return [result for result in results if result is not None]
+
+    def _store(self, command: SubmitUpload, content_sha256: str) -> Document:
         document_id = uuid4()
         key = storage_key_for(command.workspace_id, document_id, command.filename)
         self._storage.put(key, command.data)
-        document = Document.register(
+        return Document.register(
             document_id=document_id,
             workspace_id=command.workspace_id,
             filename=command.filename,
@@ -76,27 +110,49 @@ class SubmitDocument:
             media_type=command.media_type,
             now=self._clock.now(),
         )
+
+    def _record(self, documents: Sequence[Document]) -> None:
+        """Commit the rows, then enqueue their jobs."""
+        if not documents:
+            return
         with self._uow_factory() as uow:
-            uow.documents.add(document)
+            for document in documents:
+                uow.documents.add(document)
             uow.commit()
-        self._queue.enqueue_processing(document.id, document.workspace_id)
-        return document
+        self._queue.enqueue_processing_many([(d.id, d.workspace_id) for d in documents])
 
-    def _identical(self, command: SubmitUpload, content_sha256: str) -> Document | None:
+    def _identical(self, identities: Sequence[_Identity]) -> dict[_Identity, Document]:
+        """The documents already submitted with each of `identities`, in one transaction."""
+        if not identities:
+            return {}
+        found: dict[_Identity, Document] = {}
         with self._uow_factory() as uow:
-            return uow.documents.find_identical(
-                command.workspace_id, command.filename, content_sha256
-            )
+            for identity in set(identities):
+                document = uow.documents.find_identical(*identity)
+                if document is not None:
+                    found[identity] = document
+        return found
 
-    def _check(self, command: SubmitUpload) -> None:
-        if not command.filename.strip():
-            raise InvalidJobArgument("an upload needs a filename")
-        if not command.data:
-            raise EmptyDocument()
-        if len(command.data) > self._max_file_bytes:
-            raise DocumentTooLarge(
-                f"the upload is {len(command.data)} bytes; the limit is {self._max_file_bytes}"
-            )
+
+#: What makes two uploads identical: workspace, filename, SHA-256 of the bytes.
+_Identity = tuple[UUID, str, str]
+
+
+def _identity(command: SubmitUpload) -> _Identity:
+    return (command.workspace_id, command.filename, hashlib.sha256(command.data).hexdigest())
+
+
+def _refusal(command: SubmitUpload, max_file_bytes: int) -> PermanentError | None:
+    """Why the upload cannot be submitted, or None."""
+    if not command.filename.strip():
+        return InvalidJobArgument("an upload needs a filename")
+    if not command.data:
+        return EmptyDocument()
+    if len(command.data) > max_file_bytes:
+        return DocumentTooLarge(
+            f"the upload is {len(command.data)} bytes; the limit is {max_file_bytes}"
+        )
+    return None
 
 
 def storage_key_for(workspace_id: UUID, document_id: UUID, filename: str) -> str:

@@ -117,14 +117,17 @@ def stored_vector_dimension(engine: Engine) -> int | None:
         return stored_vector_dimension_on(connection)
 
 
-def verify_schema(engine: Engine, embedding_dimension: int) -> None:
-    """Refuse to go on unless the schema is at head and stores vectors of `embedding_dimension`.
+def verify_schema(engine: Engine, embedding_dimension: int | None) -> None:
+    """Refuse to go on unless the schema is at head and stores vectors of `embedding_dimension`
+    (any dimension when None).
 
     Raises `SchemaOutOfDate` or `EmbeddingDimensionMismatch` with a message saying what to do.
     """
     current, expected = schema_revision(engine), head_revision()
     if current != expected:
         raise SchemaOutOfDate(current, expected)
+    if embedding_dimension is None:
+        return
     stored = stored_vector_dimension(engine)
     if stored is not None and stored != embedding_dimension:
         raise EmbeddingDimensionMismatch(stored, embedding_dimension)
