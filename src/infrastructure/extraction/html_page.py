@@ -19,6 +19,8 @@ from infrastructure.extraction.text_decoding import decode_text, evident_encodin
 _BLOCK, _LINE, _CELL, _HEADING, _HEADING_END = "\ue000", "\ue001", "\ue002", "\ue003", "\ue004"
 _MARKERS = {ord(marker): None for marker in (_BLOCK, _LINE, _CELL, _HEADING, _HEADING_END)}
 _DROPPED = ["script", "style", "noscript", "template", "nav", "aside", "footer", "svg", "iframe"]
+# Links between pages, not a page's text: ARIA's navigation role, DocBook's navigation bars.
+_NAVIGATION = '[role="navigation"], div.navheader, div.navfooter'
 _CONTENT = ("main", "article")
 _HEADINGS = "h1, h2, h3, h4, h5, h6"
 _BLOCKS = (
@@ -45,7 +47,8 @@ _SECTION_SPLIT = re.compile(f"{_HEADING}([1-6])([^{_HEADING_END}]*){_HEADING_END
 class SelectolaxHtmlExtractor(TextExtractor):
     """The readable text of a page, split into sections at `h1`..`h6` with heading paths.
 
-    Scripts, styles, navigation, asides, footers and page headers are dropped; when the page
+    Scripts, styles, navigation (`<nav>`, `role="navigation"`, DocBook's navigation bars),
+    asides, footers and page headers are dropped, and table rows without text; when the page
     has a `<main>` or `<article>`, only that is read. Block elements break lines, table cells
     are joined by " | ", `<pre>` keeps its lines. The encoding comes from a BOM, then a
     `<meta charset>`, then strict UTF-8, then charset_normalizer. Element nesting past
@@ -64,6 +67,8 @@ class SelectolaxHtmlExtractor(TextExtractor):
         _check_depth(markup, self._limits.max_html_depth)
         tree = LexborHTMLParser(markup)
         tree.strip_tags(_DROPPED)
+        for navigation in reversed(tree.css(_NAVIGATION)):
+            navigation.decompose()
         title = tree.css_first("title")
         content = _content_root(tree)
         builder = SectionBuilder(self._limits)
@@ -166,4 +171,10 @@ def _plain(marked: str) -> str:
     text = re.sub(f"{_CELL}\\s*(?=[{_BLOCK}{_LINE}]|$)", "", text)
     text = text.replace(_CELL, " | ").replace(_LINE, "\n").replace(_BLOCK, "\n\n")
     text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
+    text = "\n".join(line for line in text.split("\n") if not _only_separators(line))
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _only_separators(line: str) -> bool:
+    """A table row whose cells hold no text (images, spacers): separators and nothing else."""
+    return "|" in line and not line.strip(" |")

@@ -140,3 +140,29 @@ def test_stray_closing_tags_cannot_hide_deep_nesting(extractor: SniffingTextExtr
     page = "<html><body>" + "</div>" * 50_000 + "<div>" * 50_000 + "x" + "</div>" * 50_000
     with pytest.raises(DocumentTooLarge, match="max_html_depth"):
         extractor.extract(page.encode(), "deep.html")
+
+
+NAVIGATED = """<html><body>
+<div class="navheader"><table><tr><th colspan="3">Chapter 1. Basics</th></tr>
+<tr><td><a href="prev.html"><img src="prev.png" alt="Prev"></a></td><th></th>
+<td><a href="next.html"><img src="next.png" alt="Next"></a></td></tr></table></div>
+<div role="navigation"><a href="/">Home</a> › <a href="/docs">Docs</a></div>
+<h1>Chapter 1. Basics</h1>
+<p>The answer is here.</p>
+<table><tr><td><img src="note.png"></td><td> </td></tr><tr><td>Note</td><td>Read it.</td></tr></table>
+<div class="navfooter"><table><tr><td>Up</td><td>Home</td></tr></table></div>
+</body></html>"""
+
+
+def test_navigation_blocks_are_dropped(extractor: SniffingTextExtractor) -> None:
+    """DocBook's navheader and navfooter, and anything marked role="navigation", are links
+    between pages, not the page's text."""
+    extracted = extractor.extract(NAVIGATED.encode(), "chapter.html")
+    text = "\n".join(section.text for section in extracted.sections)
+    assert [section.heading_path for section in extracted.sections] == [("Chapter 1. Basics",)]
+    assert "Home" not in text and "Up" not in text and "Docs" not in text
+
+
+def test_a_table_row_of_empty_cells_leaves_no_line(extractor: SniffingTextExtractor) -> None:
+    text = text_of(extractor, NAVIGATED.encode())
+    assert text == "Chapter 1. Basics\n\nThe answer is here.\n\nNote | Read it."
