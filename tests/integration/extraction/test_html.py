@@ -149,7 +149,8 @@ NAVIGATED = """<html><body>
 <div role="navigation"><a href="/">Home</a> › <a href="/docs">Docs</a></div>
 <h1>Chapter 1. Basics</h1>
 <p>The answer is here.</p>
-<table><tr><td><img src="note.png"></td><td> </td></tr><tr><td>Note</td><td>Read it.</td></tr></table>
+<table><tr><td><img src="note.png"></td><td> </td></tr>
+<tr><td>Note</td><td>Read it.</td></tr></table>
 <div class="navfooter"><table><tr><td>Up</td><td>Home</td></tr></table></div>
 </body></html>"""
 
