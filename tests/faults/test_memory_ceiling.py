@@ -24,8 +24,6 @@ from tests.e2e.test_worker_process import (
 from tests.faults.test_executor_faults import (
     READY,
     enqueue,
-    executor_of,
-    executors_started,
     retried_for,
 )
 from tests.hostile.test_hostile_files import nested_form_pdf
@@ -68,8 +66,8 @@ def test_a_pdf_asking_for_gigabytes_is_stopped_by_the_ceiling_and_failed_for_goo
     assert "signal 6" in (failed.error_message or "")  # SIGABRT: refused, not killed
     after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
     assert after.attempts == 1
-    assert executors_started(worker) == 3
-    assert executor_of(worker).rlimit(psutil.RLIMIT_DATA) == (int(CEILING), int(CEILING))
+    assert worker.executors_started() == 3
+    assert worker.executor().rlimit(psutil.RLIMIT_DATA) == (int(CEILING), int(CEILING))
     assert worker.process.poll() is None
     assert len(crafted) < 2_500
 
@@ -112,7 +110,7 @@ def test_a_text_needing_more_memory_than_the_ceiling_fails_once_with_out_of_memo
     redis_connection: Redis,
 ) -> None:
     probe = start_worker(WORKER_MODE="pool")
-    held = data_bytes_of(executor_of(probe))  # what an executor holds before its first job
+    held = data_bytes_of(probe.executor())  # what an executor holds before its first job
     probe.kill_everything()
     # 64 MiB to spare: reading 40 MiB of text takes its bytes and its sections, 80 MiB.
     worker = start_worker(
