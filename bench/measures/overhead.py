@@ -5,9 +5,10 @@ no-op jobs run in its executor process; `IngestionWorker` vs `rq.Worker` for WOR
 
 Each rate is jobs over the time from the first job's start to the last one's end, as RQ
 records them: what a worker does once when it starts (the pool's executor process builds its
-container) is not a per-job cost. The ratio is against plain RQ in a bare process. A third drain runs the plain class in a process
-that first loads what ours loads: in fork mode every job forks the whole process, so that drain
-tells what the worker class costs apart from the size of what it must hold.
+container) is not a per-job cost. The ratio is against plain RQ in a bare process. A third
+drain runs the plain class in a process that first loads what ours loads: in fork mode every
+job forks the whole process, so that drain tells what the worker class costs apart from the size
+of what it must hold.
 """
 
 from __future__ import annotations
