@@ -37,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         text_mb=args.text_mb or defaults["text_mb"],
         slice_every=defaults["slice_every"],
         workers=args.workers,
+        peer_repetitions=_given(args.peer_repetitions, defaults["peer_repetitions"]),
+        peer_model_repetitions=_given(
+            args.peer_model_repetitions, defaults["peer_model_repetitions"]
+        ),
         blocks=blocks,
         profile=args.profile,
         database_url=args.database_url,
@@ -56,6 +60,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, help="no-op jobs per overhead drain (default by size)")
     parser.add_argument("--text-mb", type=int, help="size of the memory run's text file")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for e2e runs")
+    parser.add_argument(
+        "--peer-repetitions",
+        type=int,
+        help="interleaved repetitions of the peers with the hashing embedder (default by size)",
+    )
+    parser.add_argument(
+        "--peer-model-repetitions",
+        type=int,
+        help="the same with all-MiniLM-L6-v2; 0 leaves the model out (default by size)",
+    )
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BLOCKS)}")
     parser.add_argument(
         "--profile",
@@ -64,3 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         help="py-spy profile of a worker: when a pipeline target is missed (auto)",
     )
     return parser
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value

@@ -14,14 +14,14 @@ from bench import baseline
 from bench.context import Context
 from bench.corpus import Corpus
 from bench.machine import describe_machine
-from bench.measures import memory, overhead, pipeline, retrieval, semantic, write
+from bench.measures import memory, overhead, peers, pipeline, retrieval, semantic, write
 from bench.paths import OUT, REPORT_MARKDOWN, shown, without_repository
 from bench.profile import Profile
 from bench.report import render_markdown, write_json
 from bench.services import running_services
 from bench.stats import Outcome
 
-BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory", "retrieval")
+BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory", "retrieval", "peers")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ class Plan:
     text_mb: int
     slice_every: int
     workers: int
+    #: Interleaved repetitions of the peers measure with the hashing embedder and with the model.
+    peer_repetitions: int
+    peer_model_repetitions: int
     blocks: tuple[str, ...]
     profile: str
     database_url: str | None
@@ -55,6 +58,8 @@ SIZES: dict[str, dict[str, int]] = {
         "retrieval_questions": 200,
         "text_mb": 10,
         "slice_every": 1,
+        "peer_repetitions": 3,
+        "peer_model_repetitions": 1,
     },
     "full": {
         "repetitions": 3,
@@ -66,6 +71,8 @@ SIZES: dict[str, dict[str, int]] = {
         "retrieval_questions": 200,
         "text_mb": 100,
         "slice_every": 12,
+        "peer_repetitions": 1,
+        "peer_model_repetitions": 0,
     },
 }
 
@@ -102,6 +109,10 @@ def run(plan: Plan, corpus: Corpus) -> int:
     )
     REPORT_MARKDOWN.parent.mkdir(parents=True, exist_ok=True)
     markdown = _with_retrieval(plan, markdown, found)
+    if "peers" in outcomes:
+        markdown = _spliced(
+            markdown, "## Peers", peers.render(outcomes["peers"], plan.size, machine)
+        )
     REPORT_MARKDOWN.write_text(markdown, encoding="utf-8")
     write_json(
         OUT / f"report-{plan.size}.json",
@@ -168,6 +179,10 @@ def _outcomes(plan: Plan) -> dict[str, Any]:
         outcomes["semantic"] = semantic.new_outcome(plan.semantic_chunks)
     if "memory" in plan.blocks:
         outcomes["memory"] = memory.new_outcome(plan.text_mb)
+    if "peers" in plan.blocks:
+        outcomes["peers"] = peers.new_outcomes(
+            peers.peer_repetitions(plan.peer_repetitions, plan.peer_model_repetitions)
+        )
     return outcomes
 
 
@@ -218,6 +233,8 @@ def _after(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
         _guarded(
             "memory", 0, outcomes, lambda: memory.measure(context, outcomes["memory"], plan.text_mb)
         )
+    if "peers" in outcomes:
+        _guarded("peers", 0, outcomes, lambda: peers.measure(context, outcomes["peers"]))
 
 
 def _guarded(
@@ -235,12 +252,15 @@ def _guarded(
 
 
 def _as_list(entry: Any) -> list[Outcome]:
-    grouped = isinstance(entry, pipeline.PipelineOutcomes | overhead.OverheadOutcomes)
+    grouped = isinstance(
+        entry, pipeline.PipelineOutcomes | overhead.OverheadOutcomes | peers.PeerOutcomes
+    )
     return entry.all() if grouped else [entry]
 
 
 def _ordered(outcomes: dict[str, Any]) -> list[Outcome]:
     order = ["overhead", "e2e", "budget", "semantic", "write", "scaling", "memory"]
+    order += ["peers", "peers-wait", "peers-scaling", "peers-encode"]
     flat = [o for entry in outcomes.values() for o in _as_list(entry)]
     return sorted(flat, key=lambda o: order.index(o.key))
 
