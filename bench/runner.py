@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -110,9 +111,8 @@ def run(plan: Plan, corpus: Corpus) -> int:
     REPORT_MARKDOWN.parent.mkdir(parents=True, exist_ok=True)
     markdown = _with_retrieval(plan, markdown, found)
     if "peers" in outcomes:
-        markdown = _spliced(
-            markdown, "## Peers", peers.render(outcomes["peers"], plan.size, machine)
-        )
+        section = peers.render(outcomes["peers"], plan.size, machine, _earlier_peers(plan.size))
+        markdown = _spliced(markdown, "## Peers", section)
     REPORT_MARKDOWN.write_text(markdown, encoding="utf-8")
     write_json(
         OUT / f"report-{plan.size}.json",
@@ -127,12 +127,22 @@ def run(plan: Plan, corpus: Corpus) -> int:
             if "pipeline" in outcomes
             else [],
             "profile": _profile_dict(profile),
+            "peers": outcomes["peers"].as_dict() if "peers" in outcomes else None,
         },
     )
     print(markdown.split("## Machine")[0], flush=True)
     json_report = shown(OUT / f"report-{plan.size}.json")
     print(f"report: {shown(REPORT_MARKDOWN)} and {json_report}", flush=True)
     return 0
+
+
+def _earlier_peers(size: str) -> peers.EarlierRun | None:
+    """The peers of the last run on the other corpus size, shown beside this run's."""
+    for other in SIZES:
+        path = OUT / f"report-{other}.json"
+        if other != size and path.exists():
+            return peers.earlier_run(json.loads(path.read_text(encoding="utf-8")))
+    return None
 
 
 def _with_retrieval(plan: Plan, markdown: str, found: retrieval.Retrieval | None) -> str:

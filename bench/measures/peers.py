@@ -116,6 +116,19 @@ class PeerOutcomes:
     def all(self) -> list[Outcome]:
         return [o for e in self.by_embedder for o in e.outcomes()]
 
+    def as_dict(self) -> dict[str, Any]:
+        """Every row's samples, chunk counts, import times and failures, by embedder."""
+        return {
+            entry.embedder: {
+                "repetitions": entry.repetitions,
+                "seconds": {key: series.samples for key, series in entry.seconds.items()},
+                "chunks": entry.chunks,
+                "import_seconds": entry.imports,
+                "failures": entry.failures,
+            }
+            for entry in self.by_embedder
+        }
+
 
 def new_outcomes(repetitions: dict[str, int]) -> PeerOutcomes:
     """Outcomes for each embedder measured at least once (`repetitions` by embedder)."""
@@ -412,8 +425,43 @@ def _notes(entry: EmbedderOutcomes) -> list[str]:
 # The report's table ---------------------------------------------------------------------------
 
 
-def render(outcomes: PeerOutcomes, size: str, machine: dict[str, Any]) -> list[str]:
-    """The `## Peers` section: seconds per corpus and embedder, each peer beside ours."""
+@dataclass(frozen=True)
+class EarlierRun:
+    """The peers of the last run on another corpus size, from its JSON report."""
+
+    size: str
+    started: str
+    outcomes: PeerOutcomes
+
+
+def earlier_run(report: dict[str, Any]) -> EarlierRun | None:
+    """The peers of a JSON report (`bench/out/report-<size>.json`), if it measured them."""
+    peers = report.get("peers")
+    if not isinstance(peers, dict) or not peers:
+        return None
+    entries = []
+    for kind, data in peers.items():
+        entry = EmbedderOutcomes(kind, int(data["repetitions"]))
+        entry.seconds = {row.key: Series(row.label, "s") for row in ROWS}
+        for key, samples in data["seconds"].items():
+            if key in entry.seconds:
+                entry.seconds[key].samples = [float(x) for x in samples]
+        entry.failures = {str(k): str(v) for k, v in data.get("failures", {}).items()}
+        entries.append(entry)
+    corpus = str(report.get("corpus", ""))
+    return EarlierRun(
+        str(report["size"]), str(report.get("started", "")), PeerOutcomes(entries, corpus)
+    )
+
+
+def render(
+    outcomes: PeerOutcomes,
+    size: str,
+    machine: dict[str, Any],
+    earlier: EarlierRun | None = None,
+) -> list[str]:
+    """The `## Peers` section: seconds per corpus and embedder, each peer beside ours (and the
+    rows of the last run on the other corpus size, marked as such)."""
     lines = [
         "## Peers",
         "",
@@ -426,16 +474,25 @@ def render(outcomes: PeerOutcomes, size: str, machine: dict[str, Any]) -> list[s
         "| corpus, embedder | " + " | ".join(_column(row) for row in ROWS) + " |",
         "|---|" + "---|" * len(ROWS),
     ]
-    for entry in outcomes.by_embedder:
-        cells = [_cell(entry, row) for row in ROWS]
-        name = EMBEDDER_NAMES[entry.embedder]
-        lines.append(
-            f"| {size}, {name}, median of {entry.repetitions} | " + " | ".join(cells) + " |"
-        )
+    lines += _rows(outcomes, size, "")
+    if earlier is not None and earlier.size != size:
+        lines += _rows(earlier.outcomes, earlier.size, f" (run of {earlier.started})")
     lines.append("")
+    if earlier is not None and earlier.size != size:
+        lines.append(f"- The {earlier.size} corpus: {earlier.outcomes.corpus}.")
     for entry in outcomes.by_embedder:
         lines += [f"- {note}" for note in _table_notes(entry)]
     return [*lines, ""]
+
+
+def _rows(outcomes: PeerOutcomes, size: str, when: str) -> list[str]:
+    lines = []
+    for entry in outcomes.by_embedder:
+        cells = [_cell(entry, row) for row in ROWS]
+        name = EMBEDDER_NAMES.get(entry.embedder, entry.embedder)
+        label = f"{size}, {name}, median of {entry.repetitions}{when}"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 _COLUMN_NAMES = {

@@ -134,3 +134,26 @@ def test_the_user_path_command_is_one_ingest_accepts(tmp_path: Path) -> None:
             workspace,
             wait,
         )
+
+
+def test_the_table_keeps_the_other_corpus_rows_from_its_json_report() -> None:
+    full = _hashing({"ours-2-wait": [199.0], "langchain-pypdfium2": [205.0]})
+    full.failures["llamaindex-2"] = "TimeoutExpired: 4400 s"
+    report = {
+        "size": "full",
+        "started": "2026-11-30 22:00:00 UTC",
+        "corpus": "701 documents",
+        "peers": peers.PeerOutcomes([full]).as_dict(),
+    }
+    quick = _hashing({"ours-2-wait": [5.0]})
+
+    earlier = peers.earlier_run(report)
+    lines = peers.render(peers.PeerOutcomes([quick], "20 documents"), "quick", {}, earlier)
+
+    rows = [line for line in lines if line.startswith("| quick") or line.startswith("| full")]
+    assert rows[0].startswith("| quick, hashing, median of 3 | 5.00 s |")
+    assert rows[1].startswith("| full, hashing, median of 3 (run of 2026-11-30 22:00:00 UTC) |")
+    assert "| 199 s |" in rows[1] and "| 205 s |" in rows[1]
+    assert rows[1].endswith("| fails: TimeoutExpired: 4400 s |")
+    assert "- The full corpus: 701 documents." in lines
+    assert peers.earlier_run({"size": "full", "peers": None}) is None
