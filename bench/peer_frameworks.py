@@ -1,14 +1,17 @@
 """The peers' pipelines, as their documentation shows them, on the project's embedders.
 
-- LlamaIndex: `SimpleDirectoryReader` -> `IngestionPipeline([SentenceSplitter, embedding])` ->
-  `PGVectorStore` with an HNSW index (m 16, ef_construction 64), run with 1 or N workers.
+- LlamaIndex: `SimpleDirectoryReader` (its default readers: pypdf for PDFs, docx2txt for DOCX,
+  HTML read as text) -> `IngestionPipeline([SentenceSplitter, embedding])` -> `PGVectorStore`
+  with an HNSW index (m 16, ef_construction 64), with 1 worker or N (reader and pipeline).
 - LangChain: a community loader per file type (`PyPDFium2Loader` or `PyPDFLoader`,
   `BSHTMLLoader`, `Docx2txtLoader`, `TextLoader`) -> `RecursiveCharacterTextSplitter` ->
   langchain-postgres `PGVector`, added in batches (one `add_documents` call is one INSERT, and
   Postgres takes at most 65,535 parameters per statement).
 
-Chunk sizes match the project's (256 tokens, 32 overlap; LangChain counts characters, so 1,000
-and 128). Imported only in the peer's own process (`bench.peer_process`).
+langchain-community warns on import that it is being sunset; its loaders are still the ones
+LangChain's documentation shows. Chunk sizes match the project's (256 tokens, 32 overlap;
+LangChain counts characters, so 1,000 and 128). Imported only in the peer's own process
+(`bench.peer_process`).
 """
 
 from __future__ import annotations
