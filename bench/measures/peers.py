@@ -16,7 +16,8 @@ repetition, in rotating order:
   timed part; every run starts from empty tables.
 
 A peer that fails is reported as failing, with its error. With the local model, the 2-worker run
-is also compared with 1 worker and with the best `model.encode` throughput on the same chunks.
+is also compared with 1 worker, and with the best `model.encode` throughput on the chunks it stored,
+measured in this process right after it (so under the same load).
 """
 
 from __future__ import annotations
@@ -102,7 +103,6 @@ class EmbedderOutcomes:
     wait: Outcome | None = None
     scaling: Outcome | None = None
     encode: Outcome | None = None
-    texts: list[str] = field(default_factory=list)
 
     def outcomes(self) -> list[Outcome]:
         return [o for o in (self.peers, self.wait, self.scaling, self.encode) if o is not None]
@@ -239,12 +239,19 @@ def _timed(
         result = run_ours(context, context.blobs, row.workers, "enqueue", None, **settings)
     _check(result, files)
     if entry.encode is not None and row.key == "ours-2-wait":
-        entry.encode.series[0].add(result.chunks_per_second)
-        if not entry.texts:
-            from bench.measures.semantic import stored_texts
-
-            entry.texts = stored_texts(context, result.workspace)
+        _encode_beside(context, entry.encode, result)
     return result.seconds, result.chunks
+
+
+def _encode_beside(context: Context, outcome: Outcome, result: RunResult) -> None:
+    """The run's chunks/s, and right after it (so under the same conditions) the best
+    `model.encode` chunks/s on the very chunk texts it stored."""
+    from bench.measures.semantic import encode_rates, stored_texts
+
+    outcome.series[0].add(result.chunks_per_second)
+    texts = stored_texts(context, result.workspace)
+    if texts:
+        outcome.series[1].add(max(encode_rates(texts).values()))
 
 
 def _check(result: RunResult, documents: int) -> None:
@@ -377,12 +384,8 @@ def _conclude(entry: EmbedderOutcomes) -> None:
         entry.wait.value = ratio(entry.wait.series[0].median, entry.wait.series[1].median)
     if entry.scaling is not None:
         entry.scaling.value = ratio(entry.scaling.series[1].median, entry.scaling.series[0].median)
-    if entry.encode is not None and entry.texts:
-        from bench.measures.semantic import encode_rates
-
-        best = max(encode_rates(entry.texts).values())
-        entry.encode.series[1].add(best)
-        entry.encode.value = ratio(entry.encode.series[0].median, best)
+    if entry.encode is not None:
+        entry.encode.value = ratio(entry.encode.series[0].median, entry.encode.series[1].median)
     for outcome in entry.outcomes():
         if outcome.value is None and not outcome.skipped:
             outcome.skipped = _why_missing(entry)

@@ -157,3 +157,19 @@ def test_the_table_keeps_the_other_corpus_rows_from_its_json_report() -> None:
     assert rows[1].endswith("| fails: TimeoutExpired: 4400 s |")
     assert "- The full corpus: 701 documents." in lines
     assert peers.earlier_run({"size": "full", "peers": None}) is None
+
+
+def test_the_local_model_rows_compare_two_workers_with_one_and_with_model_encode() -> None:
+    entry = peers.new_outcomes(peers.peer_repetitions(0, 1)).by_embedder[0]
+    entry.seconds["ours-2-wait"].samples = [100.0]
+    entry.seconds["ours-1-wait"].samples = [150.0]
+    entry.seconds["langchain-pypdfium2"].samples = [120.0]
+    assert entry.encode is not None and entry.scaling is not None
+    entry.encode.series[0].samples = [9.0]
+    entry.encode.series[1].samples = [10.0]
+
+    peers._conclude(entry)
+
+    assert entry.scaling.value == 1.5 and entry.scaling.met is True
+    assert entry.encode.value == 0.9 and entry.encode.met is True
+    assert entry.peers is not None and entry.peers.met is False
