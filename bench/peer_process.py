@@ -5,6 +5,8 @@
 
 With `--set-up` it only creates the framework's tables and HNSW index. Otherwise it ingests every
 file under DIR and prints one JSON line: documents, chunks, and the seconds its imports took.
+The benchmark runs it with the peers' own virtualenv's python (`bench.peer_venv`), from the
+repository root with `src` on PYTHONPATH.
 """
 
 from __future__ import annotations

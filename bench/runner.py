@@ -23,6 +23,9 @@ from bench.services import running_services
 from bench.stats import Outcome
 
 BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory", "retrieval", "peers")
+#: What runs without `--only`: everything but the peers, which take 20 to 40 minutes on the quick
+#: corpus (their own virtualenv's build aside), ten times the rest (`--with-peers` adds them).
+DEFAULT_BLOCKS = tuple(block for block in BLOCKS if block != "peers")
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,13 @@ def run(plan: Plan, corpus: Corpus) -> int:
         profile=profile,
     )
     REPORT_MARKDOWN.parent.mkdir(parents=True, exist_ok=True)
+    previous = REPORT_MARKDOWN.read_text(encoding="utf-8") if REPORT_MARKDOWN.exists() else ""
     markdown = _with_retrieval(plan, markdown, found)
     if "peers" in outcomes:
         section = peers.render(outcomes["peers"], plan.size, machine, _earlier_peers(plan.size))
-        markdown = _spliced(markdown, "## Peers", section)
+    else:  # the peers are left out by default: their last table stays
+        section = _section(previous, "## Peers")
+    markdown = _spliced(markdown, "## Peers", section)
     REPORT_MARKDOWN.write_text(markdown, encoding="utf-8")
     write_json(
         OUT / f"report-{plan.size}.json",
@@ -128,6 +134,7 @@ def run(plan: Plan, corpus: Corpus) -> int:
             else [],
             "profile": _profile_dict(profile),
             "peers": outcomes["peers"].as_dict() if "peers" in outcomes else None,
+            "peer_packages": outcomes["peers"].packages if "peers" in outcomes else None,
         },
     )
     print(markdown.split("## Machine")[0], flush=True)

@@ -27,7 +27,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -37,11 +36,11 @@ from typing import Any
 
 from psycopg import sql
 
-from bench import database
+from bench import database, peer_venv
 from bench.context import Context
 from bench.fleet import LOGS
 from bench.ingestion import RunResult, run_ours
-from bench.paths import OUT, REPO, child_environment, without_repository
+from bench.paths import OUT, REPO, without_repository
 from bench.peer_embedders import EMBEDDERS, worker_settings
 from bench.stats import Outcome, Series, Target, format_value, ratio
 from bench.user_path import run_user_path
@@ -112,6 +111,8 @@ class EmbedderOutcomes:
 class PeerOutcomes:
     by_embedder: list[EmbedderOutcomes]
     corpus: str = ""
+    #: The peers' package versions, from their own virtualenv (`bench.peer_venv`).
+    packages: dict[str, str] = field(default_factory=dict)
 
     def all(self) -> list[Outcome]:
         return [o for e in self.by_embedder for o in e.outcomes()]
@@ -172,6 +173,8 @@ def _new(kind: str, repetitions: int) -> EmbedderOutcomes:
 
 def measure(context: Context, outcomes: PeerOutcomes) -> None:
     """Every repetition of every embedder, rows in rotating order; then the verdicts."""
+    peer_venv.ensure()
+    outcomes.packages = peer_venv.versions()
     directory = documents_directory(context)
     outcomes.corpus = context.corpus.describe()
     _set_up_peers(context, directory)
@@ -276,7 +279,7 @@ class PeerFailed(RuntimeError):
 
 def _peer_command(peer: Peer, context: Context, directory: Path, kind: str) -> list[str]:
     return [
-        sys.executable,
+        str(peer_venv.python()),
         "-m",
         "bench.peer_process",
         peer.framework,
@@ -325,7 +328,7 @@ def _call(command: Sequence[str], log: Path, timeout: float) -> str:
         completed = subprocess.run(
             list(command),
             cwd=REPO,
-            env=child_environment(),
+            env=peer_venv.environment(),
             stdout=subprocess.PIPE,
             stderr=errors,
             timeout=timeout,
@@ -483,6 +486,12 @@ def render(
     lines.append("")
     if earlier is not None and earlier.size != size:
         lines.append(f"- The {earlier.size} corpus: {earlier.outcomes.corpus}.")
+    if outcomes.packages:
+        listed = ", ".join(f"{name} {version}" for name, version in outcomes.packages.items())
+        lines.append(
+            "- The peers run in a virtualenv of their own (`bench/peers/requirements.txt`, "
+            f"built by `bench/peer_venv.py`): {listed}."
+        )
     for entry in outcomes.by_embedder:
         lines += [f"- {note}" for note in _table_notes(entry)]
     return [*lines, ""]
