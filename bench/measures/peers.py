@@ -15,6 +15,9 @@ repetition, in rotating order:
   its exit. Their tables and HNSW indexes (m 16, ef_construction 64, as ours) exist before the
   timed part; every run starts from empty tables.
 
+The peer processes run with the python of the peers' own virtualenv (`bench.peer_venv`), built
+here on first use: their packages cap SQLAlchemy and pgvector below the project's.
+
 A peer that fails is reported as failing, with its error. With the local model, the 2-worker run
 is also compared with 1 worker, and with the best `model.encode` throughput on the chunks it stored,
 measured in this process right after it (so under the same load).
