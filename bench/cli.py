@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--with-peers",
         action="store_true",
-        help="the default measurements and the peers (20 to 40 minutes more on quick)",
+        help="the default measurements and the peers (about 20 minutes more on quick)",
     )
     parser.add_argument(
         "--profile",

@@ -23,7 +23,7 @@ from bench.services import running_services
 from bench.stats import Outcome
 
 BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory", "retrieval", "peers")
-#: What runs without `--only`: everything but the peers, which take 20 to 40 minutes on the quick
+#: What runs without `--only`: everything but the peers, which take about 20 minutes on the quick
 #: corpus (their own virtualenv's build aside), ten times the rest (`--with-peers` adds them).
 DEFAULT_BLOCKS = tuple(block for block in BLOCKS if block != "peers")
 
