@@ -3,14 +3,16 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= local,semantic,dev,bench,ops
-# `make bench SIZE=full` for the full corpus (about 8 minutes here)
+# `make bench` runs everything but the peers (the quick corpus, about 2 minutes here; `SIZE=full`,
+# about 8); `make bench-peers` runs the peers alone (about 20 minutes on quick, in their own
+# virtualenv, which it builds first if needed: a minute or two here, `make peers-venv` alone).
 SIZE ?= quick
 STAMP := $(VENV)/.installed
 
 # Scripts shellcheck reads; YAML is found by yamllint itself (.yamllint.yml)
 SCRIPTS := .ci/run $(wildcard deploy/*.sh)
 
-.PHONY: run test install lint typecheck ops-check unit bench clean
+.PHONY: run test install lint typecheck ops-check unit bench bench-peers peers-venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +52,14 @@ run: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench --size $(SIZE)
+
+bench-peers: $(STAMP)
+	$(BIN)/python -m bench --size $(SIZE) --only peers
+
+# The peers' own virtualenv (bench/out/peers-venv, from bench/peers/requirements.txt): they cap
+# SQLAlchemy and pgvector below the project's, so they never go into $(VENV).
+peers-venv: $(STAMP)
+	$(BIN)/python -m bench.peer_venv
 
 clean:
 	rm -rf $(VENV) var

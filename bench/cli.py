@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.corpus import build_corpus, load_corpus
-from bench.runner import BLOCKS, SIZES, Plan, run
+from bench.runner import BLOCKS, DEFAULT_BLOCKS, SIZES, Plan, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     corpus = load_corpus(args.corpus) if args.corpus else build_corpus(args.size)
     defaults = SIZES[args.size]
-    blocks = tuple(args.only.split(",")) if args.only else BLOCKS
+    blocks = _blocks(args.only, with_peers=args.with_peers)
     unknown = set(blocks) - set(BLOCKS)
     if unknown:
         raise SystemExit(f"--only: unknown measurement(s) {sorted(unknown)}; use {BLOCKS}")
@@ -37,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         text_mb=args.text_mb or defaults["text_mb"],
         slice_every=defaults["slice_every"],
         workers=args.workers,
+        peer_repetitions=_given(args.peer_repetitions, defaults["peer_repetitions"]),
+        peer_model_repetitions=_given(
+            args.peer_model_repetitions, defaults["peer_model_repetitions"]
+        ),
         blocks=blocks,
         profile=args.profile,
         database_url=args.database_url,
@@ -56,7 +60,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, help="no-op jobs per overhead drain (default by size)")
     parser.add_argument("--text-mb", type=int, help="size of the memory run's text file")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for e2e runs")
-    parser.add_argument("--only", help=f"comma-separated subset of {','.join(BLOCKS)}")
+    parser.add_argument(
+        "--peer-repetitions",
+        type=int,
+        help="interleaved repetitions of the peers with the hashing embedder (default by size)",
+    )
+    parser.add_argument(
+        "--peer-model-repetitions",
+        type=int,
+        help="the same with all-MiniLM-L6-v2; 0 leaves the model out (default by size)",
+    )
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated subset of {','.join(BLOCKS)} (default: {','.join(DEFAULT_BLOCKS)})",
+    )
+    parser.add_argument(
+        "--with-peers",
+        action="store_true",
+        help="the default measurements and the peers (about 20 minutes more on quick)",
+    )
     parser.add_argument(
         "--profile",
         choices=("auto", "always", "never"),
@@ -64,3 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         help="py-spy profile of a worker: when a pipeline target is missed (auto)",
     )
     return parser
+
+
+def _blocks(only: str | None, *, with_peers: bool) -> tuple[str, ...]:
+    """The measurements to run: `--only`'s, else the default ones (and the peers if asked)."""
+    if only is None:
+        return (*DEFAULT_BLOCKS, "peers") if with_peers else DEFAULT_BLOCKS
+    return tuple(only.split(","))
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value

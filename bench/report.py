@@ -54,8 +54,9 @@ def render_markdown(
         "",
         "```",
         "make install",
-        "python -m bench --size quick   # ~20 documents, under 3 minutes",
-        "python -m bench --size full    # >= 200 documents and 50 MB, under 10 minutes",
+        "python -m bench --size quick   # ~20 documents, under 3 minutes, without the peers",
+        "python -m bench --size full    # >= 200 documents and 50 MB, under 10 minutes, the same",
+        "python -m bench --only peers   # the peers alone, own virtualenv (~20 min on quick)",
         "```",
         "",
     ]

