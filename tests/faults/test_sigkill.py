@@ -16,6 +16,7 @@ from rq.job import Job
 
 from infrastructure.queue import SERIALIZER
 from tests.faults.harness import FaultWorld, StatusWatch, now, small_document, wait_until
+from tests.fixtures.embedding_server import EmbeddingServer, Provider
 
 DOCUMENTS = 150
 KILLS = 12
@@ -25,10 +26,17 @@ PROCESSING_LEASE = 3
 RECOVERY_INTERVAL = 1
 #: Start-up, a scheduling tick and a poll of the watch, beyond the configured times.
 MARGIN = timedelta(seconds=5)
+#: Seconds the embedding provider takes per request: each job spends them between its claim
+#: and its write, so a kill that finds a job live lands while it is processing, however fast
+#: the worker mode runs the rest.
+EMBEDDING_LATENCY = 0.25
 #: Once the last restarted worker consumes, every abandoned document has a job waiting within
 #: lease + recovery interval + job timeout (6 s), and at worst all 150 documents are still to run
-#: (about 10 s on an idle 2-core machine): three times that.
-SETTLE_SECONDS = 3 * (PROCESSING_LEASE + RECOVERY_INTERVAL + JOB_TIMEOUT + 10)
+#: (about 10 s on an idle 2-core machine, plus the provider's latency for each): three times
+#: that, and the latency once more.
+SETTLE_SECONDS = 3 * (PROCESSING_LEASE + RECOVERY_INTERVAL + JOB_TIMEOUT + 10) + round(
+    DOCUMENTS * EMBEDDING_LATENCY
+)
 SETTINGS = {
     "JOB_TIMEOUT": str(JOB_TIMEOUT),
     "PROCESSING_LEASE": str(PROCESSING_LEASE),
@@ -66,14 +74,25 @@ def test_repeated_sigkills_lose_and_duplicate_nothing(world: FaultWorld) -> None
         name, data = small_document(index)
         files[world.submit(workspace, name, data).id] = (name, data)
 
-    watch = StatusWatch(world)
-    log = _kill_repeatedly(world, random.Random(SEED))
-    rows = world.wait_for_final(files, timeout=SETTLE_SECONDS)
-    watch.stop()
+    server = EmbeddingServer(world.settings.embedding_dimension, Provider(EMBEDDING_LATENCY))
+    server.start()
+    embedder = {
+        "EMBEDDER": "openai",
+        "EMBEDDING_BASE_URL": server.url,
+        "EMBEDDING_MODEL": "test-embedder",
+    }
+    try:
+        watch = StatusWatch(world)
+        log = _kill_repeatedly(world, random.Random(SEED), embedder)
+        rows = world.wait_for_final(files, timeout=SETTLE_SECONDS)
+        watch.stop()
+    finally:
+        server.stop()
 
     assert {r.status for r in rows.values()} == {"ready"}, _failures(rows)
     _assert_chunks_exact(world, files)
     _assert_ready_at_most_once(world, files)
+    assert len(log.kills) >= 10 and log.abandoned_at, "no kill landed while a job was live"
     rescued = _assert_rescued_within_bound(watch, log)
     ready = [(rows[d].processed_at - k).total_seconds() for d, k in log.abandoned_at.items()]
     FIGURES.update(
@@ -87,13 +106,12 @@ def test_repeated_sigkills_lose_and_duplicate_nothing(world: FaultWorld) -> None
         kill_to_ready_median=statistics.median(ready),
     )
     print(f"\nSIGKILL figures: {FIGURES}")
-    assert len(log.kills) >= 10 and log.abandoned_at
 
 
-def _kill_repeatedly(world: FaultWorld, rng: random.Random) -> KillLog:
+def _kill_repeatedly(world: FaultWorld, rng: random.Random, embedder: dict[str, str]) -> KillLog:
     log = KillLog()
     seen_taken: set[str] = set()
-    worker = world.start_worker(**SETTINGS)
+    worker = world.start_worker(**SETTINGS, **embedder)
     for _ in range(KILLS):
         worker.wait_until_consuming()
         if log.kills:
@@ -112,7 +130,7 @@ def _kill_repeatedly(world: FaultWorld, rng: random.Random) -> KillLog:
             if entry not in seen_taken and rows[document_id].status == "queued":
                 log.unclaimed_at[document_id] = log.kills[-1]
         seen_taken |= set(taken)
-        worker = world.start_worker(**SETTINGS)
+        worker = world.start_worker(**SETTINGS, **embedder)
     worker.wait_until_consuming()
     log.back_up.append(now())
     return log
