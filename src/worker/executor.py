@@ -108,6 +108,8 @@ class JobExecutor:
         #: The functions the executor runs (the job allow-list; the benchmark adds its no-op).
         self._functions = functions
         self._pool: ProcessPool | None = None
+        #: Done once the current executor process has built its runtime.
+        self._warming: Future[None] | None = None
         #: Jobs the current executor process has run.
         self._jobs = 0
 
@@ -116,6 +118,21 @@ class JobExecutor:
         if self._pool is None:
             self._pool = self._new_pool()
             self._jobs = 0
+
+    def wait_until_ready(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the executor process to have built its runtime (its
+        database pool, its embedder with a local model loaded); whether it has. An executor that
+        failed to start is not reported here: its first job finds it dead and replaces it."""
+        warming = self._warming
+        if warming is None:
+            return False
+        try:
+            warming.result(timeout=timeout)
+        except FutureTimeout:
+            return False
+        except Exception:  # pebble's errors for a process that died while starting
+            return False
+        return True
 
     def stop(self) -> None:
         """Stop the executor process (a job it is running is abandoned)."""
@@ -208,7 +225,7 @@ class JobExecutor:
             initargs=(self._settings, os.getpid(), self._functions),
             context=_fork_server(),
         )
-        pool.schedule(_ready)  # starts the process now, not at the first job
+        self._warming = pool.schedule(_ready)  # starts the process now, not at the first job
         return pool
 
 

@@ -354,9 +354,12 @@ class PooledIngestionWorker(IngestionWorkerMixin, SimpleWorker):
         self._executor = JobExecutor(self._settings, self._relay, self.executor_functions)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        """RQ's loop, with the executor started first (it gets ready while the loop starts)
-        and stopped when the loop ends, however it ends."""
+        """RQ's loop, once the executor has started and built its runtime (a local model
+        loaded: the worker takes no job it could not start on, which a ready worker of the
+        fleet would), stopped when the loop ends, however it ends."""
         self._executor.start()
+        if not self._executor.wait_until_ready(self._settings.job_timeout):
+            _log.warning("the executor is not ready yet; taking jobs anyway")
         try:
             return super().work(*args, **kwargs)
         finally:
