@@ -3,8 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= local,semantic,dev,bench,ops
-# `make bench` runs everything but the peers (the quick corpus, about 2 minutes here; `SIZE=full`,
-# about 8); `make bench-peers` runs the peers alone (about 20 minutes on quick, in their own
+# `make bench` runs everything but the peers (the quick corpus; `SIZE=full` took 22 minutes
+# here); `make bench-peers` runs the peers alone (about 20 minutes on quick, in their own
 # virtualenv, which it builds first if needed: a minute or two here, `make peers-venv` alone).
 SIZE ?= quick
 STAMP := $(VENV)/.installed
