@@ -134,6 +134,28 @@ def retried_for(worker: WorkerProcess, job_id: str) -> list[str]:
     return re.findall(rf"job {job_id} failed, to be retried: (\w+)", worker.output)
 
 
+def assert_failed_for_good(
+    app_container: Container, document: Document, code: str, attempts: int
+) -> Document:
+    """The document as stored: `failed` with `code` after `attempts` attempts."""
+    failed = load(app_container, document)
+    assert (failed.status, failed.error_code, failed.attempts) == (
+        DocumentStatus.FAILED,
+        code,
+        attempts,
+    )
+    return failed
+
+
+def assert_the_next_job_runs(
+    app_container: Container, worker_settings: Settings, worker: WorkerProcess
+) -> None:
+    """A new document is ready at its first attempt, and the worker process lives on."""
+    after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
+    assert after.attempts == 1
+    assert worker.process.poll() is None
+
+
 def test_a_crash_costs_one_job_and_the_next_runs_in_a_fresh_executor(
     start_worker: StartWorker,
     app_container: Container,
@@ -181,15 +203,8 @@ def test_a_document_crashing_its_executor_twice_is_failed_for_good(
     assert job.retries_left == 0
     assert retried_for(worker, job_id) == ["executor_crashed"]
     assert job.meta["error"]["code"] == "crashed_executor_twice"
-    failed = load(app_container, document)
-    assert (failed.status, failed.error_code, failed.attempts) == (
-        DocumentStatus.FAILED,
-        "crashed_executor_twice",
-        2,
-    )
-    after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
-    assert after.attempts == 1
-    assert worker.process.poll() is None
+    assert_failed_for_good(app_container, document, "crashed_executor_twice", 2)
+    assert_the_next_job_runs(app_container, worker_settings, worker)
 
 
 def test_a_hang_deaf_to_its_timeout_costs_one_job_and_the_next_runs_in_a_fresh_executor(

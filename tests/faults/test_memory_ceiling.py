@@ -9,7 +9,6 @@ from redis import Redis
 from rq.job import JobStatus
 
 from bootstrap import Container
-from domain import DocumentStatus
 from infrastructure.queue import PROCESS_DOCUMENT_JOB
 from infrastructure.settings import Settings
 from tests.e2e.test_worker_process import (
@@ -23,6 +22,8 @@ from tests.e2e.test_worker_process import (
 )
 from tests.faults.test_executor_faults import (
     READY,
+    assert_failed_for_good,
+    assert_the_next_job_runs,
     enqueue,
     retried_for,
 )
@@ -57,18 +58,11 @@ def test_a_pdf_asking_for_gigabytes_is_stopped_by_the_ceiling_and_failed_for_goo
     assert job.get_status() == JobStatus.FAILED
     assert retried_for(worker, job_id) == ["executor_crashed"]
     assert job.meta["error"]["code"] == "crashed_executor_twice"
-    failed = load(app_container, document)
-    assert (failed.status, failed.error_code, failed.attempts) == (
-        DocumentStatus.FAILED,
-        "crashed_executor_twice",
-        2,
-    )
+    failed = assert_failed_for_good(app_container, document, "crashed_executor_twice", 2)
     assert "signal 6" in (failed.error_message or "")  # SIGABRT: refused, not killed
-    after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
-    assert after.attempts == 1
+    assert_the_next_job_runs(app_container, worker_settings, worker)
     assert worker.executors_started() == 3
     assert worker.executor().rlimit(psutil.RLIMIT_DATA) == (int(CEILING), int(CEILING))
-    assert worker.process.poll() is None
     assert len(crafted) < 2_500
 
 
@@ -125,15 +119,8 @@ def test_a_text_needing_more_memory_than_the_ceiling_fails_once_with_out_of_memo
     assert job.get_status() == JobStatus.FAILED
     assert retried_for(worker, job_id) == []
     assert job.meta["error"]["code"] == "out_of_memory"
-    failed = load(app_container, document)
-    assert (failed.status, failed.error_code, failed.attempts) == (
-        DocumentStatus.FAILED,
-        "out_of_memory",
-        1,
-    )
-    after = wait_for_status(app_container, enqueue(app_container, worker_settings), READY)
-    assert after.attempts == 1
-    assert worker.process.poll() is None
+    assert_failed_for_good(app_container, document, "out_of_memory", 1)
+    assert_the_next_job_runs(app_container, worker_settings, worker)
 
 
 def data_bytes_of(process: psutil.Process) -> int:
