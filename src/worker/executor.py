@@ -21,19 +21,22 @@ The executor is replaced, and only the job in hand is affected, when it:
   job, which never started, goes to the replacement.
 
 Each replacement is counted in the worker process (`ingestion_executor_restarts_total`, by
-`reason`: crash, timeout, max_rss, max_jobs). A replacement starts as soon as the old executor
-is gone, not at the next job. The executor
-leaves the worker's process group, so SIGINT and SIGTERM sent to the group reach only the
-worker (which decides when the executor stops: a warm shutdown finishes the job in hand), and
-exits if the worker dies.
+`reason`: crash, timeout, max_rss, max_jobs). A replacement for an executor that ended during a
+job starts at once, while the worker records the job's failure; one found dead between jobs is
+replaced when the next job comes. The executor leaves the worker's process group and ignores
+SIGINT, so SIGINT and SIGTERM sent to the group reach only the worker (which decides when the
+executor stops: a warm shutdown finishes the job in hand), and exits if the worker dies.
 
-Built on pebble's `ProcessPool` with one process: it already kills a process on a task's
-timeout, reports a dead one as `ProcessExpired` and starts the next at once. The memory and job
-limits are checked here, after each job, and replace the whole (one-process) pool.
+The executor is a `multiprocessing` process from the fork server, and a job goes over one duplex
+pipe: the call out, the outcome back. The worker waits on the pipe and on the process's sentinel
+at once (`multiprocessing.connection.wait`), so a death, a result and a timeout are each seen the
+moment they happen, with no thread in between (docs/design-decisions.md: a process pool's
+scheduler and result threads cost five times the pipe's round trip).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import multiprocessing
@@ -43,13 +46,11 @@ import resource
 import signal
 import threading
 import traceback
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
-from pebble import ProcessExpired, ProcessPool
 from rq.timeouts import JobTimeoutException
 
 from application.errors import ExecutorCrashed, InternalError, JobTimedOut
@@ -67,6 +68,10 @@ _log = logging.getLogger(__name__)
 _WORKER_CHECK_SECONDS = 1.0
 #: How long past its timeout a job that ignored it may take before its executor is killed.
 _KILL_GRACE_SECONDS = 5.0
+#: How long a stopped executor may take to exit before it is killed.
+_STOP_GRACE_SECONDS = 5.0
+#: What a new executor sends once it has built its runtime.
+_READY = "ready"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,36 @@ class _Outcome:
     rss_bytes: int
 
 
+class _DiedBeforeTheJob(Exception):
+    """The executor was found dead (or never became ready) before it took the job."""
+
+
+@dataclass(slots=True)
+class _Process:
+    """One executor process and the worker's end of its pipe."""
+
+    process: BaseProcess
+    connection: Connection
+    ready: bool = False
+    #: Whether a job was handed over and its outcome not read yet.
+    busy: bool = False
+
+    def alive(self) -> bool:
+        return self.process.exitcode is None
+
+    def end(self) -> None:
+        """Make the process exit: idle, it is told to (it closes its connections); running a
+        job, or deaf, it is killed."""
+        if self.alive() and not self.busy:
+            with contextlib.suppress(OSError):  # it died just now
+                self.connection.send(None)
+            self.process.join(_STOP_GRACE_SECONDS)
+        if self.alive():
+            self.process.kill()
+        self.process.join()
+        self.connection.close()
+
+
 class JobExecutor:
     """The worker's executor process: `start()`, `run()` job after job, `stop()`.
 
@@ -107,39 +142,33 @@ class JobExecutor:
         self._relay = relay
         #: The functions the executor runs (the job allow-list; the benchmark adds its no-op).
         self._functions = functions
-        self._pool: ProcessPool | None = None
-        #: Done once the current executor process has built its runtime.
-        self._warming: Future[None] | None = None
+        self._current: _Process | None = None
         #: Jobs the current executor process has run.
         self._jobs = 0
 
     def start(self) -> None:
         """Start the executor process now (it builds its container before its first job)."""
-        if self._pool is None:
-            self._pool = self._new_pool()
+        if self._current is None:
+            self._current = self._new_process()
             self._jobs = 0
 
     def wait_until_ready(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the executor process to have built its runtime (its
         database pool, its embedder with a local model loaded); whether it has. An executor that
         failed to start is not reported here: its first job finds it dead and replaces it."""
-        warming = self._warming
-        if warming is None:
+        current = self._current
+        if current is None:
             return False
-        try:
-            warming.result(timeout=timeout)
-        except FutureTimeout:
-            return False
-        except Exception:  # pebble's errors for a process that died while starting
-            return False
-        return True
+        if not current.ready:
+            wait([current.connection, current.process.sentinel], timeout)
+            current.ready = _received_ready(current)
+        return current.ready
 
     def stop(self) -> None:
         """Stop the executor process (a job it is running is abandoned)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
-            pool.join()
+        current, self._current = self._current, None
+        if current is not None:
+            current.end()
 
     def run(self, call: JobCall, *, timeout: float) -> Any:
         """Run `call` in the executor and return its value or raise its exception.
@@ -159,46 +188,62 @@ class JobExecutor:
 
     def _outcome_of(self, call: JobCall, timeout: float) -> _Outcome:
         """What the executor sends back for `call`. An executor found dead before it took the
-        job (it died between jobs, or while starting; pebble then gives up the whole pool) is
-        replaced and the job handed to the new one, once: the job never started."""
+        job (it died between jobs, or while starting) is replaced and the job handed to the new
+        one, once: the job never started."""
         for attempt in (1, 2):
             try:
-                return self._schedule(call, timeout).result()
-            except (BrokenProcessPool, _PoolNotRunning) as broken:
+                current = self._ready_executor(timeout)
+                return self._exchange(current, call, timeout)
+            except _DiedBeforeTheJob as died:
                 self._replace("crash")
-                if attempt == 2 or not _before_the_job(broken):
-                    raise ExecutorCrashed(f"{ExecutorCrashed.default_message}: {broken}") from None
-            except ProcessExpired as expired:  # pebble has started the next process already
-                self._replaced("crash")
-                raise ExecutorCrashed(
-                    f"{ExecutorCrashed.default_message}: {_how_it_ended(expired.exitcode)}"
-                ) from None
-            except FutureTimeout:  # pebble has killed the process and started the next
-                self._replaced("timeout")
-                raise JobTimedOut(f"{JobTimedOut.default_message} ({timeout:g} s)") from None
+                if attempt == 2:
+                    raise ExecutorCrashed(f"{ExecutorCrashed.default_message}: {died}") from None
         raise AssertionError("unreachable")
 
-    def _schedule(self, call: JobCall, timeout: float) -> Future[_Outcome]:
+    def _ready_executor(self, timeout: float) -> _Process:
+        """The current executor, started if there is none, once it is ready (a new one may take
+        up to `timeout` seconds to build its runtime)."""
         self.start()
-        assert self._pool is not None
+        current = self._current
+        assert current is not None
+        if not current.alive():
+            raise _DiedBeforeTheJob(_how_it_ended(current.process.exitcode))
+        if not self.wait_until_ready(timeout):
+            how = _how_it_ended(current.process.exitcode) if not current.alive() else None
+            raise _DiedBeforeTheJob(how or f"not ready within {timeout:g} s")
+        return current
+
+    def _exchange(self, current: _Process, call: JobCall, timeout: float) -> _Outcome:
+        """Hand `call` to `current` and wait for its outcome, its death or its deadline (the
+        job's timeout and the grace a job deaf to it gets)."""
         try:
-            future: Future[_Outcome] = self._pool.schedule(
-                _run_job, args=(call, max(1, int(timeout))), timeout=timeout + _KILL_GRACE_SECONDS
-            )
-        except RuntimeError as broken:  # pebble's pool is in error: its process died idle
-            raise _PoolNotRunning from broken
-        return future
+            current.connection.send((call, max(1, int(timeout))))
+        except OSError as broken:  # the pipe's other end is gone: it died since it was ready
+            raise _DiedBeforeTheJob(str(broken)) from None
+        current.busy = True
+        ready = wait([current.connection, current.process.sentinel], timeout + _KILL_GRACE_SECONDS)
+        if current.connection in ready or (ready and current.connection.poll()):
+            try:
+                outcome: _Outcome = current.connection.recv()
+            except (EOFError, OSError):
+                pass  # it died as it answered: a crash
+            else:
+                current.busy = False
+                return outcome
+        if not ready:  # deaf to its timeout: killed with its executor
+            self._replace("timeout")
+            raise JobTimedOut(f"{JobTimedOut.default_message} ({timeout:g} s)")
+        current.process.join()
+        self._replace("crash")
+        raise ExecutorCrashed(
+            f"{ExecutorCrashed.default_message}: {_how_it_ended(current.process.exitcode)}"
+        )
 
     def _replace(self, reason: str) -> None:
-        """Stop the executor process and start a new one, noting why."""
+        """Stop the executor process and start a new one at once, noting why (the restart
+        metric's `reason`)."""
         self.stop()
         self.start()
-        self._replaced(reason)
-
-    def _replaced(self, reason: str) -> None:
-        """Note that a new executor process took over, and why (the restart metric's
-        `reason`)."""
-        self._jobs = 0
         self._relay.sink().record_executor_restart(reason)
 
     def _spent_by(self, rss_bytes: int) -> str | None:
@@ -218,26 +263,27 @@ class JobExecutor:
             return "max_jobs"
         return None
 
-    def _new_pool(self) -> ProcessPool:
-        pool = ProcessPool(
-            max_workers=1,
-            initializer=_start_executor,
-            initargs=(self._settings, os.getpid(), self._functions),
-            context=_fork_server(),
+    def _new_process(self) -> _Process:
+        context = _fork_server()
+        ours, theirs = context.Pipe(duplex=True)
+        process = context.Process(
+            target=_serve,
+            args=(theirs, self._settings, os.getpid(), self._functions),
+            name="executor",
+            daemon=True,
         )
-        self._warming = pool.schedule(_ready)  # starts the process now, not at the first job
-        return pool
+        process.start()
+        theirs.close()
+        return _Process(process, ours)
 
 
-class _PoolNotRunning(Exception):
-    """pebble refused a job: its pool gave up after its one process died between jobs."""
-
-
-def _before_the_job(broken: Exception) -> bool:
-    """Whether pebble gave up its pool before any process took the job: refused at once, or
-    its one process found dead with no task running ("All workers expired"); not a result that
-    could not come back, after the job ran."""
-    return isinstance(broken, _PoolNotRunning) or str(broken) == "All workers expired"
+def _received_ready(current: _Process) -> bool:
+    """Whether the executor's ready message is there (read now); False if it is not yet, or the
+    executor died first."""
+    try:
+        return current.connection.poll() and current.connection.recv() == _READY
+    except (EOFError, OSError):
+        return False
 
 
 def _fork_server() -> Any:
@@ -261,13 +307,31 @@ def _how_it_ended(exitcode: int | None) -> str:
 _allowed: frozenset[str] = ALLOWED_JOB_FUNCTIONS
 
 
+def _serve(
+    connection: Connection, settings: Settings, worker_pid: int, functions: frozenset[str]
+) -> None:
+    """The executor's life: become one, say so, then run each job the worker sends until it
+    sends None or goes away."""
+    _start_executor(settings, worker_pid, functions)
+    connection.send(_READY)
+    while True:
+        try:
+            message = connection.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        connection.send(_run_job(*message))
+
+
 def _start_executor(settings: Settings, worker_pid: int, functions: frozenset[str]) -> None:
-    """Become an executor: leave the worker's process group (its SIGINT/SIGTERM are the
-    worker's to act on), log as it does, build this process's runtime, and exit when the
-    worker is gone."""
+    """Become an executor: leave the worker's process group and ignore SIGINT (its SIGINT and
+    SIGTERM are the worker's to act on), log as it does, build this process's runtime, and exit
+    when the worker is gone."""
     global _allowed
     _allowed = functions
     os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(settings.log_format.value, settings.log_level)
     runtime.install(runtime.WorkerRuntime(build_container(settings)))
     set_memory_ceiling(settings.job_memory_limit)
@@ -275,10 +339,6 @@ def _start_executor(settings: Settings, worker_pid: int, functions: frozenset[st
         target=_exit_when_gone, args=(worker_pid,), name="executor-watch", daemon=True
     ).start()
     _log.info("executor %d ready", os.getpid())
-
-
-def _ready() -> None:
-    """Nothing: scheduled once so the executor starts (and builds its runtime) at once."""
 
 
 def _run_job(call: JobCall, timeout: int) -> _Outcome:
