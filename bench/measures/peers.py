@@ -252,10 +252,10 @@ def _timed(
 def _encode_beside(context: Context, outcome: Outcome, result: RunResult) -> None:
     """The run's chunks/s, and right after it (so under the same conditions) the best
     `model.encode` chunks/s on the very chunk texts it stored."""
-    from bench.measures.semantic import encode_rates, stored_texts
+    from bench.measures.semantic import embedded_texts, encode_rates
 
     outcome.series[0].add(result.chunks_per_second)
-    texts = stored_texts(context, result.workspace)
+    texts = embedded_texts(context, result.workspace)
     if texts:
         outcome.series[1].add(max(encode_rates(texts).values()))
 

@@ -2,8 +2,9 @@
 
 The pipeline runs one worker process (the model uses every core) in the worker's default mode
 (WORKER_MODE unset, so `pool`: the model is loaded and run in the executor process, never forked);
-`model.encode` runs in this process on the very chunk texts the pipeline stored, at batch sizes
-8, 16 and 32 (64 was always slower on a CPU), and the best batch size is the reference.
+`model.encode` runs in this process on the very texts the pipeline embedded (each stored chunk's
+context line and text, as `Chunk.embedded_text` joins them), at batch sizes 8, 16 and 32 (64
+was always slower on a CPU), and the best batch size is the reference.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def measure(context: Context, outcome: Outcome, blobs: Sequence[Blob], repetitio
             EMBEDDING_MODEL_PATH=path,
         )
         outcome.series[0].add(result.chunks_per_second)
-        texts = stored_texts(context, result.workspace)
+        texts = embedded_texts(context, result.workspace)
         outcome.notes.append(
             f"pipeline run: {result.documents} documents, {result.chunks} chunks in "
             f"{result.seconds:.1f}s, outcomes {result.outcomes}"
@@ -75,15 +76,22 @@ def measure(context: Context, outcome: Outcome, blobs: Sequence[Blob], repetitio
     outcome.value = ratio(outcome.series[0].median, best)
 
 
-def stored_texts(context: Context, workspace_id: UUID) -> list[str]:
-    """The chunk texts a run of ours stored in `workspace_id`, in document order."""
+def embedded_texts(context: Context, workspace_id: UUID) -> list[str]:
+    """What a run of ours embedded for each chunk it stored in `workspace_id` (the context line,
+    a newline and the text, or the text alone: `Chunk.embedded_text`), in document order."""
+    from domain import Chunk
+
     connection = database.connect(context.services.plain_dsn())
     rows = connection.execute(
-        "SELECT content FROM chunks WHERE workspace_id = %s ORDER BY document_id, ordinal",
+        "SELECT ordinal, content, token_count, context FROM chunks WHERE workspace_id = %s"
+        " ORDER BY document_id, ordinal",
         (workspace_id,),
     ).fetchall()
     connection.close()
-    return [row[0] for row in rows]
+    return [
+        Chunk(ordinal, content, tokens, context=context).embedded_text
+        for ordinal, content, tokens, context in rows
+    ]
 
 
 _model: Any = None
