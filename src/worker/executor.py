@@ -102,10 +102,14 @@ class _DiedBeforeTheJob(Exception):
 
 @dataclass(slots=True)
 class _Process:
-    """One executor process and the worker's end of its pipe."""
+    """One executor process, the worker's end of its pipe, and how many jobs it was sent and
+    has taken (a counter in shared memory it raises as it reads each job: after a death, the
+    two tell whether the job in hand had started)."""
 
     process: BaseProcess
     connection: Connection
+    taken: Any  # multiprocessing's RawValue("Q"), in memory both processes share
+    sent: int = 0
     ready: bool = False
     #: Whether a job was handed over and its outcome not read yet.
     busy: bool = False
@@ -220,6 +224,7 @@ class JobExecutor:
             current.connection.send((call, max(1, int(timeout))))
         except OSError as broken:  # the pipe's other end is gone: it died since it was ready
             raise _DiedBeforeTheJob(str(broken)) from None
+        current.sent += 1
         current.busy = True
         ready = wait([current.connection, current.process.sentinel], timeout + _KILL_GRACE_SECONDS)
         if current.connection in ready or (ready and current.connection.poll()):
@@ -234,10 +239,11 @@ class JobExecutor:
             self._replace("timeout")
             raise JobTimedOut(f"{JobTimedOut.default_message} ({timeout:g} s)")
         current.process.join()
+        how = _how_it_ended(current.process.exitcode)
+        if current.taken.value < current.sent:  # it died before it read the job
+            raise _DiedBeforeTheJob(how)
         self._replace("crash")
-        raise ExecutorCrashed(
-            f"{ExecutorCrashed.default_message}: {_how_it_ended(current.process.exitcode)}"
-        )
+        raise ExecutorCrashed(f"{ExecutorCrashed.default_message}: {how}")
 
     def _replace(self, reason: str) -> None:
         """Stop the executor process and start a new one at once, noting why (the restart
@@ -266,15 +272,16 @@ class JobExecutor:
     def _new_process(self) -> _Process:
         context = _fork_server()
         ours, theirs = context.Pipe(duplex=True)
+        taken = context.RawValue("Q", 0)
         process = context.Process(
             target=_serve,
-            args=(theirs, self._settings, os.getpid(), self._functions),
+            args=(theirs, taken, self._settings, os.getpid(), self._functions),
             name="executor",
             daemon=True,
         )
         process.start()
         theirs.close()
-        return _Process(process, ours)
+        return _Process(process, ours, taken)
 
 
 def _received_ready(current: _Process) -> bool:
@@ -308,10 +315,14 @@ _allowed: frozenset[str] = ALLOWED_JOB_FUNCTIONS
 
 
 def _serve(
-    connection: Connection, settings: Settings, worker_pid: int, functions: frozenset[str]
+    connection: Connection,
+    taken: Any,
+    settings: Settings,
+    worker_pid: int,
+    functions: frozenset[str],
 ) -> None:
-    """The executor's life: become one, say so, then run each job the worker sends until it
-    sends None or goes away."""
+    """The executor's life: become one, say so, then run each job the worker sends (counting
+    it in `taken` first) until it sends None or goes away."""
     _start_executor(settings, worker_pid, functions)
     connection.send(_READY)
     while True:
@@ -321,6 +332,7 @@ def _serve(
             return
         if message is None:
             return
+        taken.value += 1
         connection.send(_run_job(*message))
 
 

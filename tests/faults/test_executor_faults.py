@@ -15,6 +15,7 @@ from rq.job import JobStatus
 
 from bootstrap import Container
 from domain import Document, DocumentStatus
+from infrastructure.observability import IngestionMetrics, MetricsRelay
 from infrastructure.queue import PROCESS_DOCUMENT_JOB
 from infrastructure.settings import Settings
 from tests.e2e.test_worker_pool_metrics import scrape
@@ -32,6 +33,7 @@ from tests.faults.harness import wait_until
 from tests.fixtures.embedding_server import EmbeddingServer, Reply
 from tests.fixtures.worker import WorkerProcess
 from tests.unit.observability.metrics_text import sample
+from worker.executor import JobCall, JobExecutor
 
 
 def start_pool_worker(
@@ -127,6 +129,34 @@ def test_an_executor_killed_between_jobs_is_replaced_for_the_next_job(
     assert restarts(worker, "crash") == 1
     assert worker.executor().pid != idle.pid
     assert worker.process.poll() is None
+
+
+def test_a_job_sent_to_an_executor_dying_that_instant_runs_in_its_replacement(
+    worker_settings: Settings,
+) -> None:
+    metrics = IngestionMetrics()
+    executor = JobExecutor(worker_settings, MetricsRelay(metrics), frozenset({"builtins.len"}))
+    count = JobCall("builtins.len", ([1, 2, 3],), {})
+    try:
+        assert executor.run(count, timeout=30) == 3
+        dying = _executor_of_this_process()
+        dying.kill()  # and the job goes out at once, before the death can be seen
+
+        assert executor.run(count, timeout=30) == 3
+        assert _executor_of_this_process().pid != dying.pid
+        assert sample(metrics, "ingestion_executor_restarts_total", reason="crash") == 1
+    finally:
+        executor.stop()
+        metrics.shutdown()
+
+
+def _executor_of_this_process() -> psutil.Process:
+    """The live process this test process's fork server started (its executor)."""
+    for process in psutil.Process().children(recursive=True):
+        parent = process.parent()
+        if parent and "forkserver" in " ".join(parent.cmdline()) and _alive(process):
+            return process
+    raise AssertionError("no executor process")
 
 
 def retried_for(worker: WorkerProcess, job_id: str) -> list[str]:
