@@ -114,7 +114,7 @@ def test_a_second_sigterm_stops_at_once_and_the_job_is_rescued(
     if mode == "fork":  # the horse died with the job, which only the lease frees
         rescuer.wait_for_line(r"recovered abandoned work: documents 1 requeued")
     else:  # the worker process itself saw its job cut short, and handed it back at once
-        assert "failed, to be retried" in worker.output
+        assert "failed, to be retried: worker_died" in worker.output
 
 
 def _openai_worker(world: FaultWorld, server: EmbeddingServer, mode: str) -> WorkerProcess:

@@ -21,6 +21,7 @@ from application.errors import (
     InternalError,
     JobTimedOut,
     UndecodableJob,
+    WorkerDied,
 )
 from infrastructure.redaction import redacted_excerpt
 
@@ -56,9 +57,12 @@ class JobFailure:
 
 def failure_of(exception: BaseException) -> IngestionError:
     """The application error that stands for `exception`: itself when it is one, else the
-    error for a payload RQ could not decode, a job timeout, or an unexpected exception."""
+    error for a payload RQ could not decode, a job timeout, a worker stopped at once (RQ raises
+    `SystemExit` in it on a second SIGTERM or SIGINT), or an unexpected exception."""
     if isinstance(exception, IngestionError):
         return exception
+    if isinstance(exception, SystemExit):
+        return WorkerDied(f"{WorkerDied.default_message}: the worker was stopped at once")
     if isinstance(exception, DeserializationError):
         return UndecodableJob()
     if isinstance(exception, JobTimeoutException):
