@@ -1,7 +1,8 @@
 """One builder per configurable adapter: which one serves a port, made from the settings.
 
 Adapters with heavy dependencies (torch, httpx, boto3) are imported only when the settings
-choose them.
+choose them, and the extractors (PDFium, python-docx and lxml, selectolax, markdown-it) only
+when one is built: `ingest` commands, which never extract, do not pay their imports.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from bootstrap.services import secret
 from infrastructure.chunking import RecursiveTokenChunker
 from infrastructure.embeddings import (
     DeferredEmbedder,
-    HashingEmbedder,
     SentenceTransformerEmbedder,
     bundled_minilm_path,
     stated_dimension,
 )
-from infrastructure.extraction import ExtractionLimits, SniffingTextExtractor
 from infrastructure.queue import JobPolicy
 from infrastructure.settings import EmbedderKind, Settings, StorageBackend
 from infrastructure.storage import LocalBlobStorage
@@ -59,6 +58,8 @@ def build_embedder(
         return _sentence_transformer(settings)
     if settings.embedder is EmbedderKind.OPENAI:
         return _openai_compatible(settings, redis, telemetry)
+    from infrastructure.embeddings import HashingEmbedder  # loads numpy
+
     return HashingEmbedder(dimension=settings.embedding_dimension)
 
 
@@ -125,6 +126,8 @@ def build_storage(settings: Settings) -> BlobStorage:
 
 def build_extractor(settings: Settings) -> TextExtractor:
     """The sniffing extractor, held to the configured size, page and character limits."""
+    from infrastructure.extraction import ExtractionLimits, SniffingTextExtractor
+
     limits = ExtractionLimits(
         max_bytes=settings.max_file_bytes,
         max_pages=settings.max_pages,

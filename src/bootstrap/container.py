@@ -4,8 +4,9 @@ Nothing is built at import time. `build_container(settings)` is called once per 
 entry point (the worker, the CLI); tests replace one port afterwards with
 `container.register(Port, instance=fake)`, and the use cases, resolved lazily, pick it up.
 The embedder, and the chunker that counts in its tokens, are built once per container, so a
-model is loaded once per process; with `lazy_embedder` only when something first resolves them,
-so a command that never embeds (`ingest add`, `ingest status`) never loads a model.
+model is loaded once per process; with `defer_model` only when something first uses the model,
+so a command that never embeds (`ingest add`, `ingest status`) never loads one. The extractor
+is built (and its parsing libraries imported) with the embedder.
 """
 
 from __future__ import annotations
@@ -120,10 +121,11 @@ def build_container(settings: Settings, *, defer_model: bool = False) -> Contain
 
     Embedded services are started first when DATABASE_URL or REDIS_URL is unset. Connections
     open lazily: building the container does not touch the network. The embedder (a model, for
-    EMBEDDER=sentence-transformers) is built here, unless `defer_model`: then it is built on
-    first use, and a local model is loaded only when something embeds or counts tokens (`ingest`
-    commands that only submit never do, nor does a WORKER_MODE=pool worker process: its
-    executor process does the work, with its own container).
+    EMBEDDER=sentence-transformers) and the extractor are built here, so the first job finds
+    them ready (and forked work horses inherit them), unless `defer_model`: then each is built
+    on first use, and a local model is loaded only when something embeds or counts
+    tokens (`ingest` commands that only submit never do, nor does a WORKER_MODE=pool worker
+    process: its executor process does the work, with its own container).
     """
     settings = resolve_services(settings)
     container = Container()
@@ -134,6 +136,7 @@ def build_container(settings: Settings, *, defer_model: bool = False) -> Contain
     _register_use_cases(container, settings)
     if not defer_model:
         container.resolve(Embedder)
+        container.resolve(TextExtractor)
     return container
 
 
@@ -170,7 +173,7 @@ def _register_adapters(container: Container, settings: Settings, *, defer_model:
         instance=SqlAlchemyChunkSearch(engine, text_search_language=settings.text_search_language),
     )
     container.register(BlobStorage, instance=build_storage(settings))
-    container.register(TextExtractor, instance=build_extractor(settings))
+    container.register(TextExtractor, factory=lambda: build_extractor(settings), once=True)
     container.register(
         Chunker, factory=lambda: build_chunker(settings, container.resolve(Embedder)), once=True
     )

@@ -10,14 +10,16 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from domain import DocumentStatus
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 #: Seconds between progress lines when stderr is not a terminal.
 PROGRESS_LINE_SECONDS = 5.0
@@ -108,6 +110,8 @@ def wait_display(stream: TextIO | None = None) -> Iterator[WaitDisplay]:
     if not stream.isatty():
         yield ProgressLines(stream)
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from uuid import UUID
 
-import numpy as np
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -31,6 +30,8 @@ class RedisHeldVectors(HeldVectors):
         self._ttl = ttl_seconds
 
     def hold(self, workspace_id: UUID, model_id: str, vectors: Mapping[str, Vector]) -> None:
+        import numpy as np  # loaded by a worker, not by a command that only submits
+
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 for content_hash, vector in vectors.items():
@@ -43,6 +44,8 @@ class RedisHeldVectors(HeldVectors):
     def lookup(
         self, workspace_id: UUID, model_id: str, content_hashes: Collection[str]
     ) -> dict[str, Vector]:
+        import numpy as np
+
         hashes = sorted(set(content_hashes))
         if not hashes:
             return {}

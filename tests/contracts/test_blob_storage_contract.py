@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,13 @@ class BlobStorageContract:
         data = bytes(range(256)) * 10
         adapter.put("ws/doc/report.pdf", data)
         assert adapter.get("ws/doc/report.pdf") == data
+
+    def test_puts_from_several_threads_at_once_all_land(self, adapter: BlobStorage) -> None:
+        keys = [f"ws/doc-{n}/file-{n}.txt" for n in range(16)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda key: adapter.put(key, key.encode()), keys))
+
+        assert [adapter.get(key) for key in keys] == [key.encode() for key in keys]
 
     def test_put_overwrites(self, adapter: BlobStorage) -> None:
         adapter.put("ws/a.txt", b"old content")

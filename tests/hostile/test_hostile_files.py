@@ -114,6 +114,16 @@ def test_a_docx_of_endless_empty_paragraphs_is_too_large() -> None:
         PythonDocxExtractor(limits=limits).extract(docx_with(_empty_paragraphs(30_000)))
 
 
+def test_a_docx_of_the_smallest_elements_one_past_the_limit_is_too_large() -> None:
+    """Parts too small to hold more elements than the limit are not counted: the bound is
+    exact for the shortest element there is, `<a/>`."""
+    limits = extraction_limits(max_chars=100_000)
+    document = b"<d>" + b"<a/>" * limits.max_docx_elements + b"</d>"
+
+    with pytest.raises(DocumentTooLarge, match="elements"):
+        PythonDocxExtractor(limits=limits).extract(docx_with(document))
+
+
 def test_the_docx_element_count_stops_before_the_rest_is_read() -> None:
     """Past the limit comes broken XML: counting while parsing never reaches it."""
     limits = extraction_limits(max_chars=100_000)

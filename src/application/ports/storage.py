@@ -15,6 +15,7 @@ class BlobStorage(Protocol):
     `InvalidStorageKey`. Unreachable backends raise `DependencyUnavailable`. A store holds the
     files of every workspace (under `<workspace_id>/`); it does not know which key belongs to
     whom, so callers check that a document's key lies under its workspace before reading it.
+    Its methods may be called from several threads at once (a batch's files are stored together).
     """
 
     def put(self, key: str, data: bytes) -> None:

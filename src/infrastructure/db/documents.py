@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 from sqlalchemy import ARRAY, Connection, Engine, Row, Uuid, any_, bindparam, func, select, update
@@ -354,6 +353,8 @@ def _copy_rows(document: Document, chunks_: Sequence[EmbeddedChunk]) -> Iterator
 
 def _as_vector(embedding: Sequence[float]) -> Any:
     """A value pgvector's dumper takes: a list or a 1-d numpy array."""
+    import numpy as np  # loaded once chunks are written, not by a command that only submits
+
     if isinstance(embedding, np.ndarray | list):
         return embedding
     return list(embedding)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import numpy as np
 from sqlalchemy import ColumnElement, Engine, Row, Select, Text, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 
@@ -28,6 +27,8 @@ _COLUMNS = (
 
 def vector_statement(workspace_id: UUID, vector: Vector, limit: int) -> Select[Any]:
     """Nearest first by cosine distance (served by the HNSW index); score: cosine similarity."""
+    import numpy as np  # loaded by a search, not by a command that only submits
+
     distance = chunks.c.embedding.cosine_distance(np.asarray(vector, dtype=np.float32))
     return (
         select(*_COLUMNS, (1 - distance).label("score"))

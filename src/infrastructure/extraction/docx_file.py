@@ -22,6 +22,8 @@ _HEADING_STYLE = re.compile(r"heading\s*([1-9])", re.IGNORECASE)
 _RATIO_FLOOR_BYTES = 1024 * 1024
 _XML_MEMBERS = (".xml", ".rels")
 _READ_BYTES = 65_536
+#: The fewest bytes an XML element takes (`<a/>`).
+_MIN_ELEMENT_BYTES = 4
 
 
 class PythonDocxExtractor(TextExtractor):
@@ -85,11 +87,16 @@ class PythonDocxExtractor(TextExtractor):
 def _count_elements(archive: zipfile.ZipFile, limit: int) -> None:
     """Stream every XML part through a parser that builds nothing and only counts elements,
     raising `DocumentTooLarge` at the first one past `limit`. A part that is not well-formed
-    is left for python-docx to judge (only the parts it reads matter)."""
+    is left for python-docx to judge (only the parts it reads matter).
+
+    Parts whose declared sizes add up to less than `_MIN_ELEMENT_BYTES` per element past the
+    limit cannot hold that many (a member is never read past its declared size: zipfile stops
+    there and checks the CRC), so they are not streamed: most real documents."""
+    members = [m for m in archive.infolist() if m.filename.endswith(_XML_MEMBERS)]
+    if sum(member.file_size for member in members) < _MIN_ELEMENT_BYTES * (limit + 1):
+        return
     counter = _ElementCounter(limit)
-    for member in archive.infolist():
-        if not member.filename.endswith(_XML_MEMBERS):
-            continue
+    for member in members:
         parser = XMLParser(target=counter, resolve_entities=False, no_network=True)
         with archive.open(member) as part, contextlib.suppress(XMLSyntaxError):
             while chunk := part.read(_READ_BYTES):

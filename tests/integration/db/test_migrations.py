@@ -86,6 +86,19 @@ def _method_of_reflected(options: dict[str, Any]) -> tuple[str, dict[str, str]]:
     return (options.get("postgresql_using") or "btree", dict(options.get("postgresql_ops") or {}))
 
 
+def test_the_head_read_from_the_revision_files_is_alembics() -> None:
+    script = ScriptDirectory.from_config(migrations.alembic_config())
+
+    assert migrations.head_revision() == script.get_current_head()
+
+
+def test_a_database_never_migrated_is_at_no_revision(engine_on: Engine) -> None:
+    with engine_on.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() is None
+
+    assert migrations.schema_revision(engine_on) is None
+
+
 def test_up_down_up_leaves_the_schema_at_head(empty_url: str, engine_on: Engine) -> None:
     migrations.upgrade(empty_url, 32)
     migrations.downgrade(empty_url)

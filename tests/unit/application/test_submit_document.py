@@ -8,7 +8,8 @@ import pytest
 from application.errors import DependencyUnavailable, DocumentTooLarge, EmptyDocument
 from application.usecases.ingestion import SubmitUpload
 from application.usecases.ingestion.submit_document import storage_key_for
-from domain import DocumentStatus
+from domain import Document, DocumentStatus
+from infrastructure.memory import InMemoryBlobStorage, InMemoryDatabase
 
 from .conftest import SAMPLE, World
 
@@ -139,3 +140,44 @@ def test_forced_uploads_in_a_batch_each_make_a_document(world: World) -> None:
 
     assert len({r.id for r in results if not isinstance(r, Exception)}) == 2
     assert len(world.queue.jobs) == 2
+
+
+class RowCountingStorage(InMemoryBlobStorage):
+    """Notes how many document rows exist each time a file is stored."""
+
+    def __init__(self, db: InMemoryDatabase) -> None:
+        super().__init__()
+        self.rows_at_each_put: list[int] = []
+        self._db = db
+
+    def put(self, key: str, data: bytes) -> None:
+        self.rows_at_each_put.append(len(self._db.documents))
+        super().put(key, data)
+
+
+def uploads(world: World, count: int) -> list[SubmitUpload]:
+    return [
+        SubmitUpload(world.workspace_id, f"n{n}.txt", f"note {n}".encode()) for n in range(count)
+    ]
+
+
+def test_a_batch_stores_every_file_before_any_row_or_job(world: World) -> None:
+    storage = world.storage = RowCountingStorage(world.db)
+
+    documents = world.submit_use_case().submit_many(uploads(world, 12))
+
+    assert storage.rows_at_each_put == [0] * 12
+    assert [storage.get(d.storage_key) for d in documents if isinstance(d, Document)] == [
+        f"note {n}".encode() for n in range(12)
+    ]
+    assert len(world.db.documents) == len(world.queue.jobs) == 12
+
+
+def test_a_storage_outage_fails_the_batch_with_no_row_and_no_job(world: World) -> None:
+    world.storage.available = False
+
+    with pytest.raises(DependencyUnavailable):
+        world.submit_use_case().submit_many(uploads(world, 5))
+
+    assert world.db.documents == {}
+    assert world.queue.jobs == []
