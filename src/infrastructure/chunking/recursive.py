@@ -58,9 +58,10 @@ class RecursiveTokenChunker(Chunker):
     boundaries for a word longer than the budget. Adjacent pieces are merged greedily while they
     fit; pieces of at most an eighth of the budget (a heading, "For example:") before a piece that
     has to be split are split along with it, so they start its first chunk rather than being a
-    chunk alone (words excepted). Each chunk after the first of a text starts with the last ≤ `overlap_tokens` tokens of the
-    previous one, cut at a sentence or word start; content is packed to `max_tokens -
-    overlap_tokens` so that a chunk with its overlap still fits in `max_tokens`.
+    chunk alone (words excepted). Each chunk after the first of a text starts with the last
+    ≤ `overlap_tokens` tokens of the previous one, cut at a sentence or word start; content is
+    packed to `max_tokens - overlap_tokens` so that a chunk with its overlap still fits in
+    `max_tokens`.
 
     With `embed_context`, each chunk carries the context line `title › heading path` to be
     embedded before its text; the line and its newline are counted against `max_tokens`, so
