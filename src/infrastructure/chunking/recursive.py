@@ -25,6 +25,9 @@ _SECTION_JOINER = "\n\n"
 #: a stretch at a time (its token spans and pieces are those of one stretch, and no copy of the
 #: whole text is made). A single longer section is one text by itself.
 _RUN_CHARS = 1 << 20
+#: Paragraphs (lines, sentences) of at most this fraction of the budget are not left as a chunk
+#: of their own before one that has to be split: they lead into it.
+_LEAD_IN_FRACTION = 8
 
 Span = tuple[int, int]
 
@@ -53,9 +56,12 @@ class RecursiveTokenChunker(Chunker):
     spans two such texts. Within such a text, pieces are found by
     recursive splitting: blank lines, then lines, then sentences, then words, then token
     boundaries for a word longer than the budget. Adjacent pieces are merged greedily while they
-    fit. Each chunk after the first of a text starts with the last ≤ `overlap_tokens` tokens of the
-    previous one, cut at a sentence or word start; content is packed to `max_tokens -
-    overlap_tokens` so that a chunk with its overlap still fits in `max_tokens`.
+    fit; pieces of at most an eighth of the budget (a heading, "For example:") before a piece that
+    has to be split are split along with it, so they start its first chunk rather than being a
+    chunk alone (words excepted). Each chunk after the first of a text starts with the last
+    ≤ `overlap_tokens` tokens of the previous one, cut at a sentence or word start; content is
+    packed to `max_tokens - overlap_tokens` so that a chunk with its overlap still fits in
+    `max_tokens`.
 
     With `embed_context`, each chunk carries the context line `title › heading path` to be
     embedded before its text; the line and its newline are counted against `max_tokens`, so
@@ -155,9 +161,11 @@ class RecursiveTokenChunker(Chunker):
         run_start = -1
         for i, (start, stop) in enumerate(parts):
             if past[i] - first[i] > budget:
-                if run_start >= 0:
+                if run_start >= 0 and _leads_in(level, past[i - 1] - first[run_start], budget):
+                    start = parts[run_start][0]
+                elif run_start >= 0:
                     packed.append((parts[run_start][0], parts[i - 1][1]))
-                    run_start = -1
+                run_start = -1
                 packed.extend(self._pack(text, spans, (start, stop), level + 1, budget))
             elif run_start >= 0 and past[i] - first[run_start] <= budget:
                 continue
@@ -255,6 +263,14 @@ def _join(sections: list[TextSection]) -> _Run:
         offsets=offsets,
         pages=[section.page for section in sections],
     )
+
+
+def _leads_in(level: int, tokens: int, budget: int) -> bool:
+    """Whether pieces of `tokens` split at `level`, before a piece too long for the budget, are
+    too short to be a chunk of their own (a heading, "For example:"): they are then packed with
+    the start of that piece rather than left alone. Words are not: a word before a word longer
+    than the budget stays apart from its cut pieces."""
+    return level < len(_SEPARATORS) - 1 and tokens <= budget // _LEAD_IN_FRACTION
 
 
 def _parts(text: str, span: Span, separator: re.Pattern[str]) -> list[Span]:

@@ -151,6 +151,25 @@ def test_structure_decides_where_chunks_end() -> None:
     assert [c.text for c in chunks] == [paragraphs[0], paragraphs[1] + "\n\n" + paragraphs[2]]
 
 
+def test_a_heading_before_a_paragraph_too_long_for_the_budget_leads_into_it() -> None:
+    paragraph = " ".join(f"w{n}." for n in range(30))
+
+    chunks = chunk([TextSection("Heading\n\n" + paragraph + "\n\nw30 w31.")], 32, 0)
+
+    assert chunks[0].text.startswith("Heading\n\nw0.")
+    assert chunks[-1].text.endswith("w31.")
+    assert all(c.token_count <= 32 for c in chunks)
+
+
+def test_a_paragraph_of_more_than_an_eighth_of_the_budget_stays_a_chunk_of_its_own() -> None:
+    lead = "l1 l2 l3 l4 l5."
+    paragraph = " ".join(f"w{n}." for n in range(30))
+
+    chunks = chunk([TextSection(lead + "\n\n" + paragraph)], 32, 0)
+
+    assert chunks[0].text == lead
+
+
 def test_a_word_longer_than_the_budget_is_cut_at_token_boundaries() -> None:
     chunks = chunk([TextSection("start " + "-" * 25 + " end")], 10, 0)
 
