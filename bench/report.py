@@ -59,6 +59,7 @@ def render_markdown(
         "python -m bench --size quick   # ~20 documents, under 3 minutes, without the peers",
         "python -m bench --size full    # >= 200 documents and 50 MB, under 10 minutes, the same",
         "python -m bench --only peers   # the peers alone, own virtualenv (~20 min on quick)",
+        "python -m bench --only memory  # one measurement again: the other rows stay, dated",
         "```",
         "",
     ]
