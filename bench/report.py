@@ -48,7 +48,7 @@ def render_markdown(
     for outcome in outcomes:
         lines += _details(outcome, started)
     if profile is not None and profile.samples:
-        lines += _profile(profile)
+        lines += _profile(profile, started)
     if findings:
         lines += ["## Findings", "", *[f"- {f}" for f in findings], ""]
     lines += [
@@ -118,15 +118,15 @@ def section(markdown: str, heading: str) -> list[str]:
     return lines[start:end]
 
 
-def spliced(markdown: str, heading: str, new: list[str]) -> str:
-    """`markdown` with `new` in place of its `heading` section, or before `## Machine`."""
+def spliced(markdown: str, heading: str, new: list[str], before: str = "## Machine") -> str:
+    """`markdown` with `new` in place of its `heading` section, or before the `before` one."""
     lines = markdown.splitlines()
     old = section(markdown, heading)
     if old:
         start = lines.index(heading)
         lines[start : start + len(old)] = new
     elif new:
-        at = lines.index("## Machine") if "## Machine" in lines else len(lines)
+        at = lines.index(before) if before in lines else len(lines)
         lines[at:at] = new
     return "\n".join(lines) + "\n"
 
@@ -144,12 +144,12 @@ def _details(outcome: Outcome, started: str) -> list[str]:
     return [*lines, ""] if outcome.notes else lines
 
 
-def _profile(profile: Profile) -> list[str]:
+def _profile(profile: Profile, started: str) -> list[str]:
     lines = [
         "## Profile",
         "",
         f"py-spy, {profile.samples:,} samples of one worker and its work horses during a 1-worker "
-        f"end-to-end run (raw stacks: `{_raw_stacks(profile)}`).",
+        f"end-to-end run, in the run of {started} (raw stacks: `{_raw_stacks(profile)}`).",
         "",
         "Inclusive time of project functions (share of all samples):",
         "",

@@ -155,10 +155,14 @@ def run(plan: Plan, corpus: Corpus) -> int:
 
 def with_earlier_rows(blocks: tuple[str, ...], markdown: str, previous: str) -> str:
     """The report of a run of `blocks`: as rendered when they include every default measurement,
-    else with the rows of `previous` (the last report) that it did not measure."""
+    else with the rows of `previous` (the last report) that it did not measure, and its profile
+    when the run left the pipeline (whose rows the profile explains) out."""
     if set(DEFAULT_BLOCKS) <= set(blocks):
         return markdown
-    return merged_with_earlier(markdown, previous, ORDER)
+    markdown = merged_with_earlier(markdown, previous, ORDER)
+    if "pipeline" in blocks:
+        return markdown
+    return spliced(markdown, "## Profile", section(previous, "## Profile"), before="## Reproduce")
 
 
 def _earlier_peers(size: str) -> peers.EarlierRun | None:

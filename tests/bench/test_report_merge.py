@@ -162,3 +162,28 @@ def test_rows_of_a_report_without_measurement_notes_are_matched_by_title() -> No
     assert len(rows) == 4
     assert rows[2].startswith("| 3 | End to end | 21.0 docs/s | — | 2.50× |")
     assert rows[3].startswith(f"| 4 | Memory *(from the run of {FIRST_RUN})* |")
+
+
+def test_a_run_without_the_pipeline_keeps_the_last_profile() -> None:
+    from collections import Counter
+
+    from bench.profile import Profile
+
+    profile = Profile(samples=10, self_time=Counter({"embed (h.py)": 10}), output=None)
+    earlier = render_markdown(
+        command="python -m bench",
+        started=FIRST_RUN,
+        seconds=1.0,
+        machine={},
+        corpus="3 documents",
+        repetitions=1,
+        outcomes=[*_overhead(), _e2e(), _memory()],
+        profile=profile,
+    )
+
+    merged = with_earlier_rows(
+        ("memory",), _report("python -m bench --only memory", SECOND_RUN, [_memory()]), earlier
+    )
+
+    assert f"end-to-end run, in the run of {FIRST_RUN} (raw stacks: `none`)." in merged
+    assert merged.index("## Details") < merged.index("## Profile") < merged.index("## Reproduce")
