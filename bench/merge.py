@@ -62,13 +62,13 @@ def _merged(measured: list[_Entry], earlier: list[_Entry], order: Sequence[str])
         pending[:] = [e for e in pending if e not in taken]
 
     for entry in earlier:
+        if entry.key in order:
+            place([e for e in pending if _position(e, order) < order.index(entry.key)])
         replaced_by = entry.key if entry.key is not None else titles.get(entry.title, _UNKNOWN_KEY)
         if replaced_by in keys:
             place([e for e in pending if e.key == replaced_by])
-            continue
-        if entry.key in order:
-            place([e for e in pending if _position(e, order) < order.index(entry.key)])
-        merged.append(entry)
+        else:
+            merged.append(entry)
     place(pending)
     return merged
 
@@ -139,6 +139,8 @@ def _with_header(markdown: str, merged: list[_Entry], run: str) -> str:
     for n, entry in enumerate(merged, 1):
         by_run.setdefault(entry.run, []).append(n)
     now = by_run.pop(run, [])
+    if not by_run:  # every row is this run's
+        return markdown
     measured = f"This run measured {_numbers(now)}" if now else "This run measured no row"
     kept = "; ".join(f"{_numbers(numbers)} from the run of {r}" for r, numbers in by_run.items())
     sentence = f" {measured} of the results; the others are kept from earlier runs: {kept}."

@@ -187,3 +187,12 @@ def test_a_run_without_the_pipeline_keeps_the_last_profile() -> None:
 
     assert f"end-to-end run, in the run of {FIRST_RUN} (raw stacks: `none`)." in merged
     assert merged.index("## Details") < merged.index("## Profile") < merged.index("## Reproduce")
+
+
+def test_a_partial_run_that_measures_every_earlier_row_keeps_none() -> None:
+    earlier = _report("python -m bench --only memory", FIRST_RUN, [_memory()])
+    partial = _report("python -m bench --only memory,pipeline", SECOND_RUN, [_e2e(), _memory()])
+
+    merged = with_earlier_rows(("memory", "pipeline"), partial, earlier)
+
+    assert merged == partial
