@@ -16,9 +16,10 @@ from bench.context import Context
 from bench.corpus import Corpus
 from bench.machine import describe_machine
 from bench.measures import memory, overhead, peers, pipeline, remote, retrieval, semantic, write
+from bench.merge import merged_with_earlier
 from bench.paths import OUT, REPORT_MARKDOWN, shown, without_repository
 from bench.profile import Profile
-from bench.report import render_markdown, write_json
+from bench.report import render_markdown, section, spliced, write_json
 from bench.services import running_services
 from bench.stats import Outcome
 
@@ -26,6 +27,12 @@ BLOCKS = ("overhead", "pipeline", "write", "semantic", "memory", "retrieval", "r
 #: What runs without `--only`: everything but the peers, which take about 20 minutes on the quick
 #: corpus (their own virtualenv's build aside), ten times the rest (`--with-peers` adds them).
 DEFAULT_BLOCKS = tuple(block for block in BLOCKS if block != "peers")
+#: The report's rows, by their outcomes' keys.
+ORDER = (
+    *("overhead", "warmstart", "e2e", "budget", "semantic", "write", "scaling", "memory"),
+    *("remote-limit", "remote-429s", "remote-vs-today", "remote-outage", "remote-connections"),
+    *("peers", "peers-wait", "peers-scaling", "peers-encode"),
+)
 
 
 @dataclass(frozen=True)
@@ -113,12 +120,15 @@ def run(plan: Plan, corpus: Corpus) -> int:
     )
     REPORT_MARKDOWN.parent.mkdir(parents=True, exist_ok=True)
     previous = REPORT_MARKDOWN.read_text(encoding="utf-8") if REPORT_MARKDOWN.exists() else ""
+    markdown = with_earlier_rows(plan.blocks, markdown, previous)
     markdown = _with_retrieval(plan, markdown, found)
     if "peers" in outcomes:
-        section = peers.render(outcomes["peers"], plan.size, machine, _earlier_peers(plan.size))
+        peers_section = peers.render(
+            outcomes["peers"], plan.size, machine, _earlier_peers(plan.size)
+        )
     else:  # the peers are left out by default: their last table stays
-        section = _section(previous, "## Peers")
-    markdown = _spliced(markdown, "## Peers", section)
+        peers_section = section(previous, "## Peers")
+    markdown = spliced(markdown, "## Peers", peers_section)
     REPORT_MARKDOWN.write_text(markdown, encoding="utf-8")
     write_json(
         OUT / f"report-{plan.size}.json",
@@ -143,6 +153,18 @@ def run(plan: Plan, corpus: Corpus) -> int:
     return 0
 
 
+def with_earlier_rows(blocks: tuple[str, ...], markdown: str, previous: str) -> str:
+    """The report of a run of `blocks`: as rendered when they include every default measurement,
+    else with the rows of `previous` (the last report) that it did not measure, and its profile
+    when the run left the pipeline (whose rows the profile explains) out."""
+    if set(DEFAULT_BLOCKS) <= set(blocks):
+        return markdown
+    markdown = merged_with_earlier(markdown, previous, ORDER)
+    if "pipeline" in blocks:
+        return markdown
+    return spliced(markdown, "## Profile", section(previous, "## Profile"), before="## Reproduce")
+
+
 def _earlier_peers(size: str) -> peers.EarlierRun | None:
     """The peers of the last run on the other corpus size, shown beside this run's."""
     for other in SIZES:
@@ -156,32 +178,10 @@ def _with_retrieval(plan: Plan, markdown: str, found: retrieval.Retrieval | None
     """The report with the retrieval section: measured now, else kept from the last report; a
     run of the retrieval block alone changes only that section of the last report."""
     previous = REPORT_MARKDOWN.read_text(encoding="utf-8") if REPORT_MARKDOWN.exists() else ""
-    section = retrieval.render(found) if found else _section(previous, "## Retrieval")
+    kept = retrieval.render(found) if found else section(previous, "## Retrieval")
     if plan.blocks == ("retrieval",) and previous:
         markdown = previous
-    return _spliced(markdown, "## Retrieval", section)
-
-
-def _section(markdown: str, heading: str) -> list[str]:
-    lines = markdown.splitlines()
-    if heading not in lines:
-        return []
-    start = lines.index(heading)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    return lines[start:end]
-
-
-def _spliced(markdown: str, heading: str, section: list[str]) -> str:
-    """`markdown` with `section` in place of its `heading` section, or before `## Machine`."""
-    lines = markdown.splitlines()
-    old = _section(markdown, heading)
-    if old:
-        start = lines.index(heading)
-        lines[start : start + len(old)] = section
-    elif section:
-        at = lines.index("## Machine") if "## Machine" in lines else len(lines)
-        lines[at:at] = section
-    return "\n".join(lines) + "\n"
+    return spliced(markdown, "## Retrieval", kept)
 
 
 def _outcomes(plan: Plan) -> dict[str, Any]:
@@ -286,11 +286,8 @@ def _as_list(entry: Any) -> list[Outcome]:
 
 
 def _ordered(outcomes: dict[str, Any]) -> list[Outcome]:
-    order = ["overhead", "warmstart", "e2e", "budget", "semantic", "write", "scaling", "memory"]
-    order += ["remote-limit", "remote-429s", "remote-vs-today", "remote-outage"]
-    order += ["remote-connections", "peers", "peers-wait", "peers-scaling", "peers-encode"]
     flat = [o for entry in outcomes.values() for o in _as_list(entry)]
-    return sorted(flat, key=lambda o: order.index(o.key))
+    return sorted(flat, key=lambda o: ORDER.index(o.key))
 
 
 def _wants_profile(plan: Plan, outcomes: dict[str, Any]) -> bool:
