@@ -17,15 +17,17 @@ The executor is replaced, and only the job in hand is affected, when it:
 - ends a job with more resident memory than EXECUTOR_MAX_RSS (it reports its RSS with each
   result; the job's own outcome stands);
 - has run EXECUTOR_MAX_JOBS jobs;
+- ran a job that ran out of memory (its heap may stay at the memory ceiling);
 - is found dead before it took the next job (killed between jobs, or dying as it starts): the
   job, which never started, goes to the replacement.
 
 Each replacement is counted in the worker process (`ingestion_executor_restarts_total`, by
-`reason`: crash, timeout, max_rss, max_jobs). A replacement for an executor that ended during a
-job starts at once, while the worker records the job's failure; one found dead between jobs is
-replaced when the next job comes. The executor leaves the worker's process group and ignores
-SIGINT, so SIGINT and SIGTERM sent to the group reach only the worker (which decides when the
-executor stops: a warm shutdown finishes the job in hand), and exits if the worker dies.
+`reason`: crash, timeout, max_rss, max_jobs, out_of_memory). A replacement for an executor
+that ended during a job starts at once, while the worker records the job's failure; one found
+dead between jobs is replaced when the next job comes. The executor leaves the worker's process
+group and ignores SIGINT, so SIGINT and SIGTERM sent to the group reach only the worker (which
+decides when the executor stops: a warm shutdown finishes the job in hand), and exits if the
+worker dies.
 
 The executor is a `multiprocessing` process from the fork server, and a job goes over one duplex
 pipe: the call out, the outcome back. The worker waits on the pipe and on the process's sentinel
@@ -53,7 +55,7 @@ from typing import Any
 
 from rq.timeouts import JobTimeoutException
 
-from application.errors import ExecutorCrashed, InternalError, JobTimedOut
+from application.errors import ExecutorCrashed, InternalError, JobTimedOut, OutOfMemory
 from bootstrap import build_container
 from infrastructure.memory_ceiling import set_memory_ceiling
 from infrastructure.observability import MetricsRelay, configure_logging, job_context
@@ -184,7 +186,7 @@ class JobExecutor:
         outcome = self._outcome_of(call, timeout)
         self._relay.replay(outcome.events)
         self._jobs += 1
-        if spent := self._spent_by(outcome.rss_bytes):
+        if spent := self._spent_by(outcome):
             self._replace(spent)
         if outcome.error is not None:
             raise outcome.error
@@ -213,8 +215,10 @@ class JobExecutor:
         if not current.alive():
             raise _DiedBeforeTheJob(_how_it_ended(current.process.exitcode))
         if not self.wait_until_ready(timeout):
-            how = _how_it_ended(current.process.exitcode) if not current.alive() else None
-            raise _DiedBeforeTheJob(how or f"not ready within {timeout:g} s")
+            if wait([current.process.sentinel], 0):  # it died as it started
+                current.process.join()
+                raise _DiedBeforeTheJob(_how_it_ended(current.process.exitcode))
+            raise _DiedBeforeTheJob(f"not ready within {timeout:g} s")
         return current
 
     def _exchange(self, current: _Process, call: JobCall, timeout: float) -> _Outcome:
@@ -252,11 +256,15 @@ class JobExecutor:
         self.start()
         self._relay.sink().record_executor_restart(reason)
 
-    def _spent_by(self, rss_bytes: int) -> str | None:
-        """Why the executor must be replaced before the next job: it holds more memory than
-        EXECUTOR_MAX_RSS (`max_rss`), or has run EXECUTOR_MAX_JOBS jobs (`max_jobs`); else
-        None."""
+    def _spent_by(self, outcome: _Outcome) -> str | None:
+        """Why the executor must be replaced before the next job: its job ran out of memory
+        (`out_of_memory`: its heap may stay at the ceiling, leaving the next job none), it
+        holds more memory than EXECUTOR_MAX_RSS (`max_rss`), or has run EXECUTOR_MAX_JOBS jobs
+        (`max_jobs`); else None."""
         settings = self._settings
+        rss_bytes = outcome.rss_bytes
+        if isinstance(outcome.error, OutOfMemory):
+            return "out_of_memory"
         if rss_bytes > settings.executor_max_rss:
             _log.info(
                 "executor at %d MiB after the job (EXECUTOR_MAX_RSS %d MiB): replacing it",
@@ -346,10 +354,10 @@ def _start_executor(settings: Settings, worker_pid: int, functions: frozenset[st
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(settings.log_format.value, settings.log_level)
     runtime.install(runtime.WorkerRuntime(build_container(settings)))
-    set_memory_ceiling(settings.job_memory_limit)
     threading.Thread(
         target=_exit_when_gone, args=(worker_pid,), name="executor-watch", daemon=True
-    ).start()
+    ).start()  # before the ceiling: a thread's stack counts against it
+    set_memory_ceiling(settings.job_memory_limit)
     _log.info("executor %d ready", os.getpid())
 
 
@@ -376,8 +384,16 @@ def _function(name: str) -> Any:
 
 def _portable(error: Exception) -> Exception:
     """`error`, noting the executor's traceback (RQ records the worker's), if it survives
-    pickling (ours do, with their code and `attempts`); else an `InternalError` with its text."""
-    where = "in the executor:\n" + traceback.format_exc()
+    pickling (ours do, with their code and `attempts`); else an `InternalError` with its text.
+
+    The failed job's locals are released first: after an `out_of_memory` they hold what filled
+    the memory ceiling, and describing the error must not need more (the executor would die
+    with the outcome unsent, and the job be retried as a crash)."""
+    _release_locals(error)
+    try:
+        where = "in the executor:\n" + traceback.format_exc()
+    except MemoryError:
+        where = "in the executor (no memory left to format the traceback)"
     try:
         error.add_note(where)
         pickle.loads(pickle.dumps(error))
@@ -386,6 +402,20 @@ def _portable(error: Exception) -> Exception:
         portable.add_note(where)
         return portable
     return error
+
+
+def _release_locals(error: BaseException) -> None:
+    """Clear the local variables of the finished frames in `error`'s tracebacks, and in those
+    of the errors it was raised from or while handling."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        pending += [current.__cause__, current.__context__]
 
 
 def _resident_bytes() -> int:

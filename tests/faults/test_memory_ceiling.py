@@ -104,6 +104,7 @@ def test_a_text_needing_more_memory_than_the_ceiling_fails_once_with_out_of_memo
     redis_connection: Redis,
 ) -> None:
     probe = start_worker(WORKER_MODE="pool")
+    probe.wait_for_line(r"executor \d+ ready")
     held = data_bytes_of(probe.executor())  # what an executor holds before its first job
     probe.kill_everything()
     # 64 MiB to spare: reading 40 MiB of text takes its bytes and its sections, 80 MiB.
