@@ -212,8 +212,6 @@ class JobExecutor:
         self.start()
         current = self._current
         assert current is not None
-        if not current.alive():
-            raise _DiedBeforeTheJob(_how_it_ended(current.process.exitcode))
         if not self.wait_until_ready(timeout):
             if wait([current.process.sentinel], 0):  # it died as it started
                 current.process.join()
@@ -231,7 +229,7 @@ class JobExecutor:
         current.sent += 1
         current.busy = True
         ready = wait([current.connection, current.process.sentinel], timeout + _KILL_GRACE_SECONDS)
-        if current.connection in ready or (ready and current.connection.poll()):
+        if ready and current.connection.poll():  # an outcome, even from one that died since
             try:
                 outcome: _Outcome = current.connection.recv()
             except (EOFError, OSError):
