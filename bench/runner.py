@@ -78,7 +78,7 @@ SIZES: dict[str, dict[str, int]] = {
         "noop_jobs": 200,
         "write_rows": 5000,
         "semantic_chunks": 150,
-        "semantic_repetitions": 1,
+        "semantic_repetitions": 3,
         "retrieval_questions": 200,
         "text_mb": 100,
         "slice_every": 12,

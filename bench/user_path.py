@@ -2,7 +2,8 @@
 `ingest add DIR --workspace W [--wait]`, timed from the command's start.
 
 With `--wait` the time is the command's own (it returns when every document is ready or failed);
-without, it is until the database shows every document finished (one aggregate query per poll).
+without, it is until the database shows every document finished (one aggregate query per poll,
+as `fleet.wait_for` spaces them).
 The worker mode is whatever the worker picks for the embedder (WORKER_MODE unset) unless the run
 names one.
 """
@@ -107,5 +108,4 @@ def _finished(
     return wait_for(
         lambda: database.finished_documents(connection, workspace) >= documents,
         RUN_TIMEOUT,
-        interval=0.1,
     )
