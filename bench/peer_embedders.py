@@ -21,7 +21,7 @@ from application.ports import Embedder
 EMBEDDERS = ("hashing", "minilm")
 DIMENSION = 384
 #: The worker's EMBEDDING_BATCH_SIZE default, used for the model everywhere.
-BATCH_SIZE = 16
+BATCH_SIZE = 8
 
 _built: dict[str, Embedder] = {}
 
