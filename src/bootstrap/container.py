@@ -26,6 +26,7 @@ from application.ports import (
     Clock,
     Embedder,
     EmbeddingCache,
+    FinishAnnouncements,
     HeldVectors,
     IngestionTelemetry,
     JobQueue,
@@ -52,6 +53,7 @@ from bootstrap.builders import (
 from bootstrap.services import resolve_services, secret
 from infrastructure.clock import SystemClock
 from infrastructure.db import (
+    PostgresFinishAnnouncements,
     SqlAlchemyChunkSearch,
     SqlAlchemyEmbeddingCache,
     SqlAlchemyUnitOfWorkFactory,
@@ -163,6 +165,7 @@ def _register_adapters(container: Container, settings: Settings, *, defer_model:
         once=True,
     )
     container.register(UnitOfWorkFactory, instance=SqlAlchemyUnitOfWorkFactory(engine))
+    container.register(FinishAnnouncements, instance=PostgresFinishAnnouncements(engine))
     container.register(EmbeddingCache, instance=SqlAlchemyEmbeddingCache(engine))
     container.register(
         HeldVectors,

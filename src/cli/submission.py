@@ -13,7 +13,7 @@ from redis import Redis
 from rich.table import Table
 
 from application.errors import DocumentTooLarge, PermanentError, UnreadableFile
-from application.ports import UnitOfWorkFactory
+from application.ports import FinishAnnouncements, FinishWatch, UnitOfWorkFactory
 from application.usecases.ingestion import SubmitDocument, SubmitUpload
 from bootstrap import Container
 from cli.output import SilentDisplay, WaitDisplay, table
@@ -151,33 +151,52 @@ def wait_for(
     timeout_seconds: float,
     display: WaitDisplay | None = None,
 ) -> list[Document]:
-    """Poll until every submitted document is ready or failed, or the timeout passes; return
+    """Wait until every submitted document is ready or failed, or the timeout passes; return
     them as they are then.
 
-    Each poll is one count by status over the submitted ids (one query, however many), every
-    `poll_interval` seconds; the documents are loaded once, at the end, in one query per
-    workspace. From `WORKER_GRACE_SECONDS` on, `display` is warned once if no worker is
-    registered on Redis (read without side effects).
+    The database announces each document that finishes as it commits (`FinishAnnouncements`),
+    so the wait ends the moment the last one does. What it ends on is a count by status over
+    the submitted ids (one query, however many), taken when the announcements say all are
+    finished and every `poll_interval` seconds besides (for `display`, and should an
+    announcement be missed: waiting never takes longer than polling would). The documents are
+    loaded once, at the end, in one query per workspace. From `WORKER_GRACE_SECONDS` on,
+    `display` is warned once if no worker is registered on Redis (read without side effects).
     """
     display = display or SilentDisplay()
     ids = [item.document_id for item in submitted if item.document_id is not None]
+    announcements: FinishAnnouncements = container.resolve(FinishAnnouncements)
     started = time.monotonic()
     worker_checked = False
-    while True:
+    with announcements.watch(ids) as watch:
         counts = _count(container, ids)
-        display.update(counts, len(ids))
-        elapsed = time.monotonic() - started
-        if counts[DocumentStatus.READY] + counts[DocumentStatus.FAILED] == len(ids):
-            break
-        if elapsed > timeout_seconds:
-            display.warn(f"gave up waiting after {timeout_seconds:g} s (--timeout)")
-            break
-        if not worker_checked and elapsed >= WORKER_GRACE_SECONDS:
-            worker_checked = True
-            if idle := _no_worker(container):
-                display.warn(idle)
-        time.sleep(poll_interval(elapsed))
+        unfinished_at_first = len(ids) - _finished(counts)
+        while True:
+            display.update(counts, len(ids))
+            elapsed = time.monotonic() - started
+            if _finished(counts) == len(ids):
+                break
+            if elapsed > timeout_seconds:
+                display.warn(f"gave up waiting after {timeout_seconds:g} s (--timeout)")
+                break
+            if not worker_checked and elapsed >= WORKER_GRACE_SECONDS:
+                worker_checked = True
+                if idle := _no_worker(container):
+                    display.warn(idle)
+            _await_announcements(watch, unfinished_at_first, poll_interval(elapsed))
+            counts = _count(container, ids)
     return load_documents(container, submitted)
+
+
+def _await_announcements(watch: FinishWatch, expected: int, seconds: float) -> None:
+    """Return once `expected` documents have been announced finished, or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        if watch.wait(remaining) >= expected:
+            return
+
+
+def _finished(counts: dict[DocumentStatus, int]) -> int:
+    return sum(counts[status] for status in FINISHED)
 
 
 def poll_interval(waited_seconds: float) -> float:

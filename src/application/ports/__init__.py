@@ -1,6 +1,12 @@
 """The capabilities the use cases need, as `typing.Protocol`s. Adapters implement them."""
 
-from application.ports.documents import DocumentRepository, UnitOfWork, UnitOfWorkFactory
+from application.ports.documents import (
+    DocumentRepository,
+    FinishAnnouncements,
+    FinishWatch,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from application.ports.embeddings import Embedder, EmbeddingCache, HeldVectors
 from application.ports.observability import Clock, IngestionTelemetry, Stage
 from application.ports.queue import AbandonedJob, JobQueue
@@ -20,6 +26,8 @@ __all__ = [
     "Embedder",
     "EmbeddingCache",
     "ExtractedText",
+    "FinishAnnouncements",
+    "FinishWatch",
     "FoundChunk",
     "HeldVectors",
     "IngestionTelemetry",

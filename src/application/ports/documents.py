@@ -141,3 +141,45 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork:
         """Return a fresh unit of work."""
         ...
+
+
+class FinishWatch(Protocol):
+    """Word of watched documents becoming ready or failed, as their transactions commit; used
+    as a context manager, which starts listening (before the caller's first look at the
+    documents, so no finish falls between) and stops.
+
+    Word is a hint, never the record: it can be missed (the store restarted, or does not
+    announce), so a caller still reads the documents' status, and waits no longer than it would
+    have polled.
+    """
+
+    def __enter__(self) -> Self:
+        """Start listening. Raises `DependencyUnavailable` when the store cannot be reached."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop listening and release what listening held."""
+        ...
+
+    def wait(self, timeout: float) -> int:
+        """Block until a watched document not announced before is announced finished, or
+        `timeout` seconds pass (0: only what has arrived); return how many distinct watched
+        documents have been announced finished since listening began.
+
+        A document finishing again (it was processed again) is not announced twice. Raises
+        `DependencyUnavailable` when the store is lost while waiting.
+        """
+        ...
+
+
+class FinishAnnouncements(Protocol):
+    """Where word of documents finishing (ready or failed, committed) can be listened for."""
+
+    def watch(self, document_ids: Collection[UUID]) -> FinishWatch:
+        """A watch, not yet entered, over `document_ids` (other documents' word is ignored)."""
+        ...

@@ -9,6 +9,7 @@ from infrastructure.db.documents import (
 from infrastructure.db.embedding_cache import SqlAlchemyEmbeddingCache
 from infrastructure.db.engine import make_engine, ping
 from infrastructure.db.errors import EmbeddingDimensionMismatch, MissingPgvector, SchemaOutOfDate
+from infrastructure.db.finish_announcements import PostgresFinishAnnouncements
 from infrastructure.db.search import SqlAlchemyChunkSearch
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
 
@@ -16,6 +17,7 @@ __all__ = [
     "DocumentSummary",
     "EmbeddingDimensionMismatch",
     "MissingPgvector",
+    "PostgresFinishAnnouncements",
     "SchemaOutOfDate",
     "SqlAlchemyChunkSearch",
     "SqlAlchemyDocumentRepository",

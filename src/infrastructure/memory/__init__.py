@@ -3,6 +3,7 @@
 from infrastructure.memory.documents import (
     InMemoryDatabase,
     InMemoryEmbeddingCache,
+    InMemoryFinishAnnouncements,
     InMemoryUnitOfWork,
 )
 from infrastructure.memory.held_vectors import InMemoryHeldVectors
@@ -18,6 +19,7 @@ __all__ = [
     "InMemoryChunkSearch",
     "InMemoryDatabase",
     "InMemoryEmbeddingCache",
+    "InMemoryFinishAnnouncements",
     "InMemoryHeldVectors",
     "InMemoryJobQueue",
     "InMemoryTelemetry",

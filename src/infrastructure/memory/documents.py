@@ -12,7 +12,13 @@ from typing import Self
 from uuid import UUID
 
 from application.errors import DependencyUnavailable, DocumentNotFound, WorkspaceMismatch
-from application.ports import DocumentRepository, EmbeddingCache, UnitOfWork
+from application.ports import (
+    DocumentRepository,
+    EmbeddingCache,
+    FinishAnnouncements,
+    FinishWatch,
+    UnitOfWork,
+)
 from domain import Document, DocumentAlreadyExists, DocumentStatus, EmbeddedChunk, Vector
 
 
@@ -30,6 +36,9 @@ class InMemoryDatabase:
         self.available = True
         self.commits = 0
         self.lock = threading.Lock()
+        #: Every document that became ready or failed, in commit order (its announcements).
+        self.finished_log: list[UUID] = []
+        self.finished_word = threading.Condition(self.lock)
 
     def unit_of_work(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self)
@@ -176,10 +185,71 @@ class InMemoryUnitOfWork(UnitOfWork):
             for document_id in self.documents.added:
                 if document_id in self._db.documents:
                     raise DocumentAlreadyExists(document_id)
+            self._db.finished_log.extend(self._newly_finished())
             self._db.documents.update(copy.deepcopy(self.documents.documents))
             self._db.chunks.update(self.documents.chunks)
             self._db.commits += 1
+            self._db.finished_word.notify_all()
         self.documents = InMemoryDocumentRepository(self._db)
+
+    def _newly_finished(self) -> list[UUID]:
+        """The staged documents whose status becomes ready or failed with this commit."""
+        committed = self._db.documents
+        return [
+            document.id
+            for document in self.documents.documents.values()
+            if document.status in _FINISHED
+            and (document.id not in committed or committed[document.id].status != document.status)
+        ]
+
+
+class InMemoryFinishAnnouncements(FinishAnnouncements):
+    """Watches over an `InMemoryDatabase`'s commits."""
+
+    def __init__(self, database: InMemoryDatabase) -> None:
+        self._db = database
+
+    def watch(self, document_ids: Collection[UUID]) -> FinishWatch:
+        return _InMemoryFinishWatch(self._db, document_ids)
+
+
+class _InMemoryFinishWatch(FinishWatch):
+    def __init__(self, database: InMemoryDatabase, document_ids: Collection[UUID]) -> None:
+        self._db = database
+        self._watched = set(document_ids)
+        self._announced: set[UUID] = set()
+        self._read = 0
+
+    def __enter__(self) -> Self:
+        self._db.check_available()
+        with self._db.lock:
+            self._read = len(self._db.finished_log)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def wait(self, timeout: float) -> int:
+        with self._db.finished_word:
+            before = len(self._announced)
+            self._db.finished_word.wait_for(lambda: self._take() > before, max(0.0, timeout))
+            return len(self._announced)
+
+    def _take(self) -> int:
+        """Read what was announced since the last look; how many watched documents are known
+        finished (the database's lock is held)."""
+        log = self._db.finished_log
+        self._announced.update(i for i in log[self._read :] if i in self._watched)
+        self._read = len(log)
+        return len(self._announced)
+
+
+_FINISHED = (DocumentStatus.READY, DocumentStatus.FAILED)
 
 
 class InMemoryEmbeddingCache(EmbeddingCache):

@@ -1,10 +1,11 @@
 """Waiting for a batch costs the database the same whatever the batch's size: one count by
 status per poll over the submitted ids, and the documents loaded once, in one query, at the end
-(not one query per document per poll)."""
+(not one query per document per poll). The wait ends when the database announces the last
+document finished, not at the next poll."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -14,6 +15,8 @@ from sqlalchemy import Engine, event
 
 from application.ports import UnitOfWorkFactory
 from bootstrap import Container
+from cli import submission
+from cli.output import WaitDisplay
 from cli.submission import (
     MAX_POLL_SECONDS,
     MIN_POLL_SECONDS,
@@ -22,7 +25,7 @@ from cli.submission import (
     submit_files,
     wait_for,
 )
-from domain import DocumentStatus
+from domain import Document, DocumentStatus
 
 
 @contextmanager
@@ -92,3 +95,40 @@ def test_waiting_reports_each_document_as_stored(app_container: Container, tmp_p
 )
 def test_polls_space_out_as_the_wait_grows(waited: float, expected: float) -> None:
     assert poll_interval(waited) == pytest.approx(expected)
+
+
+class FinishingDisplay(WaitDisplay):
+    """Marks `document` failed in its own transaction when shown the first count: the last
+    document of the batch finishes while the wait is under way."""
+
+    def __init__(self, container: Container, document: Document) -> None:
+        self._uow_factory = container.resolve(UnitOfWorkFactory)
+        self._document = document
+        self.updates: list[int] = []
+
+    def update(self, counts: Mapping[DocumentStatus, int], total: int) -> None:
+        self.updates.append(counts[DocumentStatus.FAILED])
+        if len(self.updates) == 1:
+            with self._uow_factory() as uow:
+                stored = uow.documents.get(self._document.id, self._document.workspace_id)
+                stored.mark_failed(code="too_large", message="too big", now=stored.updated_at)
+                uow.documents.save(stored)
+                uow.commit()
+
+    def warn(self, message: str) -> None:
+        raise AssertionError(message)
+
+
+@pytest.mark.timeout(120)
+def test_the_wait_ends_on_the_last_documents_announcement_not_the_next_poll(
+    app_container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (submitted,) = submit(app_container, tmp_path / "one", 1, uuid4())
+    assert submitted.document is not None
+    display = FinishingDisplay(app_container, submitted.document)
+    monkeypatch.setattr(submission, "poll_interval", lambda _waited: 3600.0)
+
+    (document,) = wait_for(app_container, [submitted], timeout_seconds=3600, display=display)
+
+    assert document.status is DocumentStatus.FAILED
+    assert display.updates == [0, 1]
