@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -42,12 +43,17 @@ def bench_worker_command(kind: str, queue: str, redis_url: str, *extra: str) -> 
 def fleet(
     command: Sequence[str], count: int, env: dict[str, str], redis_url: str, queue: str
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`count` copies of `command`, yielded once all of them listen on `queue`; stopped after."""
+    """`count` copies of `command`, yielded once all of them listen on `queue`; stopped after.
+
+    Copies share the machine as `python -m worker --workers N` shares it: unless `env` says
+    otherwise, each runs a local model on its share of the cores (TORCH_THREADS), not on all
+    of them (each copy alone would take every core: `count` times too many threads)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     log = (LOGS / f"{queue}.log").open("ab")
+    shared = {"TORCH_THREADS": str(max(1, len(os.sched_getaffinity(0)) // count)), **env}
     processes = [
         subprocess.Popen(
-            list(command), cwd=REPO, env=child_environment(**env), stdout=log, stderr=log
+            list(command), cwd=REPO, env=child_environment(**shared), stdout=log, stderr=log
         )
         for _ in range(count)
     ]
