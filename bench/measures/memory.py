@@ -1,5 +1,6 @@
 """Memory: peak RSS of the work horse processing the largest PDF and a large text file, above the
-idle worker's RSS. Read from the kernel's high-water mark (`VmHWM`) of every child of the worker.
+idle worker's RSS. Read from the kernel's high-water mark (`VmHWM`) of every child of the worker;
+each file in a worker of its own, started fresh.
 """
 
 from __future__ import annotations
@@ -75,12 +76,14 @@ def measure(context: Context, outcome: Outcome, text_mb: int) -> None:
         consumed_queues=[queue],
     )
     series = outcome.series[1:] if largest is not None else outcome.series[2:]
-    with fleet(our_worker_command(), 1, env, context.services.redis_url, queue) as processes:
-        worker = psutil.Process(processes[0].pid)
-        time.sleep(1.0)
-        idle = worker.memory_info().rss
-        outcome.series[0].add(idle / _MB)
-        for document_id, target in zip(ids, series, strict=True):
+    for document_id, target in zip(ids, series, strict=True):
+        # A fresh worker per file: what one job leaves resident (the largest PDF leaves about
+        # 90 MB that malloc_trim does not give back) must not count against the next file.
+        with fleet(our_worker_command(), 1, env, context.services.redis_url, queue) as processes:
+            worker = psutil.Process(processes[0].pid)
+            time.sleep(1.0)
+            idle = worker.memory_info().rss
+            outcome.series[0].add(idle / _MB)
             jobs.enqueue_processing(document_id, workspace)
             peak = _peak_while(worker, lambda d=document_id: _finished(connection, workspace, d))
             target.add(max(0, peak - idle) / _MB)
