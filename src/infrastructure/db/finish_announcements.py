@@ -16,6 +16,7 @@ from typing import Any, Self
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from sqlalchemy import Engine
 
 from application.ports import FinishAnnouncements, FinishWatch
@@ -45,7 +46,7 @@ class _PostgresFinishWatch(FinishWatch):
     def __enter__(self) -> Self:
         with unavailable_as_dependency_error():
             self._pooled = self._engine.raw_connection()
-            self._connection().execute(f"LISTEN {FINISH_CHANNEL}")
+            self._connection().execute(sql.SQL("LISTEN {}").format(sql.Identifier(FINISH_CHANNEL)))
             self._connection().commit()
         return self
 
