@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from contextlib import contextmanager
 from redis import Redis
 
 from bench.paths import OUT, REPO, child_environment, shown
+from infrastructure.settings import default_model_threads
 
 LOGS = OUT / "logs"
 
@@ -50,7 +50,7 @@ def fleet(
     of them (each copy alone would take every core: `count` times too many threads)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     log = (LOGS / f"{queue}.log").open("ab")
-    shared = {"TORCH_THREADS": str(max(1, len(os.sched_getaffinity(0)) // count)), **env}
+    shared = {"TORCH_THREADS": str(default_model_threads(count)), **env}
     processes = [
         subprocess.Popen(
             list(command), cwd=REPO, env=child_environment(**shared), stdout=log, stderr=log

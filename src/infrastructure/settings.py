@@ -270,7 +270,7 @@ class Settings(BaseSettings):
         """TORCH_THREADS, or this machine's usable CPUs divided among WORKERS (at least 1)."""
         if self.torch_threads is not None:
             return self.torch_threads
-        return max(1, _usable_cpus() // self.workers)
+        return default_model_threads(self.workers)
 
     @property
     def queue_name(self) -> str:
@@ -293,6 +293,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise ConfigurationError(_describe(error)) from None
+
+
+def default_model_threads(workers: int) -> int:
+    """PyTorch threads for each of `workers` processes sharing this machine, TORCH_THREADS
+    unset: the usable CPUs divided among them, at least 1."""
+    return max(1, _usable_cpus() // workers)
 
 
 def _usable_cpus() -> int:
