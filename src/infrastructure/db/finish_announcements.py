@@ -18,6 +18,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 from sqlalchemy import Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 from application.ports import FinishAnnouncements, FinishWatch
 from infrastructure.db.errors import unavailable_as_dependency_error
@@ -41,7 +42,7 @@ class _PostgresFinishWatch(FinishWatch):
         self._engine = engine
         self._watched = {str(document_id) for document_id in document_ids}
         self._announced: set[str] = set()
-        self._pooled: Any = None
+        self._pooled: PoolProxiedConnection | None = None
 
     def __enter__(self) -> Self:
         with unavailable_as_dependency_error():
@@ -56,12 +57,12 @@ class _PostgresFinishWatch(FinishWatch):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        pooled, self._pooled = self._pooled, None
-        if pooled is None:
+        if self._pooled is None:
             return
         try:
-            self._unlisten(pooled.driver_connection)
+            self._unlisten(self._connection())
         finally:
+            pooled, self._pooled = self._pooled, None
             pooled.close()  # back to the pool (or discarded, if it broke)
 
     def wait(self, timeout: float) -> int:
@@ -79,7 +80,10 @@ class _PostgresFinishWatch(FinishWatch):
                     return len(self._announced)
 
     def _connection(self) -> psycopg.Connection[Any]:
-        connection: psycopg.Connection[Any] = self._pooled.driver_connection
+        """The psycopg connection the watch listens on (SQLAlchemy types it `Any | None`)."""
+        assert self._pooled is not None, "the watch is not entered"
+        connection = self._pooled.driver_connection
+        assert isinstance(connection, psycopg.Connection)
         return connection
 
     @staticmethod
