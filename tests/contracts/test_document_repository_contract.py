@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -157,6 +158,43 @@ class DocumentRepositoryContract:
 
         assert held == [False, True, False]
         assert after_it_ended is False
+
+    def test_only_the_current_attempt_saves_its_result(self, adapter: UowFactory) -> None:
+        doc = document()
+        self.store(adapter, doc)
+        for _ in range(2):
+            doc.start_processing(T0 + timedelta(seconds=1))
+        with adapter() as uow:
+            uow.documents.save(doc)
+            uow.commit()
+        stale, current = copy.deepcopy(doc), copy.deepcopy(doc)
+        stale.mark_failed(code="no_text", message="x", now=T0 + timedelta(seconds=2))
+        current.mark_ready(
+            chunk_count=1,
+            embedding_model="m",
+            content_sha256="c" * 64,
+            media_type="text/plain",
+            now=T0 + timedelta(seconds=3),
+        )
+
+        with adapter() as uow:
+            saved_by_the_stale_attempt = uow.documents.save_if_held(stale, 1)
+            uow.commit()
+        with adapter() as uow:
+            untouched = uow.documents.get(doc.id, doc.workspace_id)
+            saved_by_the_current_attempt = uow.documents.save_if_held(current, 2)
+            uow.commit()
+        with adapter() as uow:
+            stored = uow.documents.get(doc.id, doc.workspace_id)
+            saved_after_it_ended = uow.documents.save_if_held(current, 2)
+            with pytest.raises(DocumentNotFound):
+                uow.documents.save_if_held(document(), 1)
+
+        assert saved_by_the_stale_attempt is False
+        assert untouched == doc
+        assert saved_by_the_current_attempt is True
+        assert stored == current
+        assert saved_after_it_ended is False
 
     def test_adding_an_existing_document_again_is_refused(self, adapter: UowFactory) -> None:
         doc = document()

@@ -186,6 +186,18 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
         self._locked.add(document_id)
         return bool(row.status == DocumentStatus.PROCESSING.value and row.attempts == attempt)
 
+    def save_if_held(self, document: Document, attempt: int) -> bool:
+        """One conditional UPDATE: its row lock is the fence lock `replace_chunks` then needs
+        no second time; a miss alone costs a second query, to tell a taken-over document
+        from a missing one."""
+        with unavailable_as_dependency_error():
+            updated = self._connection.execute(_update_held(document, attempt)).rowcount
+            if updated == 0:
+                self.holds_attempt(document.id, attempt)  # raises DocumentNotFound if missing
+                return False
+        self._locked.add(document.id)
+        return True
+
     def replace_chunks(self, document: Document, chunks_: Sequence[EmbeddedChunk]) -> None:
         """Lock the document's row first (unless this transaction holds it already), so
         concurrent replacements of one document queue up (the later one then deletes the
@@ -200,14 +212,15 @@ class SqlAlchemyDocumentRepository(DocumentRepository):
                 self._copy(document, chunks_)
 
     def warm_up(self, document: Document) -> None:
-        """Run once each statement a processing attempt runs (read, save, lock, delete, a COPY
-        of no rows) for `document`, which need not exist, so the engine's compiled-statement
-        cache holds them, and learn the store's dimension. Leaves writes staged: the caller must
-        roll back."""
+        """Run once each statement a processing attempt runs (read, save, save if held, lock,
+        delete, a COPY of no rows) for `document`, which need not exist, so the engine's
+        compiled-statement cache holds them, and learn the store's dimension. Leaves writes
+        staged: the caller must roll back."""
         self._dimension.on(self._connection)
         with unavailable_as_dependency_error():
             self._connection.execute(_select_document(document.id)).one_or_none()
             self._connection.execute(_update_document(document))
+            self._connection.execute(_update_held(document, document.attempts))
             self._connection.execute(_lock_document(document.id)).all()
             self._connection.execute(_delete_chunks(document.id))
             self._copy(document, [])
@@ -318,6 +331,12 @@ def _select_document(document_id: UUID) -> Any:
 
 def _update_document(document: Document) -> Any:
     return update(documents).where(documents.c.id == document.id).values(_state(document))
+
+
+def _update_held(document: Document, attempt: int) -> Any:
+    return _update_document(document).where(
+        documents.c.status == DocumentStatus.PROCESSING.value, documents.c.attempts == attempt
+    )
 
 
 def _lock_document(document_id: UUID) -> Any:

@@ -103,6 +103,12 @@ class InMemoryDocumentRepository(DocumentRepository):
             raise DocumentNotFound(f"no document {document_id}")
         return document.status is DocumentStatus.PROCESSING and document.attempts == attempt
 
+    def save_if_held(self, document: Document, attempt: int) -> bool:
+        if not self.holds_attempt(document.id, attempt):
+            return False
+        self.save(document)
+        return True
+
     def replace_chunks(self, document: Document, chunks: Sequence[EmbeddedChunk]) -> None:
         ordinals = [c.chunk.ordinal for c in chunks]
         if len(set(ordinals)) != len(ordinals):

@@ -59,8 +59,8 @@ def attempt(engine: Engine, uow_factory: SqlAlchemyUnitOfWorkFactory, document: 
         now=now,
     )
     with uow_factory() as uow:
+        assert uow.documents.save_if_held(document, document.attempts)
         uow.documents.replace_chunks(document, [EmbeddedChunk(chunk, [0.5] * DIMENSION)])
-        uow.documents.save(document)
         uow.commit()
 
 

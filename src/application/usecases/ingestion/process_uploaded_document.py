@@ -287,10 +287,9 @@ class ProcessUploadedDocument:
             now=self._clock.now(),
         )
         with self._uow_factory() as uow:
-            if not uow.documents.holds_attempt(document.id, number):
+            if not uow.documents.save_if_held(document, number):
                 return False
             uow.documents.replace_chunks(document, chunks)
-            uow.documents.save(document)
             uow.commit()
         return True
 
