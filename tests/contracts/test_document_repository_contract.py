@@ -57,6 +57,17 @@ class DocumentRepositoryContract:
                 uow.documents.add(doc)
             uow.commit()
 
+    def in_its_second_attempt(self, adapter: UowFactory) -> Document:
+        """A stored document claimed twice: `processing` at attempt 2."""
+        doc = document()
+        self.store(adapter, doc)
+        for _ in range(2):
+            doc.start_processing(T0 + timedelta(seconds=1))
+        with adapter() as uow:
+            uow.documents.save(doc)
+            uow.commit()
+        return doc
+
     def store_chunks(
         self, adapter: UowFactory, doc: Document, chunks: Sequence[EmbeddedChunk]
     ) -> None:
@@ -137,13 +148,7 @@ class DocumentRepositoryContract:
                 uow.documents.get(dropped.id, dropped.workspace_id)
 
     def test_only_the_current_attempt_holds_the_document(self, adapter: UowFactory) -> None:
-        doc = document()
-        self.store(adapter, doc)
-        for _ in range(2):
-            doc.start_processing(T0 + timedelta(seconds=1))
-        with adapter() as uow:
-            uow.documents.save(doc)
-            uow.commit()
+        doc = self.in_its_second_attempt(adapter)
 
         with adapter() as uow:
             held = [uow.documents.holds_attempt(doc.id, attempt) for attempt in (1, 2, 3)]
@@ -160,13 +165,7 @@ class DocumentRepositoryContract:
         assert after_it_ended is False
 
     def test_only_the_current_attempt_saves_its_result(self, adapter: UowFactory) -> None:
-        doc = document()
-        self.store(adapter, doc)
-        for _ in range(2):
-            doc.start_processing(T0 + timedelta(seconds=1))
-        with adapter() as uow:
-            uow.documents.save(doc)
-            uow.commit()
+        doc = self.in_its_second_attempt(adapter)
         stale, current = copy.deepcopy(doc), copy.deepcopy(doc)
         stale.mark_failed(code="no_text", message="x", now=T0 + timedelta(seconds=2))
         current.mark_ready(
