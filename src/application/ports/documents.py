@@ -67,12 +67,11 @@ class DocumentRepository(Protocol):
     def save_if_held(self, document: Document, attempt: int) -> bool:
         """Stage the document's current state, as `save` does, only if its stored current
         attempt is still `attempt` (`holds_attempt`'s test, on the stored row), and lock its
-        row until the unit of work ends; one round trip where the check and the save would
-        take two.
+        row until the unit of work ends: the check and the save in one step, where
+        `holds_attempt` then `save` take two.
 
-        Returns False, staging nothing and locking nothing, when another attempt has taken the
-        document over (its result must not be written). Raises `DocumentNotFound` when no
-        document has this id.
+        Returns False, staging nothing, when another attempt has taken the document over (its
+        result must not be written). Raises `DocumentNotFound` when no document has this id.
         """
         ...
 
