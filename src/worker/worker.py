@@ -60,12 +60,13 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import DeserializationError, InvalidJobOperation, StopRequested
 from rq.job import Job, JobStatus
 from rq.timeouts import BaseDeathPenalty
-from rq.worker import BaseWorker
+from rq.worker import BaseWorker, WorkerStatus
 
 from application.errors import (
     CrashedExecutorTwice,
@@ -175,6 +176,16 @@ class IngestionWorkerMixin(FailureHooks, BaseWorker):
             outcome=_outcome(job, refresh=not self.runs_jobs_here),
             seconds=perf_counter() - started,
         )
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat, which also ends an idle loop whose warm stop was lost: asked to stop
+        while idle, RQ raises `StopRequested` from its signal handler wherever the loop
+        stands, and an `except Exception` there swallows it (logging's own, when the signal
+        lands as a line is written). The idle loop beats before each wait for a job, so the
+        stop ends it there instead of never."""
+        super().heartbeat(timeout, pipeline)
+        if stop_was_requested(self) and self.get_state() != WorkerStatus.BUSY:
+            raise StopRequested()
 
     def run_maintenance_tasks(self) -> None:
         """Our recovery first: RQ's registry cleanup would otherwise retry our abandoned jobs
